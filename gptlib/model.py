@@ -1,0 +1,334 @@
+"""The Cerebras-GPT model: GPT-2's architecture with exact GELU, pre-LayerNorm and tied embeddings.
+
+Shapes use the book's letters: B batch, T sequence length, C = d_model, H heads, D = C / H head
+width, F = d_ffn, V vocabulary, L layers. Module names follow Hugging Face's ``GPT2LMHeadModel``
+(``transformer.h.0.attn.c_attn`` ...) so a published checkpoint maps onto this module one to one.
+
+Chapters: 3 derives :func:`attention` and :func:`causal_mask`; 4 derives :class:`FeedForward`,
+LayerNorm and :class:`Block`; 5 assembles :class:`GPT`; 7 derives :class:`KVCache`.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import GPTConfig
+
+
+# ----------------------------------------------------------------------------------------------
+# Attention (chapter 3)
+# ----------------------------------------------------------------------------------------------
+def causal_mask(t_query: int, t_key: int | None = None, device=None) -> torch.Tensor:
+    """Which keys each query may look at: ``(T_q, T_k)`` bool, True = allowed.
+
+    The queries are the last ``T_q`` of ``T_k`` positions (``T_k = T_q`` without a cache), so
+    query ``i`` sits at position ``T_k - T_q + i`` and sees keys ``0 .. T_k - T_q + i``.
+    """
+    t_key = t_query if t_key is None else t_key
+    if t_key < t_query:
+        raise ValueError(f"t_key ({t_key}) must be >= t_query ({t_query})")
+    return torch.ones(t_query, t_key, dtype=torch.bool, device=device).tril(diagonal=t_key - t_query)
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
+              scale: float | None = None, dropout_p: float = 0.0,
+              training: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(Q K^T * scale + mask) V, written out (the formula of chapter 3).
+
+    Args:
+        q: ``(B, H, T_q, D)`` queries.
+        k, v: ``(B, H, T_k, D)`` keys and values.
+        mask: ``(T_q, T_k)`` bool, True where a query may attend (see :func:`causal_mask`);
+            masked scores become -inf, so they get exactly zero weight.
+        scale: multiplies the scores; 1 / sqrt(D) by default (1 / D under muP).
+    Returns:
+        ``(out, weights)``: ``(B, H, T_q, D)`` and the attention weights ``(B, H, T_q, T_k)``,
+        each row a probability distribution over keys.
+    """
+    scale = 1.0 / math.sqrt(q.size(-1)) if scale is None else scale
+    scores = (q @ k.transpose(-2, -1)) * scale  # (B, H, T_q, T_k)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores.float(), dim=-1).to(q.dtype)
+    dropped = F.dropout(weights, dropout_p, training) if dropout_p > 0 else weights
+    return dropped @ v, weights
+
+
+class KVCache:
+    """Keys and values of every layer for the tokens seen so far, so generation computes each
+    token's K and V once (chapter 7).
+
+    Storage is preallocated: ``keys[l]`` and ``values[l]`` are ``(B, H, T_max, D)``; ``length``
+    is how many positions are filled.
+    """
+
+    def __init__(self, config: GPTConfig, batch_size: int, device=None, dtype=torch.float32):
+        shape = (config.n_layer, batch_size, config.n_head, config.context_length, config.d_head)
+        self.keys = torch.zeros(shape, device=device, dtype=dtype)
+        self.values = torch.zeros(shape, device=device, dtype=dtype)
+        self.length = 0
+        self.capacity = config.context_length
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store ``(B, H, T_new, D)`` keys/values after the cached ones for one layer; return all of
+        that layer's keys/values so far, ``(B, H, length + T_new, D)``. The last layer to append
+        advances :attr:`length` (see :meth:`advance`)."""
+        start, end = self.length, self.length + k.size(2)
+        if end > self.capacity:
+            raise ValueError(f"KV cache holds {self.capacity} positions; cannot add {k.size(2)} "
+                             f"after {start}. Reset it (or crop the prompt) first.")
+        self.keys[layer, :, :, start:end] = k
+        self.values[layer, :, :, start:end] = v
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+
+    def advance(self, n: int) -> None:
+        self.length += n
+
+    def reset(self) -> None:
+        self.length = 0
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention: ``(B, T, C) -> (B, T, C)``.
+
+    One fused linear layer makes Q, K and V (``c_attn``: C -> 3C), the heads attend in parallel,
+    and ``c_proj`` (C -> C) mixes the heads' outputs back into the residual stream.
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.n_head, self.d_head = config.n_head, config.d_head
+        self.c_attn = nn.Linear(config.d_model, 3 * config.d_model, bias=config.bias)
+        self.c_proj = nn.Linear(config.d_model, config.d_model, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        # muP scales scores by 1/D rather than 1/sqrt(D) (Cerebras-GPT muP; chapter 8)
+        self.scale = 1.0 / self.d_head if config.mup else 1.0 / math.sqrt(self.d_head)
+
+    def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None, layer: int = 0,
+                weights_out: list | None = None) -> torch.Tensor:
+        """x: ``(B, T, C)``. With ``kv_cache`` the T new positions follow the cached ones.
+        If ``weights_out`` is a list, the explicit path runs and appends ``(B, H, T, T_k)`` weights."""
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        # (B, T, C) -> (B, H, T, D): each head gets its own D-wide slice of the channels
+        q, k, v = (t.view(B, T, self.n_head, self.d_head).transpose(1, 2) for t in (q, k, v))
+        if kv_cache is not None:
+            k, v = kv_cache.append(layer, k, v)
+        t_key = k.size(2)
+        dropout_p = self.config.dropout if self.training else 0.0
+        if weights_out is not None or self.config.attention_impl == "explicit":
+            mask = causal_mask(T, t_key, device=x.device)
+            y, weights = attention(q, k, v, mask, self.scale, dropout_p, self.training)
+            if weights_out is not None:
+                weights_out.append(weights.detach())
+        elif T == t_key:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout_p,
+                                               scale=self.scale)
+        else:
+            mask = causal_mask(T, t_key, device=x.device) if T > 1 else None
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
+                                               scale=self.scale)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble the heads side by side
+        return self.resid_dropout(self.c_proj(y))
+
+
+# ----------------------------------------------------------------------------------------------
+# Feed-forward network and block (chapter 4)
+# ----------------------------------------------------------------------------------------------
+class FeedForward(nn.Module):
+    """Position-wise MLP: ``(B, T, C) -> (B, T, F) -> GELU -> (B, T, C)``.
+
+    ``"gelu"`` is the exact x * Phi(x) (Cerebras-GPT); ``"gelu_new"`` is GPT-2's tanh approximation.
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.d_model, config.d_ffn, bias=config.bias)
+        self.c_proj = nn.Linear(config.d_ffn, config.d_model, bias=config.bias)
+        self.approximate = "none" if config.activation == "gelu" else "tanh"
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate=self.approximate)))
+
+
+class Block(nn.Module):
+    """One pre-LayerNorm transformer block: ``x + attn(ln_1(x))``, then ``x + mlp(ln_2(x))``.
+    ``(B, T, C) -> (B, T, C)``."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps, bias=config.bias)
+        self.mlp = FeedForward(config)
+
+    def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None, layer: int = 0,
+                weights_out: list | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), kv_cache, layer, weights_out)
+        return x + self.mlp(self.ln_2(x))
+
+
+# ----------------------------------------------------------------------------------------------
+# The whole model (chapter 5)
+# ----------------------------------------------------------------------------------------------
+class GPT(nn.Module):
+    """Token + position embeddings, L blocks, a final LayerNorm and a tied output head.
+
+    ``forward(idx) -> (logits, loss)`` with ``idx`` ``(B, T)`` int64 token ids and ``logits``
+    ``(B, T, V)``. Loading and saving live in :mod:`gptlib.checkpoint`, sampling in
+    :mod:`gptlib.sample`; the methods below only point there.
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"GPT needs a GPTConfig, got {type(config).__name__}")
+        config.validate()
+        self.config = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.d_model),
+            wpe=nn.Embedding(config.context_length, config.d_model),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
+            ln_f=nn.LayerNorm(config.d_model, eps=config.layer_norm_eps, bias=config.bias),
+        ))
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.transformer.wte.weight
+        width_multiplier = config.d_model / config.mup_base_width
+        self.embedding_multiplier = config.mup_embedding_multiplier if config.mup else 1.0
+        self.logit_multiplier = 1.0 / width_multiplier if config.mup else 1.0
+        self.reset_parameters()
+
+    # ------------------------------------------------------------------ initialisation
+    def init_stds(self) -> dict[str, float]:
+        """The initialisation std of each kind of weight (chapter 5; muP in chapter 8).
+
+        Standard: every matrix and embedding N(0, 0.02), residual output projections
+        (``attn.c_proj``, ``mlp.c_proj``) 0.02 / sqrt(2 L), so the residual stream's variance does
+        not grow with depth. muP: embeddings sigma_base; hidden matrices sigma_base / sqrt(m_d);
+        output projections additionally / sqrt(2 L).
+        """
+        c = self.config
+        depth = math.sqrt(2 * c.n_layer)
+        if c.mup:
+            hidden = c.mup_init_std / math.sqrt(c.d_model / c.mup_base_width)
+            return {"embedding": c.mup_init_std, "hidden": hidden, "output_projection": hidden / depth}
+        return {"embedding": c.init_std, "hidden": c.init_std, "output_projection": c.init_std / depth}
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Truncated-normal weights (cut at 2 std) with the stds of :meth:`init_stds`; zero biases;
+        LayerNorm gains 1. Skipped on the ``meta`` device, where there is no storage to fill."""
+        if any(p.is_meta for p in self.parameters()):
+            return
+        stds = self.init_stds()
+        for name, p in self.named_parameters():
+            if name.endswith("bias"):
+                nn.init.zeros_(p)
+            elif ".ln_" in name or name.startswith("transformer.ln_f"):
+                nn.init.ones_(p)
+            else:
+                kind = ("embedding" if name.startswith(("transformer.wte", "transformer.wpe", "lm_head"))
+                        else "output_projection" if name.endswith("c_proj.weight") else "hidden")
+                std = stds[kind]
+                nn.init.trunc_normal_(p, std=std, a=-2 * std, b=2 * std)
+
+    # ------------------------------------------------------------------ forward
+    def check_input(self, idx: torch.Tensor, start: int = 0) -> None:
+        """Refuse ids the model cannot embed, with a message that says what is allowed."""
+        c = self.config
+        if not isinstance(idx, torch.Tensor):
+            raise TypeError(f"idx must be a torch.Tensor of token ids, got {type(idx).__name__}")
+        if idx.dim() != 2:
+            raise ValueError(f"idx must have shape (B, T), got {tuple(idx.shape)}; "
+                             f"for one sequence use idx[None] or idx.unsqueeze(0)")
+        if idx.dtype.is_floating_point or idx.dtype in (torch.bool, torch.complex64, torch.complex128):
+            raise TypeError(f"idx must hold integer token ids (torch.long), got dtype {idx.dtype}")
+        if idx.size(1) == 0:
+            raise ValueError("idx is empty (T = 0): give at least one token")
+        if start + idx.size(1) > c.context_length:
+            raise ValueError(f"sequence of {start + idx.size(1)} positions is longer than the context "
+                             f"length {c.context_length}; crop it to the last {c.context_length} tokens")
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= c.vocab_size:
+            raise ValueError(f"token ids must be in [0, {c.vocab_size}), got values in [{lo}, {hi}]")
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
+                kv_cache: KVCache | None = None, attention_weights: list | None = None):
+        """Next-token logits for every position, and the cross-entropy loss if targets are given.
+
+        Args:
+            idx: ``(B, T)`` int64 ids; with ``kv_cache`` they continue the cached positions.
+            targets: ``(B, T)`` int64 next-token ids, or -1 where a position should not count.
+            kv_cache: a :class:`KVCache` to read and extend (generation).
+            attention_weights: if a list, each layer appends its ``(B, H, T, T_k)`` weights.
+        Returns:
+            ``(logits, loss)``: ``(B, T, V)`` float, and a scalar mean loss in nats/token (or None).
+        """
+        start = kv_cache.length if kv_cache is not None else 0
+        self.check_input(idx, start)
+        B, T = idx.shape
+        pos = torch.arange(start, start + T, device=idx.device)
+        x = self.transformer.wte(idx) + self.transformer.wpe(pos)  # (B, T, C)
+        x = self.transformer.drop(x * self.embedding_multiplier)
+        for layer, block in enumerate(self.transformer.h):
+            x = block(x, kv_cache, layer, attention_weights)
+        if kv_cache is not None:
+            kv_cache.advance(T)
+        logits = self.lm_head(self.transformer.ln_f(x)) * self.logit_multiplier  # (B, T, V)
+        loss = None
+        if targets is not None:
+            if targets.shape != idx.shape:
+                raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, "
+                                 f"got {tuple(targets.shape)}")
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1),
+                                   ignore_index=-1)
+        return logits, loss
+
+    @torch.no_grad()
+    def attention_maps(self, idx: torch.Tensor) -> torch.Tensor:
+        """Attention weights of every layer and head: ``(L, B, H, T, T)`` (explicit path)."""
+        weights: list = []
+        was_training = self.training
+        self.eval()
+        self(idx, attention_weights=weights)
+        self.train(was_training)
+        return torch.stack(weights)
+
+    def new_kv_cache(self, batch_size: int) -> KVCache:
+        """An empty :class:`KVCache` on this model's device and dtype."""
+        p = self.transformer.wte.weight
+        return KVCache(self.config, batch_size, device=p.device, dtype=p.dtype)
+
+    def num_params(self, include_embeddings: bool = True) -> int:
+        """Parameters actually held by this module (tied matrices counted once)."""
+        n = sum(p.numel() for p in self.parameters())
+        if not include_embeddings:
+            n -= self.transformer.wte.weight.numel() + self.transformer.wpe.weight.numel()
+        return n
+
+    # ------------------------------------------------------------------ other homes
+    def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, use_cache: bool = True,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Continue ``idx`` (``(B, T)`` or ``(T,)``) by ``max_new_tokens``; see
+        :func:`gptlib.sample.generate`."""
+        from .sample import generate
+        return generate(self, idx, max_new_tokens, temperature, top_k, top_p, use_cache, generator)
+
+    @classmethod
+    def from_pretrained(cls, path, map_location="cpu") -> "GPT":
+        """Load a Hugging Face GPT-2-format directory; see :func:`gptlib.checkpoint.load_pretrained`."""
+        from .checkpoint import load_pretrained
+        return load_pretrained(path, map_location=map_location)
+
+    def save_pretrained(self, path) -> None:
+        """Write a Hugging Face GPT-2-format directory; see :func:`gptlib.checkpoint.save_pretrained`."""
+        from .checkpoint import save_pretrained
+        save_pretrained(self, path)
