@@ -1,0 +1,61 @@
+# Building Cerebras-GPT: every command a reader or CI needs. `make help` lists them.
+# Each target sets up what it needs first; re-running is fast when nothing changed
+# (the virtual environment is re-installed only when a requirements file changes).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+BOOK_INSTALLED := $(VENV)/.installed-book
+TEST_INSTALLED := $(VENV)/.installed-test
+PORT ?= 8000
+CHROMIUM := /usr/lib/chromium/chromium
+# myst-nb cannot render plotly's default mime type; the `notebook` renderer inlines plotly.js
+# once per page, so figures stay interactive offline in the static book.
+BOOK_ENV := PLOTLY_RENDERER=notebook PYTHONHASHSEED=0
+
+.PHONY: help setup data book test lab serve student bench clean
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 10
+
+$(BOOK_INSTALLED): requirements.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(TEST_INSTALLED): $(BOOK_INSTALLED) requirements-test.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	@touch $@
+
+setup: $(BOOK_INSTALLED) data  ## create .venv, install, prepare the offline data
+
+data: $(BOOK_INSTALLED)  ## fetch and hash-check the tokenizer ranks, the corpus and the small pretrained model
+	@$(PY) -m gptlib.assets prepare
+
+book: setup  ## set up, execute every chapter and build the HTML book into _build/html
+	$(BOOK_ENV) $(PY) -m jupyter_book build . --toc "$(CURDIR)/book/_toc.yml" \
+		--config "$(CURDIR)/_config.yml" -W -n --keep-going
+
+test: setup $(TEST_INSTALLED)  ## set up, build the book, run every test (library, notebooks, browser)
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	$(MAKE) --no-print-directory book
+	$(BOOK_ENV) $(PY) -m pytest -c tests/pytest.ini --rootdir . tests chapters
+
+lab: setup  ## open the chapters in JupyterLab
+	$(VENV)/bin/jupyter lab chapters/
+
+serve:  ## serve the built book on localhost and print its URL
+	@test -f _build/html/index.html || { echo "no built book: run 'make book' first"; exit 1; }
+	@echo "The book is at http://localhost:$(PORT)/ (Ctrl-C to stop)"
+	$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
+
+student: setup  ## write the student edition (solutions replaced by stubs) into _build/student
+	$(PY) -m gptlib.exercises.student _build/student
+
+bench: setup  ## run every benchmark in bench/ and print its figures
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:  ## remove the built book (keeps .venv and data)
+	rm -rf _build

@@ -1,0 +1,49 @@
+"""The small vocabulary every exercise check is written in."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class ExerciseError(AssertionError):
+    """The answer is not right yet; the message says what was expected and a hint."""
+
+
+def fail(exercise: str, message: str) -> None:
+    """Raise :class:`ExerciseError` as ``Exercise 3.2: message``."""
+    raise ExerciseError(f"Exercise {exercise}: {message}")
+
+
+def confirm(exercise: str, message: str = "correct") -> None:
+    """Print the one-line confirmation nbval compares (keep it deterministic)."""
+    print(f"Exercise {exercise}: {message}. Well done.")
+
+
+def require_answer(exercise: str, **answers) -> None:
+    """Fail with a friendly message if any answer is still the stub ``...`` or ``None``."""
+    for name, value in answers.items():
+        if value is Ellipsis or value is None:
+            fail(exercise, f"`{name}` is not answered yet: replace the `...` with your code and run "
+                           f"the cell again.")
+
+
+def close(exercise: str, name: str, got, expected, atol: float = 1e-5, rtol: float = 1e-5,
+          hint: str = "") -> None:
+    """Fail unless ``got`` is a number/array/tensor of ``expected``'s shape with equal values
+    (to tolerance). The message shows the first difference and the hint."""
+    if got is Ellipsis or got is None:
+        require_answer(exercise, **{name: got})
+    try:
+        g = torch.as_tensor(np.asarray(got.detach().cpu() if isinstance(got, torch.Tensor) else got,
+                                       dtype=np.float64))
+    except (TypeError, ValueError):
+        fail(exercise, f"`{name}` should be a number or array, got {type(got).__name__}. {hint}")
+    e = torch.as_tensor(np.asarray(expected.detach().cpu() if isinstance(expected, torch.Tensor)
+                                   else expected, dtype=np.float64))
+    if g.shape != e.shape:
+        fail(exercise, f"`{name}` has shape {tuple(g.shape)}, expected {tuple(e.shape)}. {hint}")
+    if not torch.allclose(g, e, atol=atol, rtol=rtol, equal_nan=False):
+        diff = (g - e).abs()
+        where = np.unravel_index(int(diff.argmax()), tuple(e.shape)) if e.dim() else ()
+        fail(exercise, f"`{name}` is off: at index {tuple(int(i) for i in where)} you have "
+                       f"{float(g[where] if e.dim() else g):.6g}, expected {float(e[where] if e.dim() else e):.6g}. {hint}")
