@@ -22,6 +22,8 @@ help:  ## list the commands
 $(BOOK_INSTALLED): requirements.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@# make gptlib and wse_demo importable from anywhere (chapters/, bench/) in this environment
+	@$(PY) -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "building_cerebras_gpt.pth").write_text("$(CURDIR)\n")'
 	@touch $@
 
 $(TEST_INSTALLED): $(BOOK_INSTALLED) requirements-test.txt

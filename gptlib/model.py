@@ -260,7 +260,8 @@ class GPT(nn.Module):
             raise ValueError(f"token ids must be in [0, {c.vocab_size}), got values in [{lo}, {hi}]")
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
-                kv_cache: KVCache | None = None, attention_weights: list | None = None):
+                kv_cache: KVCache | None = None, attention_weights: list | None = None,
+                last_only: bool = False):
         """Next-token logits for every position, and the cross-entropy loss if targets are given.
 
         Args:
@@ -268,6 +269,8 @@ class GPT(nn.Module):
             targets: ``(B, T)`` int64 next-token ids, or -1 where a position should not count.
             kv_cache: a :class:`KVCache` to read and extend (generation).
             attention_weights: if a list, each layer appends its ``(B, H, T, T_k)`` weights.
+            last_only: compute logits for the last position only, ``(B, 1, V)`` (generation needs
+                no more, and the V x C head is the largest matmul of a small model).
         Returns:
             ``(logits, loss)``: ``(B, T, V)`` float, and a scalar mean loss in nats/token (or None).
         """
@@ -281,6 +284,10 @@ class GPT(nn.Module):
             x = block(x, kv_cache, layer, attention_weights)
         if kv_cache is not None:
             kv_cache.advance(T)
+        if last_only:
+            if targets is not None:
+                raise ValueError("last_only=True gives one position's logits; it cannot compute a loss")
+            x = x[:, -1:, :]
         logits = self.lm_head(self.transformer.ln_f(x)) * self.logit_multiplier  # (B, T, V)
         loss = None
         if targets is not None:

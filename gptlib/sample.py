@@ -108,18 +108,18 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
     model.eval()
     cache = model.new_kv_cache(idx.size(0)) if use_cache else None
     try:
-        logits, _ = model(idx[:, -window:], kv_cache=cache)
+        logits, _ = model(idx[:, -window:], kv_cache=cache, last_only=True)
         for step in range(max_new_tokens):
             next_id = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)
             idx = torch.cat([idx, next_id], dim=1)
             if step == max_new_tokens - 1:
                 break
             if cache is not None and cache.length < window:
-                logits, _ = model(next_id, kv_cache=cache)
+                logits, _ = model(next_id, kv_cache=cache, last_only=True)
             else:
                 if cache is not None:
                     cache.reset()
-                logits, _ = model(idx[:, -window:], kv_cache=cache)
+                logits, _ = model(idx[:, -window:], kv_cache=cache, last_only=True)
     finally:
         model.train(was_training)
     return idx[0] if squeeze else idx

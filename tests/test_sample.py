@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from gptlib import GPT
+from gptlib.sample import generate, next_token_distribution, top_k_filter, top_p_filter
+
+
+def test_greedy_generation_is_identical_with_and_without_the_cache(tiny_model, tiny_config):
+    idx = torch.randint(0, tiny_config.vocab_size, (3, 5), generator=torch.Generator().manual_seed(0))
+    # 40 new tokens: runs past the context of 32, so the sliding-window path is exercised too
+    with_cache = tiny_model.generate(idx, 40, temperature=0, use_cache=True)
+    without = tiny_model.generate(idx, 40, temperature=0, use_cache=False)
+    assert with_cache.shape == (3, 45)
+    assert torch.equal(with_cache, without)
+
+
+def test_cached_logits_equal_full_recompute(tiny_model, tiny_config):
+    idx = torch.randint(0, tiny_config.vocab_size, (2, 12))
+    full, _ = tiny_model(idx)
+    cache = tiny_model.new_kv_cache(2)
+    first, _ = tiny_model(idx[:, :7], kv_cache=cache)
+    rest = [tiny_model(idx[:, t:t + 1], kv_cache=cache)[0] for t in range(7, 12)]
+    torch.testing.assert_close(torch.cat([first] + rest, 1), full, atol=1e-5, rtol=1e-5)
+
+
+def test_sampling_is_reproducible_with_a_generator(tiny_model):
+    idx = torch.zeros(1, 1, dtype=torch.long)
+    a = tiny_model.generate(idx, 20, temperature=1.0, generator=torch.Generator().manual_seed(7))
+    b = tiny_model.generate(idx, 20, temperature=1.0, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(a, b)
+
+
+def test_long_prompts_are_cropped_not_crashed(tiny_model, tiny_config):
+    long_prompt = torch.randint(0, tiny_config.vocab_size, (50,))
+    out = tiny_model.generate(long_prompt, 3, temperature=0)
+    assert out.shape == (53,) and torch.equal(out[:50], long_prompt)
+
+
+def test_top_k_and_top_p_keep_the_right_support():
+    logits = torch.log(torch.tensor([[0.5, 0.2, 0.15, 0.1, 0.05]]))
+    assert torch.isfinite(top_k_filter(logits, 2)).sum() == 2
+    kept = torch.isfinite(top_p_filter(logits, 0.8))  # 0.5 + 0.2 < 0.8 <= 0.5 + 0.2 + 0.15
+    assert kept.tolist() == [[True, True, True, False, False]]
+    assert torch.isfinite(top_p_filter(logits, 0.01)).sum() == 1  # the top token always stays
+    probs = next_token_distribution(logits, temperature=1.0, top_k=3)
+    torch.testing.assert_close(probs, torch.tensor([[0.5, 0.2, 0.15, 0, 0]]) / 0.85)
+    greedy = next_token_distribution(logits, temperature=0)
+    assert greedy.tolist() == [[1.0, 0, 0, 0, 0]]
+
+
+def test_temperature_sharpens_and_flattens():
+    logits = torch.tensor([[2.0, 1.0, 0.0]])
+    cold, hot = next_token_distribution(logits, 0.5), next_token_distribution(logits, 2.0)
+    assert cold[0, 0] > torch.softmax(logits, -1)[0, 0] > hot[0, 0]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(temperature=-1.0), "temperature must be a finite number >= 0"),
+    (dict(temperature=float("nan")), "temperature must be a finite number >= 0"),
+    (dict(top_k=0), r"top_k must be an integer in \[1, 97\]"),
+    (dict(top_k=98), r"top_k must be an integer in \[1, 97\]"),
+    (dict(top_p=0.0), r"top_p must be a number in \(0, 1\]"),
+    (dict(top_p=1.5), r"top_p must be a number in \(0, 1\]"),
+    (dict(max_new_tokens=-1), "max_new_tokens must be an integer >= 0"),
+])
+def test_bad_sampling_settings_are_refused(tiny_model, kwargs, message):
+    args = dict(max_new_tokens=2) | kwargs
+    with pytest.raises(ValueError, match=message):
+        generate(tiny_model, torch.zeros(1, 1, dtype=torch.long), **args)
+
+
+def test_empty_prompt_is_refused(tiny_model):
+    with pytest.raises(ValueError, match="prompt is empty"):
+        tiny_model.generate(torch.zeros(1, 0, dtype=torch.long), 3)
+
+
+def test_generation_restores_training_mode(tiny_model):
+    tiny_model.train()
+    tiny_model.generate(torch.zeros(1, 1, dtype=torch.long), 2)
+    assert tiny_model.training
