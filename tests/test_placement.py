@@ -1,0 +1,169 @@
+"""The performance model: what fits on a wafer, how fast it runs, and how it scales out."""
+import time
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from gptlib import CEREBRAS_GPT, GPTConfig
+from gptlib.model import Block
+from wse_demo import assumptions
+from wse_demo import placement as P
+from wse_demo.wafer import WaferSpec, get_wafer
+
+SIZES = list(CEREBRAS_GPT)
+
+
+def test_111m_fits_wse2_layer_pipelined_and_13b_does_not():
+    small, big = P.layer_pipelined("111M", "WSE-2"), P.layer_pipelined("13B", "WSE-2")
+    assert small.fits and all(r.fits for r in small.regions)
+    assert not big.fits
+    # 13B's weights and Adam state alone (16 bytes per parameter) are over 5x the grid's SRAM
+    assert big.bytes_needed > 5 * get_wafer("WSE-2").grid_sram_bytes
+
+
+def test_the_fit_frontier_is_between_590m_and_1_3b_on_wse2():
+    fits = [P.layer_pipelined(m, "WSE-2").fits for m in SIZES]
+    assert fits == [True, True, True, False, False, False, False]
+
+
+def test_throughput_falls_as_the_model_grows():
+    lp = [P.layer_pipelined(m, "WSE-2").tokens_per_s for m in SIZES]
+    ws = [P.weight_streaming(m, "WSE-2").tokens_per_s for m in SIZES]
+    assert all(a > b for a, b in zip(lp, lp[1:]))
+    assert all(a > b for a, b in zip(ws, ws[1:]))
+    # at peak, tokens/s x (3 x forward FLOPs per token) can never exceed the grid's peak
+    for m, rate in zip(SIZES, lp):
+        flops = 3 * sum(l.flops_per_token for l in P.layer_costs(m))
+        assert rate * flops <= get_wafer("WSE-2").peak_flops * (1 + 1e-9)
+
+
+def test_13b_placement_on_the_full_wse2_grid_takes_under_a_second():
+    start = time.perf_counter()
+    p = P.layer_pipelined("13B", "WSE-2")
+    grid = p.pe_map()
+    fill = p.memory_fill_map()
+    assert time.perf_counter() - start < 1.0
+    assert grid.shape == (757, 996) and fill.shape == grid.shape
+    assert (grid >= 0).all()  # every PE is given to some layer
+    assert (fill > 1).any()  # and some of them are asked for more than their SRAM
+
+
+def test_regions_cover_the_grid_and_consecutive_layers_are_neighbours():
+    p = P.layer_pipelined("256M", "WSE-2")
+    counts = np.bincount(p.pe_map().ravel(), minlength=len(p.regions))
+    assert counts.tolist() == [r.pes for r in p.regions]
+    assert sum(r.pes for r in p.regions) == p.wafer.n_pe
+    # consecutive positions on the snake path are grid neighbours, so region i touches region i+1
+    rows, cols = P.snake_coordinates(np.arange(p.wafer.n_pe), p.wafer.cols)
+    assert (np.abs(np.diff(rows)) + np.abs(np.diff(cols)) == 1).all()
+    grid = p.pe_map()
+    for a, b in zip(p.regions, p.regions[1:]):
+        ra, ca = P.snake_coordinates(np.array(a.start + a.pes - 1), p.wafer.cols)
+        rb, cb = P.snake_coordinates(np.array(b.start), p.wafer.cols)
+        assert abs(int(ra) - int(rb)) + abs(int(ca) - int(cb)) == 1
+        assert grid[int(ra), int(ca)] != grid[int(rb), int(cb)]
+
+
+def test_a_fitting_pipeline_is_balanced_and_respects_memory():
+    p = P.layer_pipelined("111M", "WSE-2")
+    for r in p.regions:
+        assert r.bytes_needed <= r.bytes_available
+    blocks = [r.tokens_per_s for r in p.regions if r.layer.kind == "block"]
+    assert max(blocks) / min(blocks) < 1.001  # the stages that bound the pipeline run at one rate
+    assert p.utilisation > 0.95
+
+
+def test_snake_rectangles_cover_exactly_the_region():
+    for start, count, cols in [(0, 5, 7), (3, 20, 7), (12, 2, 7), (5, 100, 9)]:
+        covered = sum((r1 - r0 + 1) * (c1 - c0 + 1) for r0, r1, c0, c1 in
+                      P.snake_rectangles(start, count, cols))
+        assert covered == count
+
+
+def test_layer_costs_match_gptlib_and_a_torch_flop_count():
+    c = GPTConfig.cerebras("111M")
+    layers = P.layer_costs(c)
+    params = sum(l.params for l in layers)
+    assert params == c.param_count() + c.vocab_size * c.d_model  # the head keeps its own copy
+    gpt = c.flops_per_token()
+    block_terms = sum(gpt[k] for k in ("qkv", "attention_scores", "attention_softmax",
+                                       "attention_values", "attention_output", "ffn"))
+    assert sum(l.flops_per_token for l in layers if l.kind == "block") == pytest.approx(block_terms)
+    # an independent count: torch's FLOP counter on a real block (explicit attention)
+    small = GPTConfig(vocab_size=50, context_length=16, n_layer=1, n_head=4, d_model=32,
+                      attention_impl="explicit")
+    T = 16
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        Block(small)(torch.randn(1, T, 32))
+    block = P.layer_costs(small, T)[1]
+    softmax = 3 * small.n_head * T  # element-wise, not counted by torch's counter
+    assert counter.get_total_flops() == pytest.approx((block.flops_per_token - softmax) * T)
+
+
+def test_weight_streaming_becomes_compute_bound_at_the_predicted_micro_batch():
+    w = get_wafer("WSE-2")
+    e = P.weight_streaming("1.3B", w)
+    b_star = e.compute_bound_micro_batch
+    # every weight does 2 FLOPs per token and is 2 bytes, so b* is about peak / (bandwidth x T)
+    assert b_star == pytest.approx(w.peak_flops / (assumptions.MEMORYX_BANDWIDTH * 2048), rel=0.1)
+    low = P.weight_streaming("1.3B", w, batch_size=4, micro_batch=4)
+    high = P.weight_streaming("1.3B", w, batch_size=64, micro_batch=64)
+    assert not low.compute_bound and high.compute_bound
+    assert all(l.bound == "I/O" for l in low.layers if l.name.startswith("h."))
+    assert all(l.bound == "compute" for l in high.layers if l.name.startswith("h."))
+    assert high.utilisation > 2 * low.utilisation
+
+
+def test_activations_limit_the_micro_batch():
+    e = P.weight_streaming("13B", "WSE-2", n_systems=12)
+    assert 1 <= e.max_micro_batch < 90 < 1080 / 12 + 1  # 90 sequences per system do not fit at once
+    assert e.n_micro > 1 and e.micro_batch <= e.max_micro_batch
+
+
+def test_data_parallel_scale_out_is_linear_while_compute_bound():
+    a, b = P.scale_out("1.3B", [1, 2], "WSE-2")
+    assert b.tokens_per_s / a.tokens_per_s == pytest.approx(2.0, rel=0.05)
+    one = P.weight_streaming("111M", "WSE-2", n_systems=1)
+    starved = P.weight_streaming("111M", "WSE-2", n_systems=60)  # 2 sequences per system
+    assert not starved.compute_bound
+    assert starved.tokens_per_s < 0.5 * 60 * one.tokens_per_s  # far from linear: waiting for weights
+    assert starved.utilisation < 0.5
+
+
+def test_training_time_on_the_papers_systems():
+    rows = [P.training_time(m) for m in SIZES]
+    assert [r["n_systems"] for r in rows] == [1, 1, 1, 4, 4, 16, 12]
+    for r in rows:
+        assert r["compute_bound"]
+        # the compute the model charges is within 30% of the paper's algorithmic FLOPs (which also
+        # count the embedding as a matrix multiply)
+        assert r["flops_simulated"] == pytest.approx(r["flops_paper"], rel=0.3)
+        assert r["flops_simulated"] < r["flops_paper"]
+    thirteen = rows[-1]
+    # at peak, time = FLOPs / (systems x peak), whatever the micro-batching
+    ideal = thirteen["flops_simulated"] / (12 * get_wafer("WSE-2").peak_flops) / 86400
+    assert thirteen["days"] == pytest.approx(ideal, rel=0.05)
+
+
+def test_bad_input_is_refused_clearly():
+    with pytest.raises(Exception, match="Did you mean"):
+        P.layer_pipelined("111m")
+    with pytest.raises(P.PlacementError, match="GPTConfig"):
+        P.layer_pipelined(42)
+    with pytest.raises(P.PlacementError, match="longer than the model's context"):
+        P.layer_pipelined("111M", seq_len=4096)
+    with pytest.raises(P.PlacementError, match="at least one"):
+        P.weight_streaming("111M", n_systems=200)
+    with pytest.raises(P.PlacementError, match="efficiency"):
+        P.weight_streaming("111M", efficiency=1.5)
+    with pytest.raises(P.PlacementError, match="no layer"):
+        P.layer_pipelined("111M").region("h.99")
+
+
+def test_custom_small_wafer():
+    tiny = WaferSpec.custom(32, 32)
+    p = P.layer_pipelined("111M", tiny)
+    assert not p.fits and p.pe_map().shape == (32, 32)

@@ -1,0 +1,101 @@
+"""The figures of chapters 9 and 10 show what the simulator computed, and stay light."""
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import torch
+
+from gptlib import GPT, GPTConfig
+from wse_demo import kernels, viz
+from wse_demo import placement as P
+from wse_demo.fabric import Fabric
+
+
+def has_title_and_axes(fig: go.Figure) -> bool:
+    return bool(fig.layout.title.text) and bool(fig.layout.xaxis.title.text) and bool(
+        fig.layout.yaxis.title.text)
+
+
+@pytest.fixture(scope="module")
+def traced():
+    f = Fabric(3, 4, trace=True)
+    kernels.matmul(f, torch.randn(2, 7), torch.randn(7, 9))
+    return f
+
+
+def test_animation_frames_follow_the_schedule(traced):
+    s = traced.trace[0]["schedule"]
+    fig = viz.matmul_animation(s)
+    assert has_title_and_axes(fig)
+    assert len(fig.frames) == s.done + 1 and fig.frames[-1].name == str(s.done)
+    # at the cycle PE (0, 0) has its whole slice of token 0, it multiplies token 0
+    t = int(s.arrive[0, 0])
+    state, token, east, south = viz.matmul_states(s, t)
+    assert viz.STATE_NAMES[state[0, 0]] == "multiplying" and token[0, 0] == 0
+    # after the last cycle nothing moves
+    state, token, east, south = viz.matmul_states(s, s.done + 1)
+    assert (state == 0).all() and not east.any() and not south.any()
+    # links are only ever active where the run counted wavelets
+    for t in range(s.done + 1):
+        _, _, east, south = viz.matmul_states(s, t)
+        assert not (east & (traced.links["east"] == 0)).any()
+        assert not (south & (traced.links["south"] == 0)).any()
+
+
+def test_fabric_heatmaps_and_cycle_breakdown(traced):
+    fig = viz.fabric_heatmaps(traced.stats())
+    assert has_title_and_axes(fig) and len(fig.layout.updatemenus[0].buttons) == 3
+    bars = viz.cycles_by_op(traced.log)
+    assert sum(bars.data[0].x) == traced.cycles
+
+
+def test_gpt_fabric_map_labels_every_strip():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=50, context_length=8, n_layer=1, n_head=2, d_model=16)).eval()
+    f = Fabric(16, 16)
+    placed = kernels.GPTOnFabric(f, model)
+    placed(torch.randint(0, 50, (1, 8)))
+    fig = viz.gpt_fabric_map(placed, f.stats())
+    names = set(np.asarray(fig.data[0].customdata).ravel())
+    assert {"embedding", "h.0.attn.c_attn", "h.0.attn.heads", "lm_head"} <= names
+    assert has_title_and_axes(fig)
+
+
+def test_wafer_maps_are_aggregated_and_small():
+    p = P.layer_pipelined("1.3B", "WSE-2")
+    layer, fill, rows, cols = viz.tiled_maps(p, 100)
+    assert layer.shape[0] <= 100 and layer.shape[1] <= 100 and fill.dtype == np.uint8
+    assert (layer == p.pe_map()[np.ix_(rows, cols)]).all()
+    fig = viz.wafer_explorer("WSE-2")
+    assert len(fig.layout.sliders[0].steps) == 7 and len(fig.data) == 14
+    assert len(fig.to_json()) < 1_000_000  # keeps the static page light
+
+
+def test_layer_picker_outlines_the_chosen_region():
+    fig = viz.layer_picker("111M", "WSE-2", block="h.0")
+    layer_menu, part_menu = fig.layout.updatemenus
+    assert [b.label for b in layer_menu.buttons][:2] == ["embedding", "h.0"]
+    assert [b.label for b in part_menu.buttons][:2] == ["h.0 head 0", "h.0 head 1"]
+    p = P.layer_pipelined("111M", "WSE-2")
+    shapes = layer_menu.buttons[3].args[0]["shapes"]  # h.2
+    area = sum((s["x1"] - s["x0"]) * (s["y1"] - s["y0"]) for s in shapes)
+    assert area == p.region("h.2").pes
+    assert "h.2" in layer_menu.buttons[3].args[0]["annotations"][0]["text"]
+
+
+def test_chapter_10_figures_build():
+    for fig in (viz.fit_frontier(), viz.mode_comparison(), viz.streaming_timeline("1.3B"),
+                viz.scale_out_figure()):
+        assert has_title_and_axes(fig)
+    table = viz.table_figure([{"a": 1.2345, "b": "x"}], "t", {"a": "{:.2f}"})
+    assert list(table.data[0].cells.values[0]) == ["1.23"]
+
+
+def test_explorers_build_and_refuse_unknown_modes():
+    for mode in ("layer pipelined", "weight streaming"):
+        assert has_title_and_axes(viz.explorer_figure("256M", mode, "WSE-3", "h.1"))
+    assert "head 3" in viz.explorer_figure("256M", "layer pipelined", "WSE-2", "h.1", "head 3"
+                                           ).layout.annotations[0].text
+    with pytest.raises(ValueError, match="mode must be"):
+        viz.explorer_figure("256M", "tensor parallel", "WSE-2", "h.1")
+    pytest.importorskip("ipywidgets")
+    assert viz.placement_explorer().children and viz.matmul_explorer().children

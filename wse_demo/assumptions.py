@@ -1,0 +1,149 @@
+"""Every assumption the simulator and the performance model add to the published facts, in one place.
+
+Cerebras publishes what a processing element (PE) holds and how the fabric is wired (48 KB of SRAM,
+four neighbour links, 32-bit wavelets, one hop per cycle) but not the timings a simulator needs. So
+each number below is either a published fact (marked ``fact``, with its source) or an assumption of
+ours (marked ``assumed``) or a value derived from facts (marked ``derived``). Chapters 9 and 10 print
+:func:`table` so the text and the code state the same thing. Change a value here and every
+simulation and estimate follows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """One number of the model and where it comes from (``fact``, ``derived`` or ``assumed``)."""
+
+    name: str
+    value: object
+    kind: str
+    why: str
+
+
+# ----------------------------------------------------------------------------------------------
+# One PE and the fabric (functional simulator, chapter 9)
+# ----------------------------------------------------------------------------------------------
+WAVELET_BITS = 32
+"""fact: a message on the fabric is a 32-bit wavelet (Cerebras SDK)."""
+
+HOP_CYCLES = 1
+"""fact: a neighbour is one hop, one cycle away. We add no further router latency (none published)."""
+
+LINK_WAVELETS_PER_CYCLE = 1
+"""assumed: each link carries one wavelet per cycle in each direction, both directions at once."""
+
+ROUTING = "XY"
+"""assumed: a wavelet travels along its row first (X, east/west), then along its column (Y)."""
+
+CLOCK_HZ = 1.1e9
+"""fact (WSE-2): PE clock about 1.1 GHz. Assumed the same on WSE-1 and WSE-3."""
+
+FMAC_PER_CYCLE = 4
+"""derived (WSE-2): 4 FP16 fused multiply-add lanes per PE."""
+
+FLOPS_PER_CYCLE = 2 * FMAC_PER_CYCLE
+"""derived: 8 FP16 FLOP per cycle per PE (a multiply-add counts 2 FLOP)."""
+
+ELEMENTWISE_PER_CYCLE = 1
+"""assumed: an operation that is not a multiply-add (add, exp, erf, divide, compare) takes one cycle
+per element; the real cost of exp or erf is not published."""
+
+OVERLAP_COMPUTE_AND_COMMUNICATION = True
+"""assumed: a PE computes while its router moves wavelets, so a step costs the larger of its compute
+and its communication cycles, not their sum."""
+
+CUT_THROUGH_REDUCTION = True
+"""assumed: in a chain reduction a PE adds each incoming partial-sum wavelet as it arrives and sends
+the result on the next cycle, so a column of R PEs adds R - 1 cycles of latency, not R vectors."""
+
+OPS_RUN_ONE_AFTER_ANOTHER = True
+"""assumed: the functional simulator runs the ops of a forward pass one after another and reports
+their summed cycles (the latency of one batch); a real layer pipeline overlaps consecutive batches."""
+
+SIMULATOR_BYTES_PER_VALUE = 4
+"""assumed: the functional simulator stores and moves float32 (4 bytes, one 32-bit wavelet per value)
+so its results can be checked against torch to 1e-4. Cycle counts are for the FP16 rate above."""
+
+# ----------------------------------------------------------------------------------------------
+# Training on a whole wafer (performance model, chapter 10)
+# ----------------------------------------------------------------------------------------------
+BYTES_PER_VALUE = 2
+"""assumed: weights, activations and streamed gradients are FP16 (2 bytes)."""
+
+TRAINING_BYTES_PER_PARAM = 16
+"""assumed: mixed-precision training with Adam keeps, per parameter, an FP16 weight (2) and gradient
+(2), an FP32 master weight (4) and two FP32 Adam moments (4 + 4) = 16 bytes."""
+
+ACTIVATIONS_SAVED_PER_TOKEN = "8 C + 2 F"
+"""derived: what backward needs from one block, per token, without storing the T x T attention matrix
+(recomputed): the inputs of both LayerNorms (2 C), their outputs (2 C), Q, K and V (3 C), the heads'
+output (C), the FFN's hidden layer before and after GELU (2 F). In FP16 that is 2 (8 C + 2 F) bytes."""
+
+PIPELINE_MICRO_BATCH = 1
+"""assumed: in layer-pipelined training one sequence moves through the pipeline at a time, and with
+S stages stage s keeps S - s sequences' activations for their backward pass (the one-forward,
+one-backward schedule)."""
+
+STREAMING_CHECKPOINT = "layer inputs"
+"""assumed: in weight streaming the wafer keeps each layer's input (C values per token) for backward
+and recomputes the rest of a layer's activations when it is streamed in again; the recomputation's
+FLOPs are not counted, like the paper's algorithmic FLOPs."""
+
+MEMORYX_BANDWIDTH = 150e9
+"""assumed: weights stream from MemoryX into one CS-2, and gradients back out, at 150 GB/s each way
+(about twelve 100 Gb/s Ethernet links; not in our reference table, so treat every result that
+depends on it as an estimate)."""
+
+SWARMX_FULL_BANDWIDTH = True
+"""assumed: SwarmX broadcasts weights to N systems and reduces their gradients without lowering any
+one system's streaming bandwidth or adding latency."""
+
+COMPUTE_EFFICIENCY = 1.0
+"""assumed: the PEs run their matrix multiplies at this fraction of peak. 1.0 makes every time a lower
+bound; the real fraction is not published for these runs."""
+
+
+def table() -> list[Assumption]:
+    """All the numbers above with their kind and reason, in the order they are defined."""
+    g = globals()
+    rows = []
+    for name in ("WAVELET_BITS", "HOP_CYCLES", "LINK_WAVELETS_PER_CYCLE", "ROUTING", "CLOCK_HZ",
+                 "FMAC_PER_CYCLE", "FLOPS_PER_CYCLE", "ELEMENTWISE_PER_CYCLE",
+                 "OVERLAP_COMPUTE_AND_COMMUNICATION", "CUT_THROUGH_REDUCTION",
+                 "OPS_RUN_ONE_AFTER_ANOTHER", "SIMULATOR_BYTES_PER_VALUE", "BYTES_PER_VALUE",
+                 "TRAINING_BYTES_PER_PARAM", "ACTIVATIONS_SAVED_PER_TOKEN", "PIPELINE_MICRO_BATCH",
+                 "STREAMING_CHECKPOINT", "MEMORYX_BANDWIDTH", "SWARMX_FULL_BANDWIDTH",
+                 "COMPUTE_EFFICIENCY"):
+        doc = _DOCS[name]
+        kind, _, why = doc.partition(":")
+        rows.append(Assumption(name, g[name], kind.split()[0], " ".join(why.split())))
+    return rows
+
+
+def markdown() -> str:
+    """:func:`table` as a Markdown table (``name | value | kind | why``)."""
+    lines = ["| name | value | kind | why |", "|---|---|---|---|"]
+    for a in table():
+        value = f"{a.value:.3g}" if isinstance(a.value, float) else str(a.value)
+        lines.append(f"| `{a.name}` | {value} | {a.kind} | {a.why} |")
+    return "\n".join(lines)
+
+
+def _module_docs() -> dict[str, str]:
+    """The docstring under each constant above (read from this file's source)."""
+    import ast
+    import inspect
+    import sys
+
+    tree = ast.parse(inspect.getsource(sys.modules[__name__]))
+    docs, body = {}, tree.body
+    for node, nxt in zip(body, body[1:]):
+        if (isinstance(node, ast.Assign) and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
+            docs[node.targets[0].id] = nxt.value.value
+    return docs
+
+
+_DOCS = _module_docs()

@@ -1,0 +1,560 @@
+"""A performance model of a GPT on a full wafer: layer pipelined or weight streaming (chapter 10).
+
+The functional simulator (:mod:`wse_demo.fabric`, :mod:`wse_demo.kernels`) computes real numbers
+on small fabrics. A full WSE-2 has 753,972 PEs in its grid, far too many to simulate value by value,
+so this module models them with arithmetic instead: bytes against SRAM, FLOPs against the PEs' peak
+rate, bytes against the streaming bandwidth. Every assumption is in :mod:`wse_demo.assumptions`.
+
+**Layer pipelined** (:func:`layer_pipelined`): every layer keeps its weights, optimizer state and
+saved activations in its own region of the wafer; regions are sized so each stage of the pipeline
+takes the same time (balanced), but never smaller than their memory needs, and laid out along a
+snake path through the grid so consecutive layers are neighbours.
+
+**Weight streaming** (:func:`weight_streaming`): the whole wafer computes one layer at a time; the
+layer's weights stream in from MemoryX (forward, and again for backward) while its gradients stream
+out. A layer takes the longer of its compute and its weight I/O; enough sequences per micro-batch
+make it compute-bound. SwarmX copies the weights to N systems for data parallelism.
+
+Letters as in the book: T sequence length, C = d_model, F = d_ffn, V vocabulary, L layers, H heads,
+D = C / H.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gptlib.config import CEREBRAS_GPT, GPTConfig
+
+from . import assumptions
+from .wafer import WaferSpec, get_wafer
+
+
+class PlacementError(ValueError):
+    """An argument the performance model cannot use; the message says what is allowed."""
+
+
+def _check_config(config) -> GPTConfig:
+    if isinstance(config, str):
+        return GPTConfig.cerebras(config)
+    if not isinstance(config, GPTConfig):
+        raise PlacementError(f"config must be a GPTConfig or a Cerebras-GPT name such as '111M', "
+                             f"got {type(config).__name__}")
+    config.validate()
+    return config
+
+
+def _check_positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise PlacementError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _seq_len(config: GPTConfig, seq_len) -> int:
+    T = config.context_length if seq_len is None else _check_positive_int("seq_len", seq_len)
+    if T > config.context_length:
+        raise PlacementError(f"seq_len {T} is longer than the model's context {config.context_length}")
+    return T
+
+
+# ----------------------------------------------------------------------------------------------
+# What each layer costs
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Component:
+    """Part of a layer that gets its own share of the layer's region (an attention head, the FFN).
+
+    ``flops_per_token``: forward FLOPs; ``params``: weights it holds; ``saved_per_token``: values
+    kept for backward.
+    """
+
+    name: str
+    flops_per_token: float
+    params: int
+    saved_per_token: float
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """One stage of the model: the embedding, a transformer block, or the output head.
+
+    Attributes:
+        name: ``"embedding"``, ``"h.0"`` ... ``"h.{L-1}"``, ``"lm_head"``.
+        kind: ``"embedding"``, ``"block"`` or ``"head"``.
+        params: weights it holds (the head holds its own copy of a tied embedding matrix).
+        flops_per_token: forward FLOPs per token (multiply-add = 2) at sequence length T.
+        saved_per_token: activation values kept per token for the backward pass.
+        input_per_token: values of its input (what weight streaming checkpoints): C.
+        components: its parts (heads, FFN, LayerNorms), which sum to the totals above.
+    """
+
+    name: str
+    kind: str
+    params: int
+    flops_per_token: float
+    saved_per_token: float
+    input_per_token: float
+    components: tuple = ()
+
+
+def layer_costs(config: GPTConfig | str, seq_len: int | None = None) -> list[LayerCost]:
+    """The stages of ``config`` with their parameters, FLOPs and saved activations per token.
+
+    Block (per token, forward): Q, K, V projections ``6 C^2``; scores ``Q K^T`` ``2 T C``; softmax
+    ``3 H T``; ``A V`` ``2 T C``; output projection ``2 C^2``; FFN ``4 C F`` (the same terms as
+    :meth:`gptlib.GPTConfig.flops_per_token`). Head ``h`` gets ``1/H`` of the projections and of the
+    attention; the FFN and the LayerNorms are their own components. Saved activations (see
+    :data:`~wse_demo.assumptions.ACTIVATIONS_SAVED_PER_TOKEN`): ``8 C + 2 F`` per token.
+
+    Embedding: a lookup plus the position embedding (``C`` adds per token; no matrix multiply, unlike
+    the ``2 C V`` that FLOP counts such as the paper's charge to it). Head: final LayerNorm and the
+    ``2 C V`` logits; saves its input, the normalised input and the logits (``2 C + V``).
+    """
+    c = _check_config(config)
+    T = _seq_len(c, seq_len)
+    C, F, V, H, L = c.d_model, c.d_ffn, c.vocab_size, c.n_head, c.n_layer
+    D = C // H
+    b = 1 if c.bias else 0
+    layers = [LayerCost("embedding", "embedding", V * C + c.context_length * C, float(C), 0.0, 0.0,
+                        (Component("embedding", float(C), V * C + c.context_length * C, 0.0),))]
+    head_flops = (6 * C * D + 2 * T * D + 3 * T + 2 * T * D + 2 * D * C)
+    head_params = 3 * C * D + b * 3 * D + D * C  # its Q/K/V columns and its rows of c_proj
+    ffn_params = C * F + b * F + F * C + b * C
+    norm_params = 2 * (C + b * C) + b * C  # ln_1, ln_2 and c_proj's bias
+    heads = tuple(Component(f"head {h}", float(head_flops), head_params, 4.0 * D) for h in range(H))
+    ffn = Component("ffn", float(4 * C * F), ffn_params, 2.0 * F + 2.0 * C)
+    norms = Component("layer norms", 0.0, norm_params, 2.0 * C)
+    block_params = H * head_params + ffn_params + norm_params
+    for layer in range(L):
+        parts = heads + (ffn, norms)
+        layers.append(LayerCost(f"h.{layer}", "block", block_params,
+                                float(sum(p.flops_per_token for p in parts)),
+                                float(sum(p.saved_per_token for p in parts)), float(C), parts))
+    head_params_total = V * C + (C + b * C)
+    layers.append(LayerCost("lm_head", "head", head_params_total, float(2 * C * V), float(2 * C + V),
+                            float(C), (Component("lm_head", float(2 * C * V), head_params_total,
+                                                 float(2 * C + V)),)))
+    return layers
+
+
+# ----------------------------------------------------------------------------------------------
+# The snake path: consecutive regions are neighbours
+# ----------------------------------------------------------------------------------------------
+def snake_coordinates(index: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(row, col)`` of positions along the snake path: row 0 west to east, row 1 east to west..."""
+    index = np.asarray(index)
+    row = index // cols
+    col = index % cols
+    return row, np.where(row % 2 == 0, col, cols - 1 - col)
+
+
+def snake_rectangles(start: int, count: int, cols: int) -> list[tuple[int, int, int, int]]:
+    """The PEs ``start .. start + count - 1`` of the snake path as at most three rectangles
+    ``(row0, row1, col0, col1)`` (inclusive ranges), for outlining a region on the wafer map."""
+    if count <= 0:
+        return []
+    end = start + count - 1
+    r0, r1 = start // cols, end // cols
+    rects = []
+
+    def span(row, a, b):  # positions a..b of one row, as columns
+        _, ca = snake_coordinates(np.array(row * cols + a), cols)
+        _, cb = snake_coordinates(np.array(row * cols + b), cols)
+        return row, row, int(min(ca, cb)), int(max(ca, cb))
+
+    if r0 == r1:
+        return [span(r0, start % cols, end % cols)]
+    rects.append(span(r0, start % cols, cols - 1))
+    if r1 - r0 > 1:
+        rects.append((r0 + 1, r1 - 1, 0, cols - 1))
+    rects.append(span(r1, 0, end % cols))
+    return rects
+
+
+# ----------------------------------------------------------------------------------------------
+# Layer pipelined
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class PlacedLayer:
+    """One layer's region in a layer-pipelined placement.
+
+    Attributes:
+        layer: its :class:`LayerCost`.
+        start, pes: its PEs are positions ``start .. start + pes - 1`` of the snake path.
+        bytes_needed: weights (and, training, optimizer state and saved activations), bytes.
+        weight_bytes, activation_bytes: the two parts of ``bytes_needed``.
+        bytes_available: ``pes * sram_per_pe``.
+        tokens_per_s: the rate this stage alone could sustain.
+        utilisation: the fraction of its PEs' peak it uses at the pipeline's rate.
+        components: ``[(name, start, pes, flops_per_token, bytes)]`` inside the region.
+    """
+
+    layer: LayerCost
+    start: int
+    pes: int
+    bytes_needed: float
+    weight_bytes: float
+    activation_bytes: float
+    bytes_available: float
+    tokens_per_s: float = 0.0
+    utilisation: float = 0.0
+    components: list = field(default_factory=list)
+
+    @property
+    def fits(self) -> bool:
+        return self.bytes_needed <= self.bytes_available
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+
+@dataclass
+class LayerPipelinedPlacement:
+    """Every layer of a model on its own region of one wafer; see :func:`layer_pipelined`.
+
+    Attributes:
+        fits: every region holds what it needs.
+        bytes_needed: the whole model's total; compare with ``wafer.grid_sram_bytes``.
+        tokens_per_s: pipeline throughput (the slowest stage's rate), training or inference.
+        utilisation: achieved FLOP rate / peak of the whole grid (pipeline balance and unused PEs).
+        bottleneck: name of the slowest stage.
+    """
+
+    config: GPTConfig
+    wafer: WaferSpec
+    seq_len: int
+    training: bool
+    regions: list
+    fits: bool
+    bytes_needed: float
+    tokens_per_s: float
+    utilisation: float
+    bottleneck: str
+
+    def region(self, name: str) -> PlacedLayer:
+        """The region of the layer called ``name`` (``"embedding"``, ``"h.3"``, ``"lm_head"``)."""
+        for r in self.regions:
+            if r.name == name:
+                return r
+        raise PlacementError(f"no layer {name!r}; layers are {[r.name for r in self.regions]}")
+
+    def pe_map(self) -> np.ndarray:
+        """``(rows, cols)`` int16: the index of the region each PE belongs to (-1: unused)."""
+        rows, cols = self.wafer.grid
+        order = np.full(rows * cols, -1, dtype=np.int16)
+        for i, r in enumerate(self.regions):
+            order[r.start:r.start + r.pes] = i
+        grid = order.reshape(rows, cols)
+        grid[1::2] = grid[1::2, ::-1].copy()  # odd rows run east to west
+        return grid
+
+    def memory_fill_map(self) -> np.ndarray:
+        """``(rows, cols)`` float32: bytes a PE must hold / its SRAM (above 1: does not fit)."""
+        fill = np.array([r.bytes_needed / max(r.pes, 1) / self.wafer.sram_per_pe for r in self.regions]
+                        + [0.0], dtype=np.float32)
+        return fill[self.pe_map()]  # index -1 picks the trailing 0 (unused PEs)
+
+    def table(self) -> list[dict]:
+        """One row per region: PEs, memory needed and available, fit, rate and utilisation."""
+        return [{"layer": r.name, "PEs": r.pes, "needed (MB)": r.bytes_needed / 1e6,
+                 "available (MB)": r.bytes_available / 1e6, "fits": r.fits,
+                 "stage tokens/s": r.tokens_per_s, "utilisation": r.utilisation} for r in self.regions]
+
+
+def _balanced_pes(work: np.ndarray, need: np.ndarray, total: int) -> np.ndarray:
+    """Integer PEs per region, at least ``need`` each, the rest in proportion to ``work``: find
+    ``lam`` with ``sum(max(need, lam * work)) = total`` (water filling), then round down and hand
+    the leftover PEs to the largest remainders."""
+    lo, hi = 0.0, total / work.min()
+    for _ in range(100):
+        lam = 0.5 * (lo + hi)
+        if np.maximum(need, lam * work).sum() > total:
+            hi = lam
+        else:
+            lo = lam
+    ideal = np.maximum(need, lo * work)
+    pes = np.maximum(np.floor(ideal).astype(np.int64), need)
+    left = total - int(pes.sum())
+    if left > 0:
+        order = np.argsort(-(ideal - np.floor(ideal)))
+        pes[order[:left]] += 1
+        left = total - int(pes.sum())
+        pes[np.argmax(work)] += left  # whatever rounding left over goes to the busiest stage
+    return pes
+
+
+def layer_pipelined(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
+                    seq_len: int | None = None, training: bool = True,
+                    efficiency: float = assumptions.COMPUTE_EFFICIENCY) -> LayerPipelinedPlacement:
+    """Place every layer of ``config`` on its own region of ``wafer`` and model the pipeline.
+
+    Memory of a region (training): ``16`` bytes per parameter (FP16 weight and gradient, FP32 master
+    copy and two Adam moments) plus FP16 saved activations: stage ``s`` of ``S`` keeps ``S - s``
+    sequences of ``T`` tokens in flight (one-forward-one-backward schedule). Inference: 2 bytes per
+    parameter and each block's K and V for one sequence.
+
+    Sizes: if everything fits, each region gets at least the PEs its memory needs and the rest in
+    proportion to its FLOPs, which balances the stages; otherwise every region is sized by its FLOPs
+    alone and the ones that overflow are marked (``fits`` False). Regions follow each other along
+    the snake path, so each layer's region borders the next.
+
+    Rate of stage ``i``: ``pes_i * pe_flops * efficiency / (k * flops_i)`` tokens/s with ``k = 3``
+    for training (forward + backward) and 1 for inference; the pipeline runs at its slowest stage.
+
+    Args:
+        config: a :class:`gptlib.GPTConfig` or a Cerebras-GPT name (``"111M"`` ... ``"13B"``).
+        wafer: a preset name or a :class:`WaferSpec`.
+        seq_len: tokens per sequence (default: the model's context).
+    """
+    c = _check_config(config)
+    w = get_wafer(wafer)
+    T = _seq_len(c, seq_len)
+    if not (isinstance(efficiency, (int, float)) and 0 < efficiency <= 1):
+        raise PlacementError(f"efficiency must be in (0, 1], got {efficiency!r}")
+    layers = layer_costs(c, T)
+    S = len(layers)
+    value = assumptions.BYTES_PER_VALUE
+    if training:
+        weight_bytes = np.array([l.params * assumptions.TRAINING_BYTES_PER_PARAM for l in layers], float)
+        in_flight = (S - np.arange(S)) * assumptions.PIPELINE_MICRO_BATCH
+        act_bytes = np.array([l.saved_per_token for l in layers]) * T * in_flight * value
+    else:
+        weight_bytes = np.array([l.params * value for l in layers], float)
+        act_bytes = np.array([2.0 * c.d_model * T if l.kind == "block" else 0.0 for l in layers]) * value
+    need_bytes = weight_bytes + act_bytes
+    k = 3.0 if training else 1.0
+    work = np.array([l.flops_per_token for l in layers]) * k
+    need_pes = np.ceil(need_bytes / w.sram_per_pe).astype(np.int64)
+    fits_overall = int(need_pes.sum()) <= w.n_pe
+    pes = _balanced_pes(work, need_pes if fits_overall else np.ones(S, np.int64), w.n_pe)
+    rate = pes * w.pe_flops * efficiency / work
+    tokens_per_s = float(rate.min())
+    starts = np.concatenate([[0], np.cumsum(pes)[:-1]])
+    regions = []
+    for i, layer in enumerate(layers):
+        used = tokens_per_s * work[i] / (pes[i] * w.pe_flops)
+        comp, s0 = [], int(starts[i])
+        total_flops = sum(p.flops_per_token for p in layer.components) or 1.0
+        shares = np.array([p.flops_per_token / total_flops for p in layer.components])
+        if layer.kind == "block":  # LayerNorms: a token share of the PEs so they appear on the map
+            shares = np.where(shares == 0, 0.01, shares)
+            shares /= shares.sum()
+        counts = np.floor(shares * pes[i]).astype(np.int64)
+        counts[np.argmax(shares)] += pes[i] - counts.sum()
+        for p, n_pe in zip(layer.components, counts):
+            b = (p.params * (weight_bytes[i] / max(layer.params, 1))
+                 + (act_bytes[i] * p.saved_per_token / layer.saved_per_token if layer.saved_per_token else 0))
+            comp.append((p.name, s0, int(n_pe), p.flops_per_token, float(b)))
+            s0 += int(n_pe)
+        regions.append(PlacedLayer(layer, int(starts[i]), int(pes[i]), float(need_bytes[i]),
+                                   float(weight_bytes[i]), float(act_bytes[i]),
+                                   float(pes[i] * w.sram_per_pe), float(rate[i]), float(used), comp))
+    fits = all(r.fits for r in regions)
+    utilisation = tokens_per_s * work.sum() / (w.n_pe * w.pe_flops)
+    return LayerPipelinedPlacement(c, w, T, training, regions, fits, float(need_bytes.sum()),
+                                   tokens_per_s, float(utilisation), layers[int(rate.argmin())].name)
+
+
+# ----------------------------------------------------------------------------------------------
+# Weight streaming
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class StreamedLayer:
+    """One layer's time on the wafer for one micro-batch, seconds.
+
+    ``compute_fwd``/``compute_bwd``: FLOPs / (peak x efficiency); ``io``: its FP16 weights over the
+    streaming bandwidth (once forward, once backward while gradients stream out); ``forward`` and
+    ``backward`` are the larger of the two in each pass.
+    """
+
+    name: str
+    weight_bytes: float
+    compute_fwd: float
+    compute_bwd: float
+    io: float
+
+    @property
+    def forward(self) -> float:
+        return max(self.compute_fwd, self.io)
+
+    @property
+    def backward(self) -> float:
+        return max(self.compute_bwd, self.io)
+
+    @property
+    def bound(self) -> str:
+        """``"compute"`` if compute takes longer than the weights' I/O in the forward pass."""
+        return "compute" if self.compute_fwd >= self.io else "I/O"
+
+
+@dataclass
+class WeightStreamingEstimate:
+    """One training step with weight streaming; see :func:`weight_streaming`.
+
+    Attributes:
+        batch_size: sequences per step over all systems; ``n_systems`` CS-2s share them.
+        micro_batch: sequences per system per pass through the layers (fits in SRAM).
+        n_micro: passes per step (gradient accumulation).
+        layers: one :class:`StreamedLayer` per layer, for one micro-batch.
+        step_time: seconds per step; ``tokens_per_s`` of the whole cluster.
+        compute_bound_micro_batch: the smallest micro-batch (sequences) at which every matmul layer's
+            forward compute covers its weight I/O.
+        max_micro_batch: the largest micro-batch whose activations fit in the wafer's SRAM.
+        utilisation: achieved FLOP rate / peak of all systems.
+    """
+
+    config: GPTConfig
+    wafer: WaferSpec
+    seq_len: int
+    batch_size: int
+    n_systems: int
+    io_bandwidth: float
+    efficiency: float
+    micro_batch: float
+    n_micro: int
+    layers: list
+    step_time: float
+    tokens_per_s: float
+    compute_bound_micro_batch: float
+    max_micro_batch: int
+    utilisation: float
+
+    @property
+    def compute_bound(self) -> bool:
+        return self.micro_batch >= self.compute_bound_micro_batch
+
+    @property
+    def fits(self) -> bool:
+        """At least one sequence's activations fit on the wafer."""
+        return self.max_micro_batch >= 1
+
+
+def _max_micro_batch(layers: list[LayerCost], wafer: WaferSpec, T: int) -> int:
+    """Largest micro-batch (sequences) the wafer holds: every layer's checkpointed input, plus the
+    largest (weights + full activations) of the layer being worked on, in FP16."""
+    value = assumptions.BYTES_PER_VALUE
+    checkpoints = sum(l.input_per_token for l in layers) * T * value  # per sequence
+    weights = np.array([l.params * value for l in layers], float)
+    working = np.array([l.saved_per_token for l in layers]) * T * value  # per sequence
+    per_seq = checkpoints + working  # (n_layers,)
+    free = wafer.grid_sram_bytes - weights
+    b = np.floor(free / per_seq)
+    return int(max(b.min(), 0))
+
+
+def weight_streaming(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
+                     batch_size: int | None = None, n_systems: int = 1, seq_len: int | None = None,
+                     micro_batch: float | None = None,
+                     io_bandwidth: float = assumptions.MEMORYX_BANDWIDTH,
+                     efficiency: float = assumptions.COMPUTE_EFFICIENCY) -> WeightStreamingEstimate:
+    """Model one training step with weight streaming on ``n_systems`` wafers (data parallel).
+
+    Each system gets ``batch_size / n_systems`` sequences and works through them in micro-batches
+    no larger than fit in its SRAM (:func:`_max_micro_batch`; default: as large as fits). For every
+    micro-batch each layer streams in (forward: compute ``f b T`` FLOPs), then in reverse order
+    streams in again for backward (``2 f b T`` FLOPs) while its gradients stream out. A pass takes
+    ``max(compute, weight bytes / io_bandwidth)``.
+
+    The compute-bound micro-batch is where compute equals I/O for a matmul layer's forward pass:
+    ``b* = peak * efficiency * weight_bytes / (io_bandwidth * f * T)``, about the same for every
+    layer because each weight does 2 FLOPs per token and is 2 bytes: ``b* ~ peak / (io_bandwidth T)``.
+
+    Args:
+        config: a :class:`gptlib.GPTConfig` or a Cerebras-GPT name.
+        batch_size: sequences per step (default: the paper's batch for a named model, else 1).
+        n_systems: CS-2s sharing the batch.
+        micro_batch: override the micro-batch (sequences per system per pass).
+        io_bandwidth: bytes/s each way between MemoryX and one system.
+    """
+    name = config if isinstance(config, str) else None
+    c = _check_config(config)
+    w = get_wafer(wafer)
+    T = _seq_len(c, seq_len)
+    if batch_size is None:
+        batch_size = published_batch_size(name) if name else 1
+    batch_size = _check_positive_int("batch_size", batch_size)
+    n_systems = _check_positive_int("n_systems", n_systems)
+    if n_systems > batch_size:
+        raise PlacementError(f"{n_systems} systems cannot share a batch of {batch_size} sequences: "
+                             f"each needs at least one")
+    for label, v in (("io_bandwidth", io_bandwidth), ("efficiency", efficiency)):
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            raise PlacementError(f"{label} must be a positive number, got {v!r}")
+    if efficiency > 1:
+        raise PlacementError(f"efficiency must be in (0, 1], got {efficiency}")
+    layers = layer_costs(c, T)
+    per_system = batch_size / n_systems
+    max_micro = _max_micro_batch(layers, w, T)
+    if micro_batch is None:
+        if max_micro < 1:
+            micro, n_micro = per_system, 1  # does not fit: report, with the time it would take
+        else:
+            n_micro = math.ceil(per_system / min(per_system, max_micro))
+            micro = per_system / n_micro
+    else:
+        if not (isinstance(micro_batch, (int, float)) and 0 < micro_batch <= per_system):
+            raise PlacementError(f"micro_batch must be in (0, {per_system}] sequences per system, "
+                                 f"got {micro_batch!r}")
+        n_micro = math.ceil(per_system / micro_batch)
+        micro = per_system / n_micro
+    rate = w.peak_flops * efficiency
+    value = assumptions.BYTES_PER_VALUE
+    streamed = []
+    for l in layers:
+        fwd = l.flops_per_token * micro * T / rate
+        streamed.append(StreamedLayer(l.name, l.params * value, fwd, 2 * fwd, l.params * value / io_bandwidth))
+    step = n_micro * sum(s.forward + s.backward for s in streamed)
+    tokens = batch_size * T
+    b_star = max(l.params * value * rate / (io_bandwidth * l.flops_per_token * T)
+                 for l in layers if l.kind != "embedding")
+    flops = 3 * sum(l.flops_per_token for l in layers) * tokens
+    utilisation = flops / (step * n_systems * w.peak_flops)
+    return WeightStreamingEstimate(c, w, T, batch_size, n_systems, float(io_bandwidth), float(efficiency),
+                                   float(micro), n_micro, streamed, float(step), tokens / step,
+                                   float(b_star), max_micro, float(utilisation))
+
+
+# ----------------------------------------------------------------------------------------------
+# The published runs
+# ----------------------------------------------------------------------------------------------
+def published_batch_size(name: str) -> int:
+    """The batch size (sequences) of a Cerebras-GPT run; for 13B, which switched from 720 to 1080
+    during training, the final 1080."""
+    if name not in CEREBRAS_GPT:
+        GPTConfig.cerebras(name)  # raises the helpful unknown-name error
+    return max(int(s) for s in CEREBRAS_GPT[name].batch_size.split() if s.isdigit())
+
+
+def scale_out(config: GPTConfig | str, n_systems: list[int], wafer: WaferSpec | str = "WSE-2",
+              batch_size: int | None = None, **kwargs) -> list[WeightStreamingEstimate]:
+    """:func:`weight_streaming` for each number of systems in ``n_systems`` (same batch)."""
+    return [weight_streaming(config, wafer, batch_size, n, **kwargs) for n in n_systems]
+
+
+def training_time(name: str, n_systems: int | None = None, wafer: WaferSpec | str = "WSE-2",
+                  **kwargs) -> dict:
+    """Estimated wall-clock training time of a Cerebras-GPT model with weight streaming.
+
+    Steps = published tokens / (batch x 2048); each step timed by :func:`weight_streaming` on
+    ``n_systems`` CS-2 (default: the number the paper used). With the default efficiency of 1.0
+    this is a lower bound.
+
+    Returns a dict: ``model``, ``n_systems``, ``steps``, ``step_time_s``, ``days``, ``tokens_per_s``,
+    ``compute_bound``, ``micro_batch``, ``flops_simulated`` (what the model charges: 3 x forward),
+    ``flops_paper`` (the paper's algorithmic FLOPs).
+    """
+    if name not in CEREBRAS_GPT:
+        GPTConfig.cerebras(name)
+    run = CEREBRAS_GPT[name]
+    n = run.n_cs2 if n_systems is None else n_systems
+    batch = published_batch_size(name)
+    est = weight_streaming(name, wafer, batch, n, **kwargs)
+    steps = run.tokens / (batch * est.seq_len)
+    seconds = steps * est.step_time
+    flops = 3 * sum(l.flops_per_token for l in layer_costs(name)) * run.tokens
+    return {"model": name, "n_systems": n, "batch": batch, "steps": steps,
+            "step_time_s": est.step_time, "days": seconds / 86400, "tokens_per_s": est.tokens_per_s,
+            "compute_bound": est.compute_bound, "micro_batch": est.micro_batch,
+            "flops_simulated": flops, "flops_paper": run.reported_flops}

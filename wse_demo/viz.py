@@ -1,0 +1,579 @@
+"""Figures for chapters 9 and 10, one function per visual, each returning a plotly ``Figure``.
+
+Static interactivity (for the rendered book) uses plotly's own ``frames``, ``sliders`` and
+``updatemenus``; the ipywidgets explorers at the end wrap the same functions for the live notebook.
+Big maps are aggregated to about 100 x 100 tiles (the PE at each tile's centre) and stored as small
+integers, so a page stays light. Colours: the Okabe-Ito palette of :mod:`gptlib.viz`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from gptlib.config import CEREBRAS_GPT
+from gptlib.viz import PALETTE, SEQUENTIAL
+
+from . import placement as placement_model
+from .fabric import Fabric, FabricStats
+from .wafer import WAFERS, get_wafer
+
+CATEGORICAL = PALETTE[:7]  # the eighth Okabe-Ito colour is black, kept for text
+UNUSED = "#DDDDDD"
+OVERFLOW = PALETTE[3]  # vermillion
+FITS = PALETTE[0]  # blue
+
+
+def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
+    kwargs.setdefault("margin", dict(l=60, r=20, t=70, b=50))
+    fig.update_layout(title=dict(text=title, x=0.01, xanchor="left"), template="plotly_white", **kwargs)
+    return fig
+
+
+def table_figure(rows: list[dict], title: str, formats: dict | None = None) -> go.Figure:
+    """A plotly table of ``rows`` (a list of dicts with the same keys); ``formats`` maps a column
+    to a format string such as ``"{:.2f}"``."""
+    if not rows:
+        raise ValueError("table_figure needs at least one row")
+    formats = formats or {}
+    keys = list(rows[0])
+    cells = [[formats.get(k, "{}").format(r[k]) if not isinstance(r[k], str) else r[k] for r in rows]
+             for k in keys]
+    fig = go.Figure(go.Table(header=dict(values=[f"<b>{k}</b>" for k in keys], align="left",
+                                         fill_color="#EEEEEE"),
+                             cells=dict(values=cells, align="left")))
+    return _layout(fig, title, height=80 + 28 * len(rows), margin=dict(l=10, r=10, t=50, b=10))
+
+
+# ----------------------------------------------------------------------------------------------
+# Chapter 9: the fabric
+# ----------------------------------------------------------------------------------------------
+def fabric_heatmaps(stats: FabricStats, title: str = "Where the work and the traffic were") -> go.Figure:
+    """Per-PE heatmaps of one run: utilisation, peak SRAM and router traffic, switched with buttons."""
+    views = [("utilisation (busy cycles / all cycles)", stats.utilisation, "Utilisation"),
+             ("peak SRAM (bytes)", stats.peak_sram.astype(float), "Peak SRAM"),
+             ("wavelets sent to neighbours", stats.link_load_per_pe().astype(float), "Router traffic")]
+    label, z, _ = views[0]
+    fig = go.Figure(go.Heatmap(z=z, colorscale=SEQUENTIAL, colorbar=dict(title=label),
+                               hovertemplate="PE (%{y}, %{x})<br>%{z}<extra></extra>"))
+    buttons = [dict(label=name, method="restyle",
+                    args=[{"z": [v], "colorbar.title.text": lab}]) for lab, v, name in views]
+    fig.update_layout(updatemenus=[dict(buttons=buttons, direction="right", x=0.0, y=1.12,
+                                        xanchor="left", type="buttons")])
+    fig.update_xaxes(title="column (PE)", constrain="domain")
+    fig.update_yaxes(title="row (PE)", autorange="reversed", scaleanchor="x")
+    return _layout(fig, title, height=520)
+
+
+def _link_segments(active: np.ndarray, direction: str, row0: int = 0, col0: int = 0):
+    """x, y of line segments (separated by None) for the active links of one direction."""
+    xs, ys = [], []
+    for r, c in zip(*np.nonzero(active)):
+        if direction == "east":
+            xs += [col0 + c, col0 + c + 1, None]
+            ys += [row0 + r, row0 + r, None]
+        else:
+            xs += [col0 + c, col0 + c, None]
+            ys += [row0 + r, row0 + r + 1, None]
+    return xs, ys
+
+
+STATE_NAMES = ["idle", "activations arriving", "multiplying", "adding partial sums"]
+STATE_COLOURS = [UNUSED, PALETTE[5], PALETTE[1], PALETTE[0]]
+
+
+def matmul_states(schedule, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What each PE and link of a weight-stationary multiply does at cycle ``t``.
+
+    Returns ``(state, token, east_active, south_active)``: ``state`` ``(R, C)`` in 0..3 (see
+    :data:`STATE_NAMES`; multiplying wins over adding, adding over arriving), ``token`` the token it
+    works on (-1 idle), ``east_active`` ``(R, C - 1)`` and ``south_active`` ``(R - 1, C)`` bool.
+    """
+    s = schedule
+    R, C = s.arrive.shape
+    m = np.arange(s.tokens)[:, None, None] * s.interval  # (M, 1, 1) start of each token
+    j = np.arange(C)[None, None, :]
+    k = s.k[None, :, None]
+    n = s.n[None, None, :]
+    arriving = (t >= m + j + 1) & (t <= m + j + k)
+    multiplying = (t >= m + s.arrive) & (t < m + s.arrive + s.compute)
+    adding = (t >= m + s.send) & (t < m + s.send + n)
+    state = np.zeros((R, C), dtype=np.int8)
+    token = np.full((R, C), -1, dtype=np.int64)
+    for code, mask in ((1, arriving), (3, adding), (2, multiplying)):
+        hit = mask.any(axis=0)
+        state[hit] = code
+        token[hit] = mask.argmax(axis=0)[hit]
+    east = ((t >= m + j[..., :-1] + 2) & (t <= m + j[..., :-1] + k + 1)).any(axis=0) if C > 1 else \
+        np.zeros((R, 0), bool)
+    south = ((t >= m[..., :] + s.send[:-1] + 1) & (t <= m + s.send[:-1] + n)).any(axis=0) if R > 1 \
+        else np.zeros((0, C), bool)
+    return state, token, east, south
+
+
+def matmul_animation(schedule, max_frames: int = 60,
+                     title: str = "Activations flow east, partial sums flow south") -> go.Figure:
+    """An animation (play button and slider) of a weight-stationary multiply's schedule (from
+    ``fabric.trace``): colour = what each PE does, label = which token (row of X) it works on,
+    orange lines = activation wavelets moving east, blue lines = partial sums moving south."""
+    R, C = schedule.arrive.shape
+    last = schedule.done
+    times = np.unique(np.linspace(0, last, min(max_frames, last + 1)).round().astype(int))
+    colorscale = []
+    for i, colour in enumerate(STATE_COLOURS):
+        colorscale += [[i / 4, colour], [(i + 1) / 4, colour]]
+
+    def traces(t):
+        state, token, east, south = matmul_states(schedule, int(t))
+        text = np.where(token >= 0, np.char.add("x", token.astype(str)), "")
+        ex, ey = _link_segments(east, "east")
+        sx, sy = _link_segments(south, "south")
+        return [go.Heatmap(z=state, zmin=-0.5, zmax=3.5, colorscale=colorscale, text=text,
+                           texttemplate="%{text}", showscale=False,
+                           customdata=np.array(STATE_NAMES, dtype=object)[state],
+                           hovertemplate="PE (%{y}, %{x}): %{customdata} %{text}<extra></extra>"),
+                go.Scatter(x=ex, y=ey, mode="lines", line=dict(color=PALETTE[1], width=6),
+                           name="activation wavelets (east)", hoverinfo="skip"),
+                go.Scatter(x=sx, y=sy, mode="lines", line=dict(color=PALETTE[0], width=6),
+                           name="partial-sum wavelets (south)", hoverinfo="skip")]
+
+    fig = go.Figure(data=traces(times[0]),
+                    frames=[go.Frame(data=traces(t), name=str(t)) for t in times])
+    # legend entries for the PE states (invisible markers carry the colours)
+    for name, colour in zip(STATE_NAMES[1:], STATE_COLOURS[1:]):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"PE {name}",
+                                 marker=dict(color=colour, size=12, symbol="square")))
+    steps = [dict(method="animate", label=str(t),
+                  args=[[str(t)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
+                                       transition=dict(duration=0))]) for t in times]
+    fig.update_layout(
+        sliders=[dict(steps=steps, currentvalue=dict(prefix="cycle "), x=0.1, len=0.9, y=-0.05)],
+        updatemenus=[dict(type="buttons", x=0.0, y=-0.05, xanchor="left", yanchor="top",
+                          buttons=[dict(label="Play", method="animate",
+                                        args=[None, dict(frame=dict(duration=250, redraw=True),
+                                                         fromcurrent=True)])])],
+        legend=dict(orientation="h", y=1.08, x=0))
+    fig.update_xaxes(title="column (PE)", range=[-0.5, C - 0.5], dtick=1)
+    fig.update_yaxes(title="row (PE)", range=[R - 0.5, -0.5], dtick=1, scaleanchor="x")
+    return _layout(fig, title, height=max(420, 80 * R + 200))
+
+
+def cycles_by_op(log, title: str = "Where the cycles go") -> go.Figure:
+    """Cycles per kind of op (matmul, move, attention, ...) of a run's log, largest first."""
+    totals: dict[str, int] = {}
+    for rec in log:
+        totals[rec.kind] = totals.get(rec.kind, 0) + rec.cycles
+    kinds = sorted(totals, key=totals.get)
+    fig = go.Figure(go.Bar(x=[totals[k] for k in kinds], y=kinds, orientation="h",
+                           marker_color=[PALETTE[i % 7] for i in range(len(kinds))],
+                           hovertemplate="%{y}: %{x:,} cycles<extra></extra>"))
+    fig.update_xaxes(title="cycles (summed over the ops of that kind)")
+    fig.update_yaxes(title="kind of op")
+    return _layout(fig, title, height=80 + 40 * len(kinds))
+
+
+def _discrete_colorscale(n: int) -> list:
+    """A colorscale for integer z in [-1, n - 1]: -1 grey, then the palette repeating."""
+    colours = [UNUSED] + [CATEGORICAL[i % len(CATEGORICAL)] for i in range(n)]
+    scale = []
+    for i, colour in enumerate(colours):
+        scale += [[i / len(colours), colour], [(i + 1) / len(colours), colour]]
+    return scale
+
+
+def gpt_fabric_map(placed, stats: FabricStats | None = None,
+                   title: str = "Each weight matrix has its own strip of PEs") -> go.Figure:
+    """The tiny GPT on its fabric (:class:`wse_demo.kernels.GPTOnFabric`): PEs coloured by strip,
+    with buttons for the peak SRAM, utilisation and router traffic of a run (``stats``)."""
+    f = placed.fabric
+    owner = f.owner.astype(int)
+    names = np.array(f.region_names + ["unused"], dtype=object)
+    fig = go.Figure(go.Heatmap(z=owner, zmin=-1.5, zmax=len(f.region_names) - 0.5,
+                               colorscale=_discrete_colorscale(len(f.region_names)), showscale=False,
+                               customdata=names[owner],
+                               hovertemplate="PE (%{y}, %{x})<br>%{customdata}<extra></extra>"))
+    if stats is not None:
+        views = [("strip", owner, False), ("peak SRAM (% of 48 KB)", 100 * stats.peak_sram / f.sram_per_pe, True),
+                 ("utilisation (%)", 100 * stats.utilisation, True),
+                 ("router traffic (wavelets)", stats.link_load_per_pe(), True)]
+        buttons = []
+        for label, z, scale in views:
+            style = {"z": [z], "showscale": scale,
+                     "colorscale": [SEQUENTIAL if scale else _discrete_colorscale(len(f.region_names))],
+                     "zmin": [None if scale else -1.5],
+                     "zmax": [None if scale else len(f.region_names) - 0.5],
+                     "zauto": [scale], "colorbar.title.text": label}
+            buttons.append(dict(label=label, method="restyle", args=[style]))
+        fig.update_layout(updatemenus=[dict(buttons=buttons, type="buttons", direction="right",
+                                            x=0, y=1.12, xanchor="left")])
+    fig.update_xaxes(title="column (PE)")
+    fig.update_yaxes(title="row (PE)", autorange="reversed", scaleanchor="x")
+    return _layout(fig, title, height=560)
+
+
+# ----------------------------------------------------------------------------------------------
+# Chapter 10: whole wafers
+# ----------------------------------------------------------------------------------------------
+def _tile_centres(n: int, tiles: int) -> np.ndarray:
+    stride = max(1, -(-n // tiles))
+    return np.arange(stride // 2, n, stride)
+
+
+def tiled_maps(placement, tiles: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(layer, fill_percent, row_centres, col_centres)``: the placement's maps sampled at the
+    centre PE of about ``tiles x tiles`` tiles. ``layer`` is int16 (-1 unused); ``fill_percent``
+    (memory needed / SRAM, %) is uint8, capped at 250."""
+    rows = _tile_centres(placement.wafer.rows, tiles)
+    cols = _tile_centres(placement.wafer.cols, tiles)
+    layer = placement.pe_map()[np.ix_(rows, cols)]
+    fill = placement.memory_fill_map()[np.ix_(rows, cols)]
+    return layer, np.clip(np.round(100 * fill), 0, 250).astype(np.uint8), rows, cols
+
+
+FILL_COLORSCALE = [[0.0, "#F0F0F0"], [0.4, FITS], [0.4, OVERFLOW], [1.0, OVERFLOW]]
+"""0..100 % (of a PE's SRAM) light to blue; above 100 % vermillion (zmax = 250)."""
+
+
+def _placement_title(p) -> str:
+    fit = "fits" if p.fits else "does NOT fit"
+    return (f"{p.config.n_layer}-layer model, layer pipelined on {p.wafer.name}: {fit} "
+            f"({p.bytes_needed / 1e9:.1f} GB needed, {p.wafer.grid_sram_bytes / 1e9:.1f} GB in the "
+            f"grid); {p.tokens_per_s:,.0f} tokens/s at peak")
+
+
+def wafer_explorer(wafer="WSE-2", models=None, training: bool = True, tiles: int = 100) -> go.Figure:
+    """Static wafer maps of every Cerebras-GPT size, layer pipelined: left coloured by layer
+    (consecutive layers are neighbours along a snake path), right the memory each PE must hold
+    (blue: fits; vermillion: over its SRAM). A slider picks the model."""
+    from plotly.subplots import make_subplots
+
+    w = get_wafer(wafer)
+    models = list(models or CEREBRAS_GPT)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
+                        subplot_titles=("layer of each PE (0 = embedding, last = output head)",
+                                        "memory needed / SRAM (%)"))
+    steps = []
+    for i, name in enumerate(models):
+        p = placement_model.layer_pipelined(name, w, training=training)
+        layer, fill, rows, cols = tiled_maps(p, tiles)
+        n = len(p.regions)
+        visible = i == 0
+        fig.add_trace(go.Heatmap(z=layer, x=cols, y=rows, zmin=-1.5, zmax=n - 0.5,
+                                 colorscale=_discrete_colorscale(n), showscale=False, visible=visible,
+                                 hovertemplate="PE (%{y}, %{x})<br>layer %{z}<extra></extra>"),
+                      row=1, col=1)
+        fig.add_trace(go.Heatmap(z=fill, x=cols, y=rows, zmin=0, zmax=250, colorscale=FILL_COLORSCALE,
+                                 visible=visible, colorbar=dict(title="% of SRAM", x=1.02),
+                                 hovertemplate="PE (%{y}, %{x})<br>%{z}% of its SRAM<extra></extra>"),
+                      row=1, col=2)
+        vis = [False] * (2 * len(models))
+        vis[2 * i] = vis[2 * i + 1] = True
+        steps.append(dict(label=name, method="update",
+                          args=[{"visible": vis}, {"title.text": f"{name}: " + _placement_title(p)}]))
+    fig.update_layout(sliders=[dict(steps=steps, active=0, currentvalue=dict(prefix="model "),
+                                    y=-0.08)])
+    for c in (1, 2):
+        fig.update_xaxes(title="column (PE)", row=1, col=c)
+        fig.update_yaxes(title="row (PE)", autorange="reversed", row=1, col=c)
+    first = placement_model.layer_pipelined(models[0], w, training=training)
+    return _layout(fig, f"{models[0]}: " + _placement_title(first), height=560)
+
+
+def _highlight(p, start: int, count: int) -> list[dict]:
+    """Rectangles (plotly shapes, in PE coordinates) outlining snake positions start..start+count-1."""
+    return [dict(type="rect", x0=c0 - 0.5, x1=c1 + 0.5, y0=r0 - 0.5, y1=r1 + 0.5,
+                 line=dict(color="black", width=2), fillcolor="rgba(0,0,0,0.25)")
+            for r0, r1, c0, c1 in placement_model.snake_rectangles(start, count, p.wafer.cols)]
+
+
+def region_cost_text(p, name: str, component: str | None = None) -> str:
+    """One line on a layer's (or one of its components') region: PEs, memory, FLOPs and time."""
+    r = p.region(name)
+    k = 3 if p.training else 1
+    if component is None:
+        flops = r.layer.flops_per_token
+        return (f"<b>{name}</b>: {r.pes:,} PEs; needs {r.bytes_needed / 1e6:,.0f} MB of "
+                f"{r.bytes_available / 1e6:,.0f} MB ({'fits' if r.fits else 'does NOT fit'}); "
+                f"{flops / 1e6:,.1f} MFLOP/token forward; {k * flops * p.tokens_per_s / 1e12:,.1f} "
+                f"TFLOP/s at the pipeline's rate ({100 * r.utilisation:.0f}% of its peak)")
+    for cname, start, pes, flops, b in r.components:
+        if cname == component:
+            return (f"<b>{name} {cname}</b>: {pes:,} PEs; {b / 1e6:,.1f} MB; {flops / 1e6:,.2f} "
+                    f"MFLOP/token forward")
+    raise ValueError(f"{name} has no component {component!r}; it has "
+                     f"{[c[0] for c in r.components]}")
+
+
+def layer_picker(model="111M", wafer="WSE-2", block: str = "h.0", training: bool = True,
+                 tiles: int = 100) -> go.Figure:
+    """One placement with two dropdowns: pick a layer, or one part (head, FFN) of ``block``, to
+    outline its region and print its cost. The static-book version of "click a layer"."""
+    p = placement_model.layer_pipelined(model, wafer, training=training)
+    layer, fill, rows, cols = tiled_maps(p, tiles)
+    n = len(p.regions)
+    fig = go.Figure(go.Heatmap(z=layer, x=cols, y=rows, zmin=-1.5, zmax=n - 0.5,
+                               colorscale=_discrete_colorscale(n), showscale=False,
+                               hovertemplate="PE (%{y}, %{x})<br>layer %{z}<extra></extra>"))
+
+    def state(name, component=None):
+        r = p.region(name)
+        if component is None:
+            shapes = _highlight(p, r.start, r.pes)
+        else:
+            c = next(c for c in r.components if c[0] == component)
+            shapes = _highlight(p, c[1], c[2])
+        return {"shapes": shapes, "annotations": [dict(text=region_cost_text(p, name, component),
+                                                       x=0, y=-0.16, xref="paper", yref="paper",
+                                                       showarrow=False, xanchor="left")]}
+
+    layer_buttons = [dict(label=r.name, method="relayout", args=[state(r.name)]) for r in p.regions]
+    parts = p.region(block).components
+    part_buttons = [dict(label=f"{block} {c[0]}", method="relayout", args=[state(block, c[0])])
+                    for c in parts]
+    first = state(p.regions[1].name if n > 1 else p.regions[0].name)
+    fig.update_layout(
+        shapes=first["shapes"], annotations=first["annotations"],
+        updatemenus=[dict(buttons=layer_buttons, x=0.0, y=1.1, xanchor="left", active=1 if n > 1 else 0),
+                     dict(buttons=part_buttons, x=0.3, y=1.1, xanchor="left", active=-1)])
+    fig.update_xaxes(title="column (PE)")
+    fig.update_yaxes(title="row (PE)", autorange="reversed", scaleanchor="x")
+    name = model if isinstance(model, str) else "model"
+    return _layout(fig, f"{name} on {p.wafer.name}: pick a layer or a part of {block} to see its region",
+                   height=620, margin=dict(l=60, r=20, t=110, b=90))
+
+
+def fit_frontier(models=None, wafers=("WSE-1", "WSE-2", "WSE-3")) -> go.Figure:
+    """Bytes needed for layer-pipelined training of each size against each wafer's grid SRAM."""
+    models = list(models or CEREBRAS_GPT)
+    needs = [placement_model.layer_pipelined(m, "WSE-2").bytes_needed / 1e9 for m in models]
+    inference = [placement_model.layer_pipelined(m, "WSE-2", training=False).bytes_needed / 1e9
+                 for m in models]
+    fig = go.Figure([go.Bar(x=models, y=needs, name="training (weights, Adam state, activations)",
+                            marker_color=PALETTE[0]),
+                     go.Bar(x=models, y=inference, name="inference (FP16 weights, K and V)",
+                            marker_color=PALETTE[2])])
+    for i, wname in enumerate(wafers):
+        w = get_wafer(wname)
+        fig.add_hline(y=w.grid_sram_bytes / 1e9, line=dict(color=PALETTE[3 + i], dash="dash"),
+                      annotation_text=f"{w.name} grid SRAM {w.grid_sram_bytes / 1e9:.0f} GB",
+                      annotation_position="top left")
+    fig.update_yaxes(type="log", title="memory needed on the wafer (GB, log scale)")
+    fig.update_xaxes(title="Cerebras-GPT model")
+    return _layout(fig, "Layer-pipelined training stops fitting on one wafer above 590M",
+                   barmode="group", legend=dict(orientation="h", y=-0.2), height=480)
+
+
+def mode_comparison(models=None, wafers=("WSE-1", "WSE-2", "WSE-3")) -> go.Figure:
+    """Training throughput (tokens/s, one system) per model: layer pipelined (hollow where it does
+    not fit) and weight streaming at the paper's batch size; a dropdown picks the wafer."""
+    models = list(models or CEREBRAS_GPT)
+    fig = go.Figure()
+    buttons = []
+    for i, wname in enumerate(wafers):
+        lp = [placement_model.layer_pipelined(m, wname) for m in models]
+        ws = [placement_model.weight_streaming(m, wname) for m in models]
+        vis = i == 1 if len(wafers) > 1 else True
+        fig.add_trace(go.Scatter(x=models, y=[p.tokens_per_s for p in lp], mode="lines+markers",
+                                 name="layer pipelined (filled: fits; hollow: does not)", visible=vis,
+                                 line=dict(color=PALETTE[0]),
+                                 marker=dict(size=12, symbol=["circle" if p.fits else "circle-open"
+                                                              for p in lp])))
+        fig.add_trace(go.Scatter(x=models, y=[e.tokens_per_s for e in ws], mode="lines+markers",
+                                 name="weight streaming (paper's batch)", visible=vis,
+                                 line=dict(color=PALETTE[1], dash="dot"),
+                                 marker=dict(size=10, symbol=["square" if e.fits else "square-open"
+                                                              for e in ws])))
+        mask = [False] * (2 * len(wafers))
+        mask[2 * i] = mask[2 * i + 1] = True
+        buttons.append(dict(label=wname, method="update", args=[{"visible": mask}]))
+    fig.update_layout(updatemenus=[dict(buttons=buttons, x=0.0, y=1.12, xanchor="left",
+                                        active=1 if len(wafers) > 1 else 0)],
+                      legend=dict(orientation="h", y=-0.2))
+    fig.update_yaxes(type="log", title="training tokens/s on one system (log scale, at peak)")
+    fig.update_xaxes(title="Cerebras-GPT model")
+    return _layout(fig, "Throughput falls with model size in both modes; only weight streaming "
+                        "keeps fitting", height=480)
+
+
+def streaming_timeline(model="1.3B", wafer="WSE-2", micro_batches=(1, 2, 4, 8, 16, 32, 64)) -> go.Figure:
+    """Weight streaming, one layer at a time: forward compute vs weight I/O per layer (ms), with a
+    slider over the micro-batch. Compute grows with the micro-batch; I/O does not."""
+    ests = [placement_model.weight_streaming(model, wafer, batch_size=int(b), micro_batch=b)
+            for b in micro_batches]
+    names = [l.name for l in ests[0].layers]
+    fig = go.Figure()
+    for i, e in enumerate(ests):
+        vis = i == len(ests) // 2
+        fig.add_trace(go.Bar(x=names, y=[1e3 * l.compute_fwd for l in e.layers], name="forward compute",
+                             marker_color=PALETTE[1], visible=vis))
+        fig.add_trace(go.Bar(x=names, y=[1e3 * l.io for l in e.layers], name="weight I/O",
+                             marker_color=PALETTE[0], visible=vis))
+    steps = []
+    for i, (b, e) in enumerate(zip(micro_batches, ests)):
+        vis = [False] * (2 * len(ests))
+        vis[2 * i] = vis[2 * i + 1] = True
+        bound = "compute-bound" if e.compute_bound else "I/O-bound"
+        steps.append(dict(label=str(b), method="update", args=[{"visible": vis}, {
+            "title.text": f"{model} on {e.wafer.name}, micro-batch {b}: {bound} "
+                          f"(compute-bound from about {e.compute_bound_micro_batch:.0f} sequences); "
+                          f"{100 * e.utilisation:.0f}% of peak"}]))
+    fig.update_layout(sliders=[dict(steps=steps, active=len(ests) // 2,
+                                    currentvalue=dict(prefix="micro-batch (sequences) "), y=-0.25)],
+                      barmode="group", legend=dict(orientation="h", y=1.08, x=0))
+    fig.update_yaxes(title="time per layer, forward pass (ms)")
+    fig.update_xaxes(title="layer")
+    mid = ests[len(ests) // 2]
+    return _layout(fig, f"{model} on {mid.wafer.name}, micro-batch {micro_batches[len(ests) // 2]}: "
+                        f"{'compute' if mid.compute_bound else 'I/O'}-bound "
+                        f"(compute-bound from about {mid.compute_bound_micro_batch:.0f} sequences); "
+                        f"{100 * mid.utilisation:.0f}% of peak", height=500)
+
+
+def scale_out_figure(models=None, wafer="WSE-2", max_log2: int = 7) -> go.Figure:
+    """Weight streaming, data parallel: cluster tokens/s against the number of CS-2 systems for each
+    model at its published batch size; a star marks the number the paper used."""
+    models = list(models or CEREBRAS_GPT)
+    fig = go.Figure()
+    for i, m in enumerate(models):
+        batch = placement_model.published_batch_size(m)
+        ns = [2 ** e for e in range(max_log2 + 1) if 2 ** e <= batch]
+        ests = placement_model.scale_out(m, ns, wafer)
+        colour = CATEGORICAL[i % len(CATEGORICAL)]
+        fig.add_trace(go.Scatter(x=ns, y=[e.tokens_per_s for e in ests], mode="lines+markers",
+                                 name=m, line=dict(color=colour),
+                                 marker=dict(symbol=["circle" if e.compute_bound else "x" for e in ests]),
+                                 hovertemplate=f"{m}: %{{x}} systems, %{{y:,.0f}} tokens/s<extra></extra>"))
+        paper = CEREBRAS_GPT[m].n_cs2
+        e = placement_model.weight_streaming(m, wafer, batch, paper)
+        fig.add_trace(go.Scatter(x=[paper], y=[e.tokens_per_s], mode="markers", showlegend=i == 0,
+                                 name="systems the paper used", marker=dict(symbol="star", size=16,
+                                                                             color=colour,
+                                                                             line=dict(color="black", width=1))))
+    fig.update_xaxes(type="log", title="CS-2 systems (log scale)", dtick=np.log10(2))
+    fig.update_yaxes(type="log", title="cluster training tokens/s (log scale, at peak)")
+    return _layout(fig, "Data parallelism scales linearly until a system's share of the batch "
+                        "drops below the compute-bound micro-batch (x)", height=520,
+                   legend=dict(orientation="h", y=-0.2))
+
+
+# ----------------------------------------------------------------------------------------------
+# ipywidgets explorers (live notebook only; the static book shows the figures above)
+# ----------------------------------------------------------------------------------------------
+def placement_explorer():
+    """Pick a model size, an execution mode and a wafer; then a layer and one of its parts, and see
+    its region on the wafer map with its cost. Returns an ``ipywidgets.VBox``."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    model = widgets.Dropdown(options=list(CEREBRAS_GPT), value="111M", description="model")
+    mode = widgets.ToggleButtons(options=["layer pipelined", "weight streaming"], description="mode")
+    wafer = widgets.Dropdown(options=list(WAFERS), value="WSE-2", description="wafer")
+    layer = widgets.Dropdown(description="layer")
+    part = widgets.Dropdown(description="part")
+    out = widgets.Output()
+
+    def refresh_layers(*_):
+        names = [l.name for l in placement_model.layer_costs(model.value)]
+        layer.options = names
+        layer.value = names[1]
+
+    def refresh_parts(*_):
+        if layer.value is None:
+            return
+        comps = [c.name for c in next(l for l in placement_model.layer_costs(model.value)
+                                      if l.name == layer.value).components]
+        part.options = ["(whole layer)"] + comps
+        part.value = "(whole layer)"
+
+    def draw(*_):
+        if layer.value is None or part.value is None:
+            return
+        out.clear_output(wait=True)
+        with out:
+            display(explorer_figure(model.value, mode.value, wafer.value, layer.value,
+                                    None if part.value == "(whole layer)" else part.value))
+
+    model.observe(refresh_layers, "value")
+    layer.observe(refresh_parts, "value")
+    for w in (model, mode, wafer, layer, part):
+        w.observe(draw, "value")
+    refresh_layers()
+    refresh_parts()
+    draw()
+    return widgets.VBox([widgets.HBox([model, wafer]), mode, widgets.HBox([layer, part]), out])
+
+
+def explorer_figure(model: str, mode: str, wafer: str, layer: str, component: str | None = None,
+                    tiles: int = 100) -> go.Figure:
+    """The figure behind :func:`placement_explorer` (also usable on its own)."""
+    if mode == "layer pipelined":
+        p = placement_model.layer_pipelined(model, wafer)
+        lay, fill, rows, cols = tiled_maps(p, tiles)
+        r = p.region(layer)
+        fig = go.Figure(go.Heatmap(z=lay, x=cols, y=rows, zmin=-1.5, zmax=len(p.regions) - 0.5,
+                                   colorscale=_discrete_colorscale(len(p.regions)), showscale=False,
+                                   hovertemplate="PE (%{y}, %{x})<br>layer %{z}<extra></extra>"))
+        if component is None:
+            shapes = _highlight(p, r.start, r.pes)
+        else:
+            c = next(c for c in r.components if c[0] == component)
+            shapes = _highlight(p, c[1], c[2])
+        fig.update_layout(shapes=shapes, annotations=[dict(
+            text=region_cost_text(p, layer, component), x=0, y=-0.16, xref="paper", yref="paper",
+            showarrow=False, xanchor="left")])
+        fig.update_xaxes(title="column (PE)")
+        fig.update_yaxes(title="row (PE)", autorange="reversed", scaleanchor="x")
+        return _layout(fig, f"{model}: " + _placement_title(p), height=620,
+                       margin=dict(l=60, r=20, t=70, b=90))
+    if mode == "weight streaming":
+        e = placement_model.weight_streaming(model, wafer)
+        s = next(s for s in e.layers if s.name == layer)
+        fig = go.Figure([go.Bar(x=[l.name for l in e.layers], y=[1e3 * l.forward for l in e.layers],
+                                marker_color=[PALETTE[3] if l.name == layer else PALETTE[0]
+                                              for l in e.layers], name="forward time per layer")])
+        fig.update_yaxes(title="forward time per micro-batch (ms)")
+        fig.update_xaxes(title="layer (the whole wafer runs one at a time)")
+        return _layout(fig, f"{model} on {e.wafer.name}, weight streaming, micro-batch "
+                            f"{e.micro_batch:.0f}: {layer} takes {1e3 * s.forward:.2f} ms forward "
+                            f"({s.bound}-bound); {e.tokens_per_s:,.0f} tokens/s", height=480)
+    raise ValueError(f"mode must be 'layer pipelined' or 'weight streaming', got {mode!r}")
+
+
+def matmul_explorer():
+    """Sliders for the shape of ``X (M, K) @ W (K, N)`` and the grid; runs the fabric multiply,
+    checks it against numpy and shows its animation and statistics. Returns an ``ipywidgets.VBox``."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    from . import kernels
+
+    sliders = {name: widgets.IntSlider(value=v, min=lo, max=hi, description=name, continuous_update=False)
+               for name, v, lo, hi in (("M", 3, 1, 16), ("K", 10, 1, 64), ("N", 7, 1, 64),
+                                       ("rows", 4, 1, 12), ("cols", 4, 1, 12))}
+    out = widgets.Output()
+
+    def run(*_):
+        v = {k: s.value for k, s in sliders.items()}
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(v["M"], v["K"], generator=g)
+        w = torch.randn(v["K"], v["N"], generator=g)
+        fabric = Fabric(v["rows"], v["cols"], trace=True)
+        y = kernels.matmul(fabric, x, w)
+        err = float(np.abs(y.numpy() - x.numpy() @ w.numpy()).max())
+        out.clear_output(wait=True)
+        with out:
+            print(f"max |fabric - numpy| = {err:.2e}; cycles {fabric.cycles:,}; "
+                  f"wavelets between PEs {fabric.stats().wavelets:,}")
+            display(matmul_animation(fabric.trace[0]["schedule"]))
+
+    for s in sliders.values():
+        s.observe(run, "value")
+    run()
+    return widgets.VBox([widgets.HBox(list(sliders.values())[:3]),
+                         widgets.HBox(list(sliders.values())[3:]), out])
+
+
+__all__ = ["table_figure", "fabric_heatmaps", "matmul_states", "matmul_animation", "cycles_by_op",
+           "gpt_fabric_map", "tiled_maps", "wafer_explorer", "layer_picker", "region_cost_text",
+           "fit_frontier", "mode_comparison", "streaming_timeline", "scale_out_figure",
+           "placement_explorer", "explorer_figure", "matmul_explorer"]
