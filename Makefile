@@ -9,6 +9,8 @@ PY := $(VENV)/bin/python
 BOOK_INSTALLED := $(VENV)/.installed-book
 TEST_INSTALLED := $(VENV)/.installed-test
 PORT ?= 8000
+# The table of contents the build reads: book/_toc.yml less any part with no chapter yet.
+BOOK_TOC := _build/_toc.yml
 CHROMIUM := /usr/lib/chromium/chromium
 # myst-nb cannot render plotly's default mime type; the `notebook` renderer inlines plotly.js
 # once per page, so figures stay interactive offline in the static book.
@@ -36,8 +38,10 @@ data: $(BOOK_INSTALLED)  ## fetch and hash-check the tokenizer ranks, the corpus
 	@$(PY) -m gptlib.assets prepare
 
 book: setup  ## set up, execute every chapter and build the HTML book into _build/html
-	$(BOOK_ENV) $(PY) -m jupyter_book build . --toc "$(CURDIR)/book/_toc.yml" \
+	@$(PY) book/build_toc.py book/_toc.yml $(BOOK_TOC)
+	$(BOOK_ENV) $(VENV)/bin/jupyter-book build . --toc "$(CURDIR)/$(BOOK_TOC)" \
 		--config "$(CURDIR)/_config.yml" -W -n --keep-going
+	@echo "The book is in _build/html ($$(du -sh _build/html | cut -f1)); 'make serve' shows it."
 
 test: setup $(TEST_INSTALLED)  ## set up, build the book, run every test (library, notebooks, browser)
 	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser test"; \

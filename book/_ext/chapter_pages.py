@@ -1,0 +1,284 @@
+"""Sphinx extension for the book's chapter pages (the notebooks under ``chapters/``).
+
+* **Numbers.** A chapter notebook opens with ``# Chapter N. Title``. The page shows ``N. Title``:
+  the words "Chapter N." are taken out of the title and N becomes the page's section number, so
+  headings, figures and exercises are numbered ``N.1, N.2, ...`` and "Exercise 3.2" in the book is
+  the "Exercise 3.2" that the checker prints, even while some chapters are not written yet.
+  Two chapters with the same number, or numbers out of order in the table of contents, are a
+  build warning (an error under ``-W``).
+* **Solutions.** The toggle of a code cell tagged ``solution`` says "Show solution".
+* **Offline pages.** Plotly's per-figure MathJax tag (a CDN) is removed: the page has MathJax.
+  ipywidgets, which need a kernel, are replaced by a note, and their CDN scripts are not loaded.
+* **Running the chapter.** Before its first code cell, every chapter page has a collapsed note
+  saying how to run it:
+  ``make lab`` locally, or Binder and Colab with the set-up cell in ``book/setup_cell.ipy`` (the
+  same file the introduction shows). The launch menu gets a "JupyterLab (local)" entry.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
+from sphinx.environment.collectors.toctree import TocTreeCollector
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+CHAPTER_TITLE = re.compile(r"^\s*Chapter\s+(\d+)\s*[.:]\s*")
+CHAPTERS_FOLDER = "chapters/"
+SETUP_CELL = Path(__file__).resolve().parent.parent / "setup_cell.ipy"
+# `make lab` runs JupyterLab on the chapters folder, on Jupyter's default port.
+LOCAL_LAB_URL = "http://localhost:8888/lab/tree/{notebook}"
+
+
+def is_chapter(env: BuildEnvironment, docname: str) -> bool:
+    return docname.startswith(CHAPTERS_FOLDER) and str(env.doc2path(docname)).endswith(".ipynb")
+
+
+# --------------------------------------------------------------------------------- numbers
+def take_number_from_title(app: Sphinx, doctree: nodes.document) -> None:
+    """``Chapter 3. Attention`` -> title ``Attention``; remember 3 for the numbering."""
+    env = app.env
+    docname = env.docname
+    env.chapter_numbers = getattr(env, "chapter_numbers", {})
+    env.chapter_numbers.pop(docname, None)
+    if not is_chapter(env, docname):
+        return
+    section = next(iter(doctree.findall(nodes.section)), None)
+    if section is None or not isinstance(section[0], nodes.title):
+        return
+    title = section[0]
+    first = title[0] if len(title) else None
+    match = CHAPTER_TITLE.match(first.astext()) if isinstance(first, nodes.Text) else None
+    if match is None:
+        return
+    rest = first.astext()[match.end():]
+    if not rest and len(title) == 1:
+        logger.warning(f"{docname}: the title is only 'Chapter {match.group(1)}': give it a name",
+                       location=docname)
+        return
+    title.replace(first, nodes.Text(rest))
+    env.chapter_numbers[docname] = int(match.group(1))
+
+
+def purge_doc(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
+    getattr(env, "chapter_numbers", {}).pop(docname, None)
+
+
+def _renumber(number, chapter: int):
+    return (chapter,) + tuple(number[1:]) if number else number
+
+
+def use_chapter_numbers(assign_section_numbers):
+    """Wrap Sphinx's section numbering so that each chapter's number is the one in its title."""
+
+    def assign(self, env: BuildEnvironment) -> list[str]:
+        changed = assign_section_numbers(self, env)
+        numbers = getattr(env, "chapter_numbers", {})
+        for docname, chapter in numbers.items():
+            secnums = env.toc_secnumbers.get(docname)
+            if not secnums or not secnums.get("") or secnums[""][0] == chapter:
+                continue
+            env.toc_secnumbers[docname] = {k: _renumber(v, chapter) for k, v in secnums.items()}
+            for node in env.tocs[docname].findall(nodes.reference):
+                if node.get("secnumber"):
+                    node["secnumber"] = list(_renumber(node["secnumber"], chapter))
+            title = env.titles.get(docname)
+            if title is not None and title.get("secnumber"):
+                title["secnumber"] = list(_renumber(title["secnumber"], chapter))
+            changed.append(docname)
+        return changed
+
+    assign.wrapped_for_chapter_numbers = True
+    return assign
+
+
+def check_chapter_order(app: Sphinx, env: BuildEnvironment) -> None:
+    """Chapter numbers must be unique and rise along the table of contents."""
+    numbers = getattr(env, "chapter_numbers", {})
+    ordered = [d for d in _toc_order(env) if d in numbers]
+    seen: dict[int, str] = {}
+    previous = 0
+    for docname in ordered:
+        n = numbers[docname]
+        if n in seen:
+            logger.warning(f"{docname} and {seen[n]} are both 'Chapter {n}'", location=docname)
+        elif n < previous:
+            logger.warning(f"{docname} is 'Chapter {n}' but comes after chapter {previous} in the "
+                           f"table of contents", location=docname)
+        seen[n] = docname
+        previous = max(previous, n)
+
+
+def _toc_order(env: BuildEnvironment) -> list[str]:
+    """Documents in reading order (depth first through the toctrees from the root)."""
+    out: list[str] = []
+
+    def walk(doc: str) -> None:
+        if doc in out:
+            return
+        out.append(doc)
+        for child in env.toctree_includes.get(doc, []):
+            walk(child)
+
+    walk(env.config.root_doc)
+    return out
+
+
+# ------------------------------------------------------------------------------- solutions
+def label_solution_toggles(app: Sphinx, doctree: nodes.document) -> None:
+    for node in doctree.findall(nodes.container):
+        if node.get("nb_element") != "cell_code" or not node.get("hide_mode"):
+            continue
+        tags = (node.get("cell_metadata") or {}).get("tags", [])
+        if "solution" in tags:
+            node["prompt_show"] = "Show solution"
+            node["prompt_hide"] = "Hide solution"
+
+
+# ----------------------------------------------------------------------------- figures
+# plotly's `notebook` renderer puts this tag in front of every figure. The page already loads
+# MathJax from the book itself: offline the tag is a failed request, online a second MathJax.
+PLOTLY_MATHJAX_CDN = re.compile(r'<script src="https://cdn[^"]*/mathjax/[^"]*"></script>')
+
+
+def remove_plotly_mathjax_cdn(app: Sphinx, doctree: nodes.document) -> None:
+    for node in list(doctree.findall(nodes.raw)):
+        text = node.astext()
+        if "html" in node.get("format", "") and PLOTLY_MATHJAX_CDN.search(text):
+            cleaned = PLOTLY_MATHJAX_CDN.sub("", text)
+            node.replace_self(nodes.raw("", cleaned, format=node["format"], classes=node["classes"]))
+
+
+# ----------------------------------------------------------------------------- widgets
+# ipywidgets need a kernel: in the static book their controls would show but do nothing, and
+# myst-nb would load require.js and the widget manager from a CDN on every page that has one.
+# Each widget has a plotly counterpart with its own slider or menu (chapters/CONVENTIONS.md), so
+# the book shows a note where a widget was, and loads none of the widget scripts.
+WIDGET_VIEW = '<script type="application/vnd.jupyter.widget-view+json">'
+WIDGET_STATE_TYPE = "application/vnd.jupyter.widget-state+json"
+WIDGET_NOTE = ("A live control (an ipywidgets widget) appears here when you run this chapter in "
+               "Jupyter; in the book, the figure's own slider or menu does the same.")
+
+
+def replace_widget_views(app: Sphinx, doctree: nodes.document) -> None:
+    for node in list(doctree.findall(nodes.raw)):
+        if "html" in node.get("format", "") and WIDGET_VIEW in node.astext():
+            note = nodes.paragraph(classes=["widget-note"])
+            note += nodes.emphasis(text=WIDGET_NOTE)
+            node.replace_self(note)
+
+
+def is_widget_script(app: Sphinx, script) -> bool:
+    attributes = getattr(script, "attributes", {}) or {}
+    filename = getattr(script, "filename", None) or ""
+    return (attributes.get("type") == WIDGET_STATE_TYPE
+            or filename in (getattr(app.config, "nb_ipywidgets_js", None) or {}))
+
+
+# ----------------------------------------------------------------------- running a chapter
+def setup_cell_text() -> str:
+    return SETUP_CELL.read_text(encoding="utf-8").rstrip("\n")
+
+
+def add_run_note(app: Sphinx, doctree: nodes.document) -> None:
+    """Put a collapsed "Run this chapter yourself" note before the chapter's first code cell."""
+    env = app.env
+    if not is_chapter(env, env.docname):
+        return
+    section = next(iter(doctree.findall(nodes.section)), None)
+    if section is None:
+        return
+    notebook = env.docname[len(CHAPTERS_FOLDER):] + ".ipynb"
+    note = nodes.admonition(classes=["tip", "dropdown", "run-this-chapter"])
+    note += nodes.title(text="Run this chapter yourself")
+    local = nodes.paragraph()
+    local += nodes.Text("On your computer: ")
+    local += nodes.literal(text="make lab")
+    local += nodes.Text(f" (from the repository) opens the chapters in JupyterLab; open {notebook}. "
+                        "On Binder or Colab (the rocket menu at the top of the page): run this cell "
+                        "first, once per session. It fetches the book's code and data; "
+                        "everything after it runs as it does locally.")
+    note += local
+    cell = nodes.literal_block(setup_cell_text(), setup_cell_text(), language="ipython")
+    note += cell
+    # Just before the first code cell (after the chapter's opening paragraphs), else at the end.
+    first_cell = next((n for n in section.findall(nodes.container)
+                       if n.get("nb_element") == "cell_code"), None)
+    if first_cell is not None:
+        first_cell.parent.insert(first_cell.parent.index(first_cell), note)
+    else:
+        section += note
+
+
+def add_local_lab_button(app: Sphinx, pagename: str, templatename: str, context: dict,
+                         doctree) -> None:
+    """Add "JupyterLab (local)" to the launch menu that sphinx-book-theme builds."""
+    if not is_chapter(app.env, pagename):
+        return
+    for group in context.get("header_buttons", []):
+        if group.get("label") == "launch-buttons":
+            notebook = pagename[len(CHAPTERS_FOLDER):] + ".ipynb"
+            group["buttons"].insert(0, {
+                "type": "link",
+                "text": "JupyterLab (local)",
+                "tooltip": "Open in JupyterLab on this computer (start it with `make lab`)",
+                "icon": "fas fa-laptop-code",
+                "url": LOCAL_LAB_URL.format(notebook=notebook),
+            })
+
+
+def tidy_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """Drop the ipywidgets scripts, and keep one copy of each other script: sphinx-thebe 0.3.1 adds
+    its inline `const THEBE_JS_URL = ...` twice under Sphinx 7.2+, and the second copy is a
+    JavaScript error on every page."""
+    seen, kept = set(), []
+    for script in context.get("script_files", []):
+        if is_widget_script(app, script):
+            continue
+        key = (getattr(script, "filename", str(script)) or "",
+               tuple(sorted(getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            kept.append(script)
+    context["script_files"] = kept
+
+
+def check_setup_cell(app: Sphinx, config) -> None:
+    """The set-up cell must clone the repository the launch buttons point at."""
+    repo = (config.html_theme_options or {}).get("repository_url", "").rstrip("/")
+    if repo and f"{repo}.git" not in setup_cell_text():
+        logger.warning(f"book/setup_cell.ipy does not clone {repo}.git, the repository in "
+                       f"_config.yml: update one of them")
+
+
+def wrap_section_numbering(app: Sphinx, config) -> None:
+    """Renumber last: after Sphinx, sphinx-multitoc-numbering (which patches Sphinx's collector)
+    and sphinx-external-toc (whose collector subclass renumbers again) have numbered the pages."""
+    try:
+        from sphinx_external_toc.collectors import TocTreeCollectorWithStyles as collector
+    except ImportError:
+        collector = TocTreeCollector
+    if not getattr(collector.assign_section_numbers, "wrapped_for_chapter_numbers", False):
+        collector.assign_section_numbers = use_chapter_numbers(collector.assign_section_numbers)
+
+
+def setup(app: Sphinx) -> dict:
+    app.connect("config-inited", wrap_section_numbering)
+    app.connect("config-inited", check_setup_cell)
+    app.connect("doctree-read", remove_plotly_mathjax_cdn)
+    app.connect("doctree-read", replace_widget_views)
+    # Before Sphinx's title collector (priority 500) reads the title.
+    app.connect("doctree-read", take_number_from_title, priority=400)
+    app.connect("doctree-read", label_solution_toggles)
+    app.connect("doctree-read", add_run_note, priority=450)
+    app.connect("env-purge-doc", purge_doc)
+    app.connect("env-check-consistency", check_chapter_order)
+    # After sphinx-book-theme has built the launch menu (priority 501).
+    app.connect("html-page-context", add_local_lab_button, priority=502)
+    app.connect("html-page-context", tidy_scripts, priority=900)
+    return {"version": "1.0", "parallel_read_safe": False, "parallel_write_safe": True,
+            "env_version": 1}

@@ -1,0 +1,436 @@
+"""The built book in a real browser: what a reader sees with no kernel and no network.
+
+Serves ``_build/html`` on localhost, opens every page of the table of contents in headless
+Chromium (Debian's package, driven by Playwright; Playwright never downloads a browser) with every
+request that leaves localhost answered by an empty response, and checks on each chapter page:
+
+* no JavaScript error, and no failed request for a file of the book, beyond ``ALLOWED_ERRORS``;
+* math is typeset by the book's own MathJax: no raw TeX left, no MathJax error;
+* every plotly figure has drawn its SVG, and one real mouse interaction changes it: a slider
+  step, a dropdown (or button) choice, or else hovering shows a data label;
+* exercise solutions and hidden set-up code start collapsed and open on click;
+* code blocks have a copy button that copies the code; the launch menu offers JupyterLab (local),
+  Binder and Colab, and the "Run this chapter yourself" note holds the Colab/Binder set-up cell.
+
+Screenshots of each chapter (top of the page, every figure after its interaction, an opened
+solution) go to ``_build/html/_screenshots/``.
+
+``make test`` builds the book before it runs the tests. Run alone, the test is skipped if there is
+no built book, unless ``CI`` or ``BOOK_HTML`` (another built book to test) is set: then a missing
+book is a failure.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html"))
+TOC = ROOT / "book" / "_toc.yml"
+SCREENSHOTS = HTML / "_screenshots"
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/lib/chromium/chromium"))
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1280, "height": 900}
+
+# JavaScript errors a page may show without failing the test: (pattern, why it is harmless).
+# Keep this short; every entry must say why it cannot be fixed in the book itself.
+ALLOWED_ERRORS: list[tuple[str, str]] = [
+    # Offline, every request outside localhost gets an empty answer; a script that fetches a JSON
+    # file from a CDN (none does on page load today) would log this.
+    (r"^Failed to load resource: the server responded with a status of 4\d\d \(\) .*https?://(?!127\.0\.0\.1)",
+     "a request outside localhost, answered empty by the test (the book is read offline)"),
+]
+
+
+def toc_pages() -> tuple[list[str], list[str]]:
+    """(every page in the table of contents, the chapter pages) as document names, in order."""
+    toc = yaml.safe_load(TOC.read_text(encoding="utf-8"))
+    pages = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                pages.append(entry["file"])
+            walk(entry.get("sections"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    chapters = [p for p in pages if p.startswith("chapters/")]
+    return pages, chapters
+
+
+PAGES, CHAPTERS = toc_pages()
+
+
+def _need_book() -> None:
+    if (HTML / "index.html").is_file():
+        return
+    message = f"no built book in {HTML}: run `make book` (or `make test`, which builds it first)"
+    if os.environ.get("BOOK_HTML") or os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def server():
+    _need_book()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                            functools.partial(Quiet, directory=str(HTML)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    if not CHROMIUM.is_file():
+        message = (f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install chromium`; "
+                   f"`make test` does it)")
+        if os.environ.get("BOOK_HTML") or os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Page:
+    """One page opened in a fresh browser context, with everything it logged."""
+
+    def __init__(self, browser, server: str, docname: str):
+        self.server = server
+        self.docname = docname
+        self.errors: list[str] = []
+        self.outside: list[str] = []
+        self.context = browser.new_context(viewport=VIEWPORT)
+        self.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.rstrip("/"))
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
+        self.page.on("console", self._console)
+        self.page.on("response", self._response)
+        self.page.on("requestfailed", lambda r: self._local(r.url) and self.errors.append(
+            f"request failed: {r.url} ({r.failure})"))
+
+    def _local(self, url: str) -> bool:
+        return url.startswith(self.server)
+
+    def _route(self, route):
+        url = route.request.url
+        if self._local(url) or url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            self.outside.append(url)
+            route.fulfill(status=200, body="")
+
+    def _console(self, message):
+        if message.type == "error":
+            self.errors.append(f"console: {message.text}")
+
+    def _response(self, response):
+        if self._local(response.url) and response.status >= 400:
+            self.errors.append(f"HTTP {response.status}: {response.url}")
+
+    def open(self):
+        self.page.goto(self.server + self.docname + ".html", wait_until="load")
+        self.page.wait_for_function("() => document.readyState === 'complete'")
+        return self.page
+
+    def unexpected_errors(self) -> list[str]:
+        return [e for e in self.errors
+                if not any(re.search(pattern, e.split(": ", 1)[-1]) for pattern, _ in ALLOWED_ERRORS)]
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def open_page(browser, server):
+    opened = []
+
+    def _open(docname: str) -> Page:
+        page = Page(browser, server, docname)
+        opened.append(page)
+        page.open()
+        return page
+
+    yield _open
+    for page in opened:
+        page.close()
+
+
+def slug(docname: str) -> str:
+    return docname.replace("/", "_")
+
+
+def screenshot(target, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    target.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+# ------------------------------------------------------------------------------------- math
+def wait_for_math(page, docname: str) -> None:
+    try:
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                               timeout=15_000)
+    except Exception:
+        pytest.fail(f"{docname}: the page has math but MathJax did not start (is mathjax_path "
+                    f"in _config.yml pointing at book/_static/mathjax?)")
+    page.evaluate("() => MathJax.startup.promise")
+
+
+def check_math(page, docname: str) -> int:
+    """Every math element is typeset and no raw TeX is left in the text. Returns how many."""
+    n_math = page.locator("span.math, div.math").count()
+    if n_math:
+        wait_for_math(page, docname)
+    report = page.evaluate("""() => {
+        const math = [...document.querySelectorAll('span.math, div.math')];
+        const raw = math.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 80));
+        const errors = [...document.querySelectorAll('mjx-merror')].map(e => e.textContent.slice(0, 80));
+        const main = document.querySelector('main') || document.body;
+        const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
+        const leftover = [];
+        const tex = /(\\\\\\(|\\\\\\[|\\$\\$|\\\\begin\\{|\\\\frac\\{)/;
+        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+            const p = n.parentElement;
+            if (p.closest('pre, code, script, style, .highlight, mjx-container, mjx-assistive-mml, .plotly-graph-div')) continue;
+            if (tex.test(n.textContent)) leftover.push(n.textContent.trim().slice(0, 80));
+        }
+        return {raw, errors, leftover};
+    }""")
+    assert not report["raw"], f"{docname}: math left untypeset: {report['raw'][:5]}"
+    assert not report["errors"], f"{docname}: MathJax could not typeset: {report['errors'][:5]}"
+    assert not report["leftover"], f"{docname}: raw TeX in the text: {report['leftover'][:5]}"
+    return n_math
+
+
+# ---------------------------------------------------------------------------------- figures
+FIGURE_STATE = """gd => {
+    // What the reader sees of the plot itself, without its controls (sliders, menus, hover).
+    const clone = gd.cloneNode(true);
+    clone.querySelectorAll('.menulayer, .slider-container, .hoverlayer, .modebar-container')
+         .forEach(e => e.remove());
+    return clone.innerHTML;
+}"""
+
+
+def interact_slider(page, figure) -> str:
+    rail = figure.locator(".slider-container .slider-rail-touch-rect").first
+    box = rail.bounding_box()
+    n_steps = figure.evaluate("gd => gd.layout.sliders[0].steps.length")
+    active = figure.evaluate("gd => gd.layout.sliders[0].active || 0")
+    target = 0 if active == n_steps - 1 else n_steps - 1
+    x = box["x"] + box["width"] * (0.02 + 0.96 * target / max(n_steps - 1, 1))
+    page.mouse.click(x, box["y"] + box["height"] / 2)
+    return f"slider step {active} -> {target}"
+
+
+def interact_menu(page, figure) -> str:
+    kind = figure.evaluate("gd => gd.layout.updatemenus[0].type || 'dropdown'")
+    if kind == "buttons":
+        buttons = figure.locator(".updatemenu-container .updatemenu-button")
+        active = figure.evaluate("gd => gd.layout.updatemenus[0].active ?? 0")
+        target = 1 if active != 1 and buttons.count() > 1 else 0
+        buttons.nth(target).click()
+        return f"button {active} -> {target}"
+    figure.locator(".updatemenu-container .updatemenu-header").first.click()
+    options = figure.locator(".updatemenu-container .updatemenu-dropdown-button")
+    options.first.wait_for(state="visible", timeout=5_000)
+    active = figure.evaluate("gd => gd.layout.updatemenus[0].active ?? 0")
+    target = 1 if active != 1 else 0
+    options.nth(target).click()
+    return f"dropdown option {active} -> {target}"
+
+
+# Where on the screen a data point of the figure is: the middle point of the first trace that has
+# x and y values on cartesian axes, else the middle of the plot area (a heatmap, an image).
+HOVER_TARGETS = """gd => {
+    const box = gd.getBoundingClientRect(), size = gd._fullLayout._size;
+    const targets = [];
+    for (const trace of gd._fullData || []) {
+        const xa = gd._fullLayout[(trace.xaxis || 'x').replace('x', 'xaxis')];
+        const ya = gd._fullLayout[(trace.yaxis || 'y').replace('y', 'yaxis')];
+        if (!xa || !ya || !trace.x || !trace.y || !trace.x.length || trace.visible !== true) continue;
+        for (const k of [Math.floor(trace.x.length / 2), 0, trace.x.length - 1]) {
+            const px = xa.d2p(trace.x[k]), py = ya.d2p(trace.y[k]);
+            if (Number.isFinite(px) && Number.isFinite(py))
+                targets.push([box.left + xa._offset + px, box.top + ya._offset + py]);
+        }
+    }
+    targets.push([box.left + size.l + size.w / 2, box.top + size.t + size.h / 2]);
+    return targets;
+}"""
+
+
+def interact_hover(page, figure) -> bool:
+    """Hover over data points; True when plotly shows a data label."""
+    for x, y in figure.evaluate(HOVER_TARGETS):
+        page.mouse.move(x - 3, y - 3)
+        page.mouse.move(x, y, steps=3)
+        try:
+            figure.locator(".hoverlayer .hovertext").first.wait_for(state="attached", timeout=1_000)
+            return True
+        except Exception:
+            continue
+    return False
+
+
+def check_figures(page, docname: str) -> int:
+    figures = page.locator(".plotly-graph-div")
+    n = figures.count()
+    for i in range(n):
+        figure = figures.nth(i)
+        figure.scroll_into_view_if_needed()
+        figure.locator("svg.main-svg").first.wait_for(state="attached", timeout=15_000)
+        has_data = figure.evaluate("gd => Array.isArray(gd.data) && gd.data.length > 0")
+        assert has_data, f"{docname}: figure {i + 1} has no data"
+        before = figure.evaluate(FIGURE_STATE)
+        controls = figure.evaluate("""gd => ({
+            sliders: (gd.layout.sliders || []).filter(s => s.visible !== false && (s.steps || []).length > 1).length,
+            menus: (gd.layout.updatemenus || []).filter(m => m.visible !== false && (m.buttons || []).length > 1).length})""")
+        if controls["sliders"]:
+            what = interact_slider(page, figure)
+        elif controls["menus"]:
+            what = interact_menu(page, figure)
+        else:
+            assert interact_hover(page, figure), (
+                f"{docname}: figure {i + 1} has no slider or menu, and hovering over it shows no "
+                f"data label")
+            what = None
+        if what is not None:
+            try:
+                page.wait_for_function(f"([gd, before]) => ({FIGURE_STATE})(gd) !== before",
+                                       arg=[figure.element_handle(), before], timeout=5_000)
+            except Exception:
+                pytest.fail(f"{docname}: figure {i + 1} did not change after {what}")
+        page.wait_for_timeout(300)  # let a transition settle before the picture
+        screenshot(figure, f"{slug(docname)}-figure{i + 1}")
+    return n
+
+
+# ------------------------------------------------------------------------------- toggles
+def check_toggles(page, docname: str) -> int:
+    """Hidden code (set-up cells, solutions) starts collapsed; a solution opens on click."""
+    hidden = page.locator("details.hide")
+    open_at_start = [i for i in range(hidden.count()) if hidden.nth(i).evaluate("d => d.open")]
+    assert not open_at_start, f"{docname}: hidden code cells open at load: {open_at_start}"
+    solutions = page.locator(".cell.tag_solution details.hide")
+    n = solutions.count()
+    assert n >= 1, f"{docname}: no exercise solution (a code cell tagged solution and hide-input)"
+    for i in range(n):
+        solution = solutions.nth(i)
+        code = solution.locator(".cell_input pre").first
+        assert not code.is_visible(), f"{docname}: solution {i + 1} is visible before a click"
+        summary = solution.locator("summary")
+        assert "Show solution" in summary.inner_text(), f"{docname}: solution toggle mislabelled"
+        summary.scroll_into_view_if_needed()
+        summary.click()
+        code.wait_for(state="visible", timeout=5_000)
+        if i == 0:
+            page.wait_for_timeout(500)  # the toggle fades in
+            screenshot(page, f"{slug(docname)}-solution")
+    return n
+
+
+def check_exercises(page, docname: str) -> int:
+    exercises = page.locator(".exercise")
+    n = exercises.count()
+    assert n >= 1, f"{docname}: no exercise rendered (sphinx-exercise `{{exercise}}` block)"
+    titles = [exercises.nth(i).locator(".admonition-title").first.inner_text() for i in range(n)]
+    chapter = page.locator("h1 .section-number").first.inner_text().strip().rstrip(".")
+    bad = [t for t in titles if not t.startswith(f"Exercise {chapter}.")]
+    assert not bad, f"{docname}: exercises not numbered {chapter}.k: {bad}"
+    return n
+
+
+def check_copy_button(page, docname: str) -> None:
+    block = page.locator(".cell:not(.tag_hide-input) .cell_input div.highlight").first
+    block.scroll_into_view_if_needed()
+    block.hover()
+    button = block.locator("button.copybtn")
+    assert button.count() == 1, f"{docname}: code block without a copy button"
+    button.click()
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    code = block.locator("pre").inner_text()
+    assert copied.strip() == code.strip(), f"{docname}: the copy button copied {copied[:60]!r}"
+
+
+def check_launch_menu(page, docname: str) -> None:
+    notebook = docname + ".ipynb"
+    links = page.evaluate("""() => [...document.querySelectorAll('.dropdown-launch-buttons a')]
+                                     .map(a => [a.textContent.trim(), a.href])""")
+    found = {text: href for text, href in links}
+    assert {"JupyterLab (local)", "Binder", "Colab"} <= set(found), f"{docname}: launch menu {found}"
+    assert found["Colab"].endswith("/" + notebook), found["Colab"]
+    assert found["Binder"].endswith("urlpath=lab/tree/" + notebook), found["Binder"]
+    assert found["JupyterLab (local)"].endswith("/lab/tree/" + Path(notebook).name)
+    note = page.locator(".admonition.run-this-chapter")
+    assert note.count() == 1, f"{docname}: no 'Run this chapter yourself' note"
+    cell = note.locator("pre")
+    assert not cell.is_visible(), f"{docname}: the run note should start collapsed"
+    note.locator(".admonition-title").click()
+    cell.wait_for(state="visible", timeout=5_000)
+    setup = (ROOT / "book" / "setup_cell.ipy").read_text(encoding="utf-8").strip()
+    assert cell.inner_text().strip() == setup, f"{docname}: the run note's set-up cell is stale"
+
+
+# ---------------------------------------------------------------------------------- tests
+def test_table_of_contents_has_chapters():
+    assert CHAPTERS, f"{TOC} lists no chapter"
+
+
+@pytest.mark.parametrize("docname", CHAPTERS)
+def test_chapter_page(open_page, docname):
+    _need_book()
+    assert (HTML / f"{docname}.html").is_file(), f"{docname} is in the toc but was not built"
+    opened = open_page(docname)
+    page = opened.page
+    screenshot(page, slug(docname))
+    check_math(page, docname)
+    check_figures(page, docname)
+    check_exercises(page, docname)
+    check_toggles(page, docname)
+    check_copy_button(page, docname)
+    check_launch_menu(page, docname)
+    errors = opened.unexpected_errors()
+    assert not errors, f"{docname}: JavaScript errors or failed requests: {errors}"
+
+
+@pytest.mark.parametrize("docname", [p for p in PAGES if p not in CHAPTERS])
+def test_other_page(open_page, docname):
+    _need_book()
+    opened = open_page(docname)
+    screenshot(opened.page, slug(docname))
+    check_math(opened.page, docname)
+    errors = opened.unexpected_errors()
+    assert not errors, f"{docname}: JavaScript errors or failed requests: {errors}"
+
+
+def test_math_is_served_by_the_book(open_page):
+    """MathJax comes from the book's own _static folder, so formulas typeset offline."""
+    _need_book()
+    opened = open_page("book/notation")
+    n = check_math(opened.page, "book/notation")
+    assert n > 0, "the notation page has no math"
+    sources = opened.page.evaluate("() => [...document.scripts].map(s => s.src).filter(s => /mathjax/i.test(s))")
+    assert sources and all(s.startswith(opened.server) for s in sources), sources
+    assert not [u for u in opened.outside if "mathjax" in u.lower()], opened.outside

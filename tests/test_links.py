@@ -1,0 +1,133 @@
+"""Every internal link of the built book resolves: the file exists and so does the anchor.
+
+Reads every HTML page under ``_build/html`` and follows each ``href``/``src`` that stays inside
+the book (links to other sites are not fetched: nothing outside localhost is reachable here). A
+link with ``#anchor`` must land on an element with that ``id`` (or ``name``) in the target page.
+Also checks that no page loads a script or stylesheet from another site, so the book works offline.
+
+``make test`` builds the book before it runs the tests. Run alone, the test is skipped if there is
+no built book, unless ``CI`` or ``BOOK_HTML`` (another built book to test) is set: then a missing
+book is a failure.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html"))
+LINK_ATTRIBUTES = {"a": "href", "link": "href", "script": "src", "img": "src", "iframe": "src",
+                   "source": "src"}
+# Folders of the build that are not pages a reader navigates (sources, assets, screenshots).
+NOT_PAGES = ("_static", "_sources", "_images", "_screenshots", "reports")
+
+
+class PageParser(HTMLParser):
+    """Collects the ids/names a page defines and the links it makes (with their line)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.anchors: set[str] = set()
+        self.links: list[tuple[str, str, int]] = []  # (tag, url, line)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("id", "name"):
+            if attrs.get(key):
+                self.anchors.add(attrs[key])
+        attribute = LINK_ATTRIBUTES.get(tag)
+        if attribute and attrs.get(attribute) is not None:
+            self.links.append((tag if tag != "link" else f"link[{attrs.get('rel')}]",
+                               attrs[attribute], self.getpos()[0]))
+
+    handle_startendtag = handle_starttag
+
+
+@lru_cache(maxsize=None)
+def parse(path: Path) -> PageParser:
+    parser = PageParser()
+    parser.feed(path.read_text(encoding="utf-8", errors="replace"))
+    parser.close()
+    return parser
+
+
+def pages() -> list[Path]:
+    return sorted(p for p in HTML.rglob("*.html")
+                  if not p.relative_to(HTML).parts[0] in NOT_PAGES)
+
+
+@pytest.fixture(scope="module")
+def book_pages() -> list[Path]:
+    if not (HTML / "index.html").is_file():
+        message = f"no built book in {HTML}: run `make book` (or `make test`, which builds it first)"
+        if os.environ.get("BOOK_HTML") or os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    found = pages()
+    assert len(found) > 3, f"only {len(found)} pages in {HTML}"
+    return found
+
+
+def is_external(url: str) -> bool:
+    parsed = urlparse(url)
+    return bool(parsed.scheme and parsed.scheme not in ("file",)) or url.startswith("//")
+
+
+def broken_links(page: Path) -> list[str]:
+    """Internal links of ``page`` whose file or anchor does not exist, as readable lines."""
+    problems = []
+    for tag, url, line in parse(page).links:
+        if not url or is_external(url) or url.startswith(("javascript:", "data:")):
+            continue
+        target_url, fragment = urldefrag(url)
+        path_part = unquote(urlparse(target_url).path)
+        if not path_part:
+            target = page
+        else:
+            target = (page.parent / path_part).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+        where = f"{page.relative_to(HTML)}:{line} <{tag}> {url}"
+        if not target.is_file():
+            problems.append(f"{where}: no such file")
+            continue
+        if fragment and target.suffix == ".html":
+            anchor = unquote(fragment)
+            if anchor not in parse(target).anchors:
+                problems.append(f"{where}: no #{anchor} in {target.name}")
+    return problems
+
+
+def test_internal_links_and_anchors_resolve(book_pages):
+    problems = [p for page in book_pages for p in broken_links(page)]
+    assert not problems, f"{len(problems)} broken links:\n" + "\n".join(problems[:40])
+
+
+def test_no_script_or_stylesheet_from_another_site(book_pages):
+    """The book must read offline: every script and stylesheet a page loads is the book's own.
+    (Links a reader clicks, such as Binder or the papers, may point anywhere.)"""
+    outside = []
+    for page in book_pages:
+        for tag, url, line in parse(page).links:
+            loads = tag == "script" or tag.startswith("link[") and "stylesheet" in tag
+            if loads and is_external(url):
+                outside.append(f"{page.relative_to(HTML)}:{line} <{tag}> {url}")
+    assert not outside, "pages load files from other sites:\n" + "\n".join(outside[:20])
+
+
+def test_every_toc_page_is_linked_from_the_home_page(book_pages):
+    """The sidebar of the first page reaches every chapter and back-matter page."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text(encoding="utf-8"))
+    files = [entry["file"] for part in toc.get("parts", []) for entry in (part.get("chapters") or [])]
+    root_page = HTML / f"{toc['root']}.html"
+    linked = {(root_page.parent / unquote(urldefrag(url)[0])).resolve()
+              for tag, url, _ in parse(root_page).links if tag == "a" and not is_external(url)}
+    missing = [f for f in files if (HTML / f"{f}.html").resolve() not in linked]
+    assert not missing, f"not in the navigation of {root_page.name}: {missing}"
