@@ -10,3 +10,5 @@ PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F
 SEQUENTIAL = "Viridis"  # colour-blind-safe, perceptually uniform, for heatmaps
 
 __all__ = ["PALETTE", "SEQUENTIAL"]
+
+from . import embeddings, tokens  # noqa: E402  chapters 1-2 (after PALETTE, which they import)
