@@ -167,3 +167,9 @@ def test_custom_small_wafer():
     tiny = WaferSpec.custom(32, 32)
     p = P.layer_pipelined("111M", tiny)
     assert not p.fits and p.pe_map().shape == (32, 32)
+
+
+def test_a_changed_assumption_applies_at_call_time(monkeypatch):
+    before = P.weight_streaming("1.3B").compute_bound_micro_batch
+    monkeypatch.setattr(assumptions, "MEMORYX_BANDWIDTH", assumptions.MEMORYX_BANDWIDTH / 2)
+    assert P.weight_streaming("1.3B").compute_bound_micro_batch == pytest.approx(2 * before)

@@ -73,13 +73,29 @@ def test_wafer_maps_are_aggregated_and_small():
 def test_layer_picker_outlines_the_chosen_region():
     fig = viz.layer_picker("111M", "WSE-2", block="h.0")
     layer_menu, part_menu = fig.layout.updatemenus
-    assert [b.label for b in layer_menu.buttons][:2] == ["embedding", "h.0"]
-    assert [b.label for b in part_menu.buttons][:2] == ["h.0 head 0", "h.0 head 1"]
+    assert [b.label for b in layer_menu.buttons][:2] == ["layer embedding", "layer h.0"]
+    assert [b.label for b in part_menu.buttons][:3] == ["all of h.0", "h.0 head 0", "h.0 head 1"]
     p = P.layer_pipelined("111M", "WSE-2")
     shapes = layer_menu.buttons[3].args[0]["shapes"]  # h.2
     area = sum((s["x1"] - s["x0"]) * (s["y1"] - s["y0"]) for s in shapes)
     assert area == p.region("h.2").pes
     assert "h.2" in layer_menu.buttons[3].args[0]["annotations"][0]["text"]
+
+
+def test_wafer_table_marks_derived_values():
+    cells = viz.wafer_table().data[0].cells.values
+    quantities, wse1, wse2 = list(cells[0]), list(cells[1]), list(cells[2])
+    grid = quantities.index("PE grid (SDK)")
+    assert "(derived)" in wse1[grid] and "(derived)" not in wse2[grid]
+    assert wse2[quantities.index("cores")] == "850,000"
+
+
+def test_grid_scaling_marks_grids_whose_tiles_do_not_fit():
+    fig = viz.grid_scaling(K=128, N=128, sizes=(1, 2, 4), tokens=8)
+    assert list(fig.data[0].x) == [2, 4]  # 128 x 128 float32 is 64 KB: over one PE's 48 KB
+    assert "1x1" in fig.layout.annotations[0].text and list(fig.data[-1].x) == [1]
+    per_token = list(fig.data[1].y)
+    assert per_token[0] > per_token[1]  # more PEs, less time per token
 
 
 def test_chapter_10_figures_build():

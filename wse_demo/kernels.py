@@ -379,8 +379,8 @@ def matmul(fabric: Fabric, x: torch.Tensor, weight: torch.Tensor, bias: torch.Te
     """``X W (+ b)`` on the fabric, weight stationary, and the statistics recorded on ``fabric``.
 
     The weight is placed on ``region`` (default: the whole fabric), the rows of ``X`` stream in at
-    the west edge one token after another, the result streams out of the bottom row, and the
-    weight's SRAM is freed again.
+    the west edge one token after another, the result streams out of the bottom row to the
+    fabric's south edge (through any rows the matrix does not use), and the weight's SRAM is freed.
 
     Args:
         x: ``(M, K)``; weight: ``(K, N)``; bias: ``(N,)`` or None.
@@ -410,6 +410,10 @@ def matmul(fabric: Fabric, x: torch.Tensor, weight: torch.Tensor, bias: torch.Te
         exit_ = np.stack([np.full(len(south), fabric.rows - 1), south[:, 1]], axis=1)
         fabric.add_routes(south, exit_, x.shape[0] * np.diff(matrix.col_bounds))
         fabric.io_out += out.values.numel()
+        drain = fabric.rows - 1 - int(south[0, 0])  # rows below the matrix the results cross
+        if drain > 0:  # they stream out as they are made: only the hops' latency adds
+            fabric.finish_op(name + ".drain", "move", drain * assumptions.HOP_CYCLES, 0.0,
+                             drain * out.values.numel())
     finally:
         matrix.free()
     return out.values

@@ -287,7 +287,7 @@ def _balanced_pes(work: np.ndarray, need: np.ndarray, total: int) -> np.ndarray:
 
 def layer_pipelined(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
                     seq_len: int | None = None, training: bool = True,
-                    efficiency: float = assumptions.COMPUTE_EFFICIENCY) -> LayerPipelinedPlacement:
+                    efficiency: float | None = None) -> LayerPipelinedPlacement:
     """Place every layer of ``config`` on its own region of ``wafer`` and model the pipeline.
 
     Memory of a region (training): ``16`` bytes per parameter (FP16 weight and gradient, FP32 master
@@ -307,10 +307,12 @@ def layer_pipelined(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
         config: a :class:`gptlib.GPTConfig` or a Cerebras-GPT name (``"111M"`` ... ``"13B"``).
         wafer: a preset name or a :class:`WaferSpec`.
         seq_len: tokens per sequence (default: the model's context).
+        efficiency: fraction of peak the PEs reach (default ``assumptions.COMPUTE_EFFICIENCY``).
     """
     c = _check_config(config)
     w = get_wafer(wafer)
     T = _seq_len(c, seq_len)
+    efficiency = assumptions.COMPUTE_EFFICIENCY if efficiency is None else efficiency
     if not (isinstance(efficiency, (int, float)) and 0 < efficiency <= 1):
         raise PlacementError(f"efficiency must be in (0, 1], got {efficiency!r}")
     layers = layer_costs(c, T)
@@ -446,9 +448,8 @@ def _max_micro_batch(layers: list[LayerCost], wafer: WaferSpec, T: int) -> int:
 
 def weight_streaming(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
                      batch_size: int | None = None, n_systems: int = 1, seq_len: int | None = None,
-                     micro_batch: float | None = None,
-                     io_bandwidth: float = assumptions.MEMORYX_BANDWIDTH,
-                     efficiency: float = assumptions.COMPUTE_EFFICIENCY) -> WeightStreamingEstimate:
+                     micro_batch: float | None = None, io_bandwidth: float | None = None,
+                     efficiency: float | None = None) -> WeightStreamingEstimate:
     """Model one training step with weight streaming on ``n_systems`` wafers (data parallel).
 
     Each system gets ``batch_size / n_systems`` sequences and works through them in micro-batches
@@ -466,12 +467,16 @@ def weight_streaming(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
         batch_size: sequences per step (default: the paper's batch for a named model, else 1).
         n_systems: CS-2s sharing the batch.
         micro_batch: override the micro-batch (sequences per system per pass).
-        io_bandwidth: bytes/s each way between MemoryX and one system.
+        io_bandwidth: bytes/s each way between MemoryX and one system (default
+            ``assumptions.MEMORYX_BANDWIDTH``, read at call time so a changed assumption applies).
+        efficiency: fraction of peak the PEs reach (default ``assumptions.COMPUTE_EFFICIENCY``).
     """
     name = config if isinstance(config, str) else None
     c = _check_config(config)
     w = get_wafer(wafer)
     T = _seq_len(c, seq_len)
+    io_bandwidth = assumptions.MEMORYX_BANDWIDTH if io_bandwidth is None else io_bandwidth
+    efficiency = assumptions.COMPUTE_EFFICIENCY if efficiency is None else efficiency
     if batch_size is None:
         batch_size = published_batch_size(name) if name else 1
     batch_size = _check_positive_int("batch_size", batch_size)

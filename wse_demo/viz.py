@@ -7,6 +7,8 @@ integers, so a page stays light. Colours: the Okabe-Ito palette of :mod:`gptlib.
 """
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import plotly.graph_objects as go
 import torch
@@ -24,10 +26,32 @@ OVERFLOW = PALETTE[3]  # vermillion
 FITS = PALETTE[0]  # blue
 
 
-def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
-    kwargs.setdefault("margin", dict(l=60, r=20, t=70, b=50))
-    fig.update_layout(title=dict(text=title, x=0.01, xanchor="left"), template="plotly_white", **kwargs)
+TITLE_WIDTH = 78  # characters per title line: a book page is about 700 pixels wide
+
+
+def _wrap(text: str, width: int = TITLE_WIDTH) -> str:
+    """Break a long title or note into lines (plotly's ``<br>``) so it fits the page."""
+    return "<br>".join(textwrap.wrap(text, width))
+
+
+def _layout(fig: go.Figure, title: str, controls_above: bool = False, title_lines: int = 0,
+            **kwargs) -> go.Figure:
+    """Title (wrapped) at the top, then room for buttons or a legend above the plot if
+    ``controls_above``; ``title_lines`` reserves room for longer titles a slider may switch to."""
+    text = _wrap(title)
+    lines = max(text.count("<br>") + 1, title_lines)
+    margin = dict(l=60, r=20, t=0, b=50)
+    margin.update(kwargs.pop("margin", {}))
+    margin["t"] = max(margin["t"], 20 + 22 * lines + (46 if controls_above else 0))
+    fig.update_layout(title=dict(text=text, x=0.01, xanchor="left", y=1, yref="container",
+                                 yanchor="top", pad=dict(t=12)),
+                      template="plotly_white", margin=margin, **kwargs)
     return fig
+
+
+def _buttons_above(buttons: list, x: float = 0.0, **kwargs) -> dict:
+    """An updatemenu sitting just above the plot area (below the title)."""
+    return dict(buttons=buttons, x=x, y=1.0, xanchor="left", yanchor="bottom", pad=dict(b=6), **kwargs)
 
 
 def table_figure(rows: list[dict], title: str, formats: dict | None = None) -> go.Figure:
@@ -42,7 +66,31 @@ def table_figure(rows: list[dict], title: str, formats: dict | None = None) -> g
     fig = go.Figure(go.Table(header=dict(values=[f"<b>{k}</b>" for k in keys], align="left",
                                          fill_color="#EEEEEE"),
                              cells=dict(values=cells, align="left")))
-    return _layout(fig, title, height=80 + 28 * len(rows), margin=dict(l=10, r=10, t=50, b=10))
+    return _layout(fig, title, height=90 + 26 * len(rows), margin=dict(l=10, r=10, b=10))
+
+
+def wafer_table(wafers=("WSE-1", "WSE-2", "WSE-3")) -> go.Figure:
+    """The wafers side by side, one row per quantity; values not in the published table are
+    marked "(derived)"."""
+    specs = [get_wafer(w) for w in wafers]
+
+    def mark(w, key, text):
+        return f"{text} (derived)" if key in w.derived else text
+
+    quantities = [
+        ("cores", lambda w: f"{w.cores:,}"),
+        ("on-chip SRAM", lambda w: f"{w.sram_bytes / 1e9:.0f} GB"),
+        ("memory bandwidth", lambda w: f"{w.memory_bandwidth / 1e15:.0f} PB/s"),
+        ("fabric bandwidth", lambda w: f"{w.fabric_bandwidth / 1e15:.0f} Pb/s"),
+        ("transistors", lambda w: f"{w.transistors / 1e12:.1f} T"),
+        ("process", lambda w: f"{w.process_nm} nm"),
+        ("area", lambda w: f"{w.area_mm2:,.0f} mm²"),
+        ("PE grid (SDK)", lambda w: mark(w, "grid", f"{w.rows} x {w.cols} = {w.n_pe:,}")),
+        ("SRAM per PE", lambda w: mark(w, "sram_per_pe", f"{w.sram_per_pe:,} bytes")),
+        ("peak FP16 of the grid", lambda w: f"{w.peak_flops / 1e15:.2f} PFLOP/s (derived)"),
+    ]
+    rows = [{"": q, **{w.name: f(w) for w in specs}} for q, f in quantities]
+    return table_figure(rows, "The three Wafer-Scale Engines")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -54,32 +102,35 @@ def fabric_heatmaps(stats: FabricStats, title: str = "Where the work and the tra
              ("peak SRAM (bytes)", stats.peak_sram.astype(float), "Peak SRAM"),
              ("wavelets sent to neighbours", stats.link_load_per_pe().astype(float), "Router traffic")]
     label, z, _ = views[0]
-    fig = go.Figure(go.Heatmap(z=z, colorscale=SEQUENTIAL, colorbar=dict(title=label),
+    fig = go.Figure(go.Heatmap(z=z, colorscale=SEQUENTIAL, colorbar=dict(title=label), xgap=1, ygap=1,
                                hovertemplate="PE (%{y}, %{x})<br>%{z}<extra></extra>"))
     buttons = [dict(label=name, method="restyle",
                     args=[{"z": [v], "colorbar.title.text": lab}]) for lab, v, name in views]
-    fig.update_layout(updatemenus=[dict(buttons=buttons, direction="right", x=0.0, y=1.12,
-                                        xanchor="left", type="buttons")])
-    fig.update_xaxes(title="column (PE)", constrain="domain")
-    fig.update_yaxes(title="row (PE)", autorange="reversed", scaleanchor="x")
-    return _layout(fig, title, height=520)
+    fig.update_layout(updatemenus=[_buttons_above(buttons, direction="right", type="buttons")])
+    small = max(z.shape) <= 16
+    fig.update_xaxes(title="column (PE)", constrain="domain", dtick=1 if small else None,
+                     showgrid=False)
+    fig.update_yaxes(title="row (PE)", autorange="reversed", scaleanchor="x", constrain="domain",
+                     dtick=1 if small else None, showgrid=False)
+    return _layout(fig, title, controls_above=True, height=520)
 
 
 def _link_segments(active: np.ndarray, direction: str, row0: int = 0, col0: int = 0):
     """x, y of line segments (separated by None) for the active links of one direction."""
     xs, ys = [], []
-    for r, c in zip(*np.nonzero(active)):
+    for r, c in zip(*np.nonzero(active)):  # a short bar across the boundary the link crosses
         if direction == "east":
-            xs += [col0 + c, col0 + c + 1, None]
+            xs += [col0 + c + 0.35, col0 + c + 0.65, None]
             ys += [row0 + r, row0 + r, None]
         else:
             xs += [col0 + c, col0 + c, None]
-            ys += [row0 + r, row0 + r + 1, None]
+            ys += [row0 + r + 0.35, row0 + r + 0.65, None]
     return xs, ys
 
 
 STATE_NAMES = ["idle", "activations arriving", "multiplying", "adding partial sums"]
-STATE_COLOURS = [UNUSED, PALETTE[5], PALETTE[1], PALETTE[0]]
+STATE_COLOURS = [UNUSED, PALETTE[5], PALETTE[1], PALETTE[4]]
+EAST_LINK, SOUTH_LINK = PALETTE[0], PALETTE[3]  # darker partners of "arriving" and "adding"
 
 
 def matmul_states(schedule, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -115,7 +166,8 @@ def matmul_animation(schedule, max_frames: int = 60,
                      title: str = "Activations flow east, partial sums flow south") -> go.Figure:
     """An animation (play button and slider) of a weight-stationary multiply's schedule (from
     ``fabric.trace``): colour = what each PE does, label = which token (row of X) it works on,
-    orange lines = activation wavelets moving east, blue lines = partial sums moving south."""
+    blue bars = activation wavelets crossing a link east, vermillion bars = partial sums crossing a
+    link south."""
     R, C = schedule.arrive.shape
     last = schedule.done
     times = np.unique(np.linspace(0, last, min(max_frames, last + 1)).round().astype(int))
@@ -129,33 +181,41 @@ def matmul_animation(schedule, max_frames: int = 60,
         ex, ey = _link_segments(east, "east")
         sx, sy = _link_segments(south, "south")
         return [go.Heatmap(z=state, zmin=-0.5, zmax=3.5, colorscale=colorscale, text=text,
-                           texttemplate="%{text}", showscale=False,
+                           texttemplate="%{text}", showscale=False, xgap=2, ygap=2,
                            customdata=np.array(STATE_NAMES, dtype=object)[state],
                            hovertemplate="PE (%{y}, %{x}): %{customdata} %{text}<extra></extra>"),
-                go.Scatter(x=ex, y=ey, mode="lines", line=dict(color=PALETTE[1], width=6),
-                           name="activation wavelets (east)", hoverinfo="skip"),
-                go.Scatter(x=sx, y=sy, mode="lines", line=dict(color=PALETTE[0], width=6),
-                           name="partial-sum wavelets (south)", hoverinfo="skip")]
+                go.Scatter(x=ex, y=ey, mode="lines", line=dict(color=EAST_LINK, width=7),
+                           showlegend=False, hoverinfo="skip"),
+                go.Scatter(x=sx, y=sy, mode="lines", line=dict(color=SOUTH_LINK, width=7),
+                           showlegend=False, hoverinfo="skip")]
 
-    fig = go.Figure(data=traces(times[0]),
+    # open on the first cycle at which some PE multiplies, so the still picture already shows work
+    start = int(np.searchsorted(times, int(schedule.arrive.min())))
+    fig = go.Figure(data=traces(times[start]),
                     frames=[go.Frame(data=traces(t), name=str(t)) for t in times])
-    # legend entries for the PE states (invisible markers carry the colours)
+    # legend entries (empty traces carry the colours, so they show whatever the frame)
     for name, colour in zip(STATE_NAMES[1:], STATE_COLOURS[1:]):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"PE {name}",
                                  marker=dict(color=colour, size=12, symbol="square")))
+    for name, colour in (("activations moving east", EAST_LINK), ("partial sums moving south", SOUTH_LINK)):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"link: {name}",
+                                 line=dict(color=colour, width=7)))
     steps = [dict(method="animate", label=str(t),
                   args=[[str(t)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
                                        transition=dict(duration=0))]) for t in times]
     fig.update_layout(
-        sliders=[dict(steps=steps, currentvalue=dict(prefix="cycle "), x=0.1, len=0.9, y=-0.05)],
-        updatemenus=[dict(type="buttons", x=0.0, y=-0.05, xanchor="left", yanchor="top",
+        sliders=[dict(steps=steps, active=start, currentvalue=dict(prefix="cycle "), x=0.14, len=0.86,
+                      y=-0.12, yanchor="top")],
+        updatemenus=[dict(type="buttons", x=0.0, y=-0.14, xanchor="left", yanchor="top",
                           buttons=[dict(label="Play", method="animate",
                                         args=[None, dict(frame=dict(duration=250, redraw=True),
-                                                         fromcurrent=True)])])],
-        legend=dict(orientation="h", y=1.08, x=0))
-    fig.update_xaxes(title="column (PE)", range=[-0.5, C - 0.5], dtick=1)
-    fig.update_yaxes(title="row (PE)", range=[R - 0.5, -0.5], dtick=1, scaleanchor="x")
-    return _layout(fig, title, height=max(420, 80 * R + 200))
+                                                         transition=dict(duration=0),
+                                                         fromcurrent=True, mode="immediate")])])],
+        legend=dict(x=1.02, y=1, xanchor="left", yanchor="top"))
+    fig.update_xaxes(title="column (PE)", range=[-0.5, C - 0.5], dtick=1, constrain="domain")
+    fig.update_yaxes(title="row (PE)", range=[R - 0.5, -0.5], dtick=1, scaleanchor="x",
+                     constrain="domain")
+    return _layout(fig, title, height=max(440, 60 * R + 260), margin=dict(r=230, b=140))
 
 
 def cycles_by_op(log, title: str = "Where the cycles go") -> go.Figure:
@@ -170,6 +230,55 @@ def cycles_by_op(log, title: str = "Where the cycles go") -> go.Figure:
     fig.update_xaxes(title="cycles (summed over the ops of that kind)")
     fig.update_yaxes(title="kind of op")
     return _layout(fig, title, height=80 + 40 * len(kinds))
+
+
+def grid_scaling(K: int = 256, N: int = 256, sizes=(1, 2, 4, 8, 16, 32, 64, 128), tokens: int = 512,
+                 seed: int = 0) -> go.Figure:
+    """Runs ``X @ W`` (``W (K, N)``) on square grids of each size in ``sizes`` and plots, per grid,
+    the cycles for one token (latency) and the cycles per token of a stream of ``tokens`` tokens
+    (throughput), next to the ideal ``K N / (4 n^2)`` of perfect compute. Grids whose PEs cannot
+    hold their tile are marked as not fitting."""
+    from . import kernels
+    from .fabric import SramError
+
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(K, N, generator=g)
+    fit, latency, per_token, failed = [], [], [], []
+    for n in sizes:
+        cycles = []
+        try:
+            for m in (1, tokens):
+                f = Fabric(n, n)
+                kernels.matmul(f, torch.randn(m, K, generator=g), w)
+                cycles.append(next(r.cycles for r in f.log if r.kind == "matmul"))
+        except SramError:
+            failed.append(n)
+            continue
+        fit.append(n)
+        latency.append(cycles[0])
+        per_token.append(cycles[1] / tokens)
+    ideal = [K * N / (4 * n * n) for n in fit]
+    fig = go.Figure([
+        go.Scatter(x=fit, y=latency, mode="lines+markers", name="one token: cycles until its result",
+                   line=dict(color=PALETTE[3])),
+        go.Scatter(x=fit, y=per_token, mode="lines+markers",
+                   name=f"stream of {tokens} tokens: cycles per token", line=dict(color=PALETTE[0])),
+        go.Scatter(x=fit, y=ideal, mode="lines", name="ideal compute K N / (4 n^2)",
+                   line=dict(color=PALETTE[2], dash="dot"))])
+    if failed:
+        top = max(latency) if latency else 1.0
+        fig.add_trace(go.Scatter(x=failed, y=[top] * len(failed), mode="markers+text",
+                                 marker=dict(symbol="x", size=12, color="grey"),
+                                 text=[f"{n}x{n}" for n in failed], textposition="bottom center",
+                                 name="grid too small: a tile is over 48 KB"))
+        fig.add_annotation(text=", ".join(f"{n}x{n}" for n in failed) + ": tile over 48 KB, cannot run",
+                           x=0, y=1.0, xref="paper", yref="paper", xanchor="left", yanchor="bottom",
+                           showarrow=False)
+    fig.update_xaxes(type="log", title="grid side n (an n x n fabric of PEs, log scale)", dtick=np.log10(2))
+    fig.update_yaxes(type="log", title="cycles (log scale)")
+    return _layout(fig, f"A ({K} x {N}) weight: more PEs cut the time per token until the links "
+                        f"set the pace; the first token waits longer as hops grow",
+                   legend=dict(orientation="h", y=-0.25), height=520)
 
 
 def _discrete_colorscale(n: int) -> list:
@@ -188,12 +297,13 @@ def gpt_fabric_map(placed, stats: FabricStats | None = None,
     f = placed.fabric
     owner = f.owner.astype(int)
     names = np.array(f.region_names + ["unused"], dtype=object)
-    fig = go.Figure(go.Heatmap(z=owner, zmin=-1.5, zmax=len(f.region_names) - 0.5,
+    fig = go.Figure(go.Heatmap(z=owner, zmin=-1.5, zmax=len(f.region_names) - 0.5, xgap=1, ygap=1,
                                colorscale=_discrete_colorscale(len(f.region_names)), showscale=False,
                                customdata=names[owner],
                                hovertemplate="PE (%{y}, %{x})<br>%{customdata}<extra></extra>"))
     if stats is not None:
-        views = [("strip", owner, False), ("peak SRAM (% of 48 KB)", 100 * stats.peak_sram / f.sram_per_pe, True),
+        views = [("strip", owner, False),
+                 ("peak SRAM (% of 48 KB)", 100 * stats.peak_sram / f.sram_per_pe, True),
                  ("utilisation (%)", 100 * stats.utilisation, True),
                  ("router traffic (wavelets)", stats.link_load_per_pe(), True)]
         buttons = []
@@ -204,11 +314,10 @@ def gpt_fabric_map(placed, stats: FabricStats | None = None,
                      "zmax": [None if scale else len(f.region_names) - 0.5],
                      "zauto": [scale], "colorbar.title.text": label}
             buttons.append(dict(label=label, method="restyle", args=[style]))
-        fig.update_layout(updatemenus=[dict(buttons=buttons, type="buttons", direction="right",
-                                            x=0, y=1.12, xanchor="left")])
-    fig.update_xaxes(title="column (PE)")
-    fig.update_yaxes(title="row (PE)", autorange="reversed", scaleanchor="x")
-    return _layout(fig, title, height=560)
+        fig.update_layout(updatemenus=[_buttons_above(buttons, type="buttons", direction="right")])
+    fig.update_xaxes(title="column (PE)", constrain="domain")
+    fig.update_yaxes(title="row (PE)", autorange="reversed", scaleanchor="x", constrain="domain")
+    return _layout(fig, title, controls_above=stats is not None, height=600)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -230,7 +339,7 @@ def tiled_maps(placement, tiles: int = 100) -> tuple[np.ndarray, np.ndarray, np.
     return layer, np.clip(np.round(100 * fill), 0, 250).astype(np.uint8), rows, cols
 
 
-FILL_COLORSCALE = [[0.0, "#F0F0F0"], [0.4, FITS], [0.4, OVERFLOW], [1.0, OVERFLOW]]
+FILL_COLORSCALE = [[0.0, "#F0F0F0"], [100.5 / 250, FITS], [100.5 / 250, OVERFLOW], [1.0, OVERFLOW]]
 """0..100 % (of a PE's SRAM) light to blue; above 100 % vermillion (zmax = 250)."""
 
 
@@ -250,8 +359,7 @@ def wafer_explorer(wafer="WSE-2", models=None, training: bool = True, tiles: int
     w = get_wafer(wafer)
     models = list(models or CEREBRAS_GPT)
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
-                        subplot_titles=("layer of each PE (0 = embedding, last = output head)",
-                                        "memory needed / SRAM (%)"))
+                        subplot_titles=("layer of each PE", "memory needed, % of its SRAM"))
     steps = []
     for i, name in enumerate(models):
         p = placement_model.layer_pipelined(name, w, training=training)
@@ -260,7 +368,8 @@ def wafer_explorer(wafer="WSE-2", models=None, training: bool = True, tiles: int
         visible = i == 0
         fig.add_trace(go.Heatmap(z=layer, x=cols, y=rows, zmin=-1.5, zmax=n - 0.5,
                                  colorscale=_discrete_colorscale(n), showscale=False, visible=visible,
-                                 hovertemplate="PE (%{y}, %{x})<br>layer %{z}<extra></extra>"),
+                                 hovertemplate="PE (%{y}, %{x})<br>layer %{z} (0 = embedding, "
+                                               "last = output head)<extra></extra>"),
                       row=1, col=1)
         fig.add_trace(go.Heatmap(z=fill, x=cols, y=rows, zmin=0, zmax=250, colorscale=FILL_COLORSCALE,
                                  visible=visible, colorbar=dict(title="% of SRAM", x=1.02),
@@ -269,14 +378,14 @@ def wafer_explorer(wafer="WSE-2", models=None, training: bool = True, tiles: int
         vis = [False] * (2 * len(models))
         vis[2 * i] = vis[2 * i + 1] = True
         steps.append(dict(label=name, method="update",
-                          args=[{"visible": vis}, {"title.text": f"{name}: " + _placement_title(p)}]))
+                          args=[{"visible": vis}, {"title.text": _wrap(f"{name}: " + _placement_title(p))}]))
     fig.update_layout(sliders=[dict(steps=steps, active=0, currentvalue=dict(prefix="model "),
                                     y=-0.08)])
     for c in (1, 2):
         fig.update_xaxes(title="column (PE)", row=1, col=c)
-        fig.update_yaxes(title="row (PE)", autorange="reversed", row=1, col=c)
+        fig.update_yaxes(title="row (PE)" if c == 1 else None, autorange="reversed", row=1, col=c)
     first = placement_model.layer_pipelined(models[0], w, training=training)
-    return _layout(fig, f"{models[0]}: " + _placement_title(first), height=560)
+    return _layout(fig, f"{models[0]}: " + _placement_title(first), title_lines=3, height=560)
 
 
 def _highlight(p, start: int, count: int) -> list[dict]:
@@ -304,42 +413,51 @@ def region_cost_text(p, name: str, component: str | None = None) -> str:
                      f"{[c[0] for c in r.components]}")
 
 
+def _layer_map(p, tiles: int = 100) -> go.Figure:
+    """A placement's wafer map coloured by layer, on PE coordinates."""
+    layer, fill, rows, cols = tiled_maps(p, tiles)
+    n = len(p.regions)
+    fig = go.Figure(go.Heatmap(z=layer, x=cols, y=rows, zmin=-1.5, zmax=n - 0.5,
+                               colorscale=_discrete_colorscale(n), showscale=False,
+                               hovertemplate="PE (%{y}, %{x})<br>layer %{z} (0 = embedding, last = "
+                                             "output head)<extra></extra>"))
+    fig.update_xaxes(title="column (PE)", constrain="domain")
+    fig.update_yaxes(title="row (PE)", autorange="reversed", scaleanchor="x", constrain="domain")
+    return fig
+
+
+def _highlight_state(p, name: str, component: str | None = None) -> dict:
+    """Layout properties that outline a layer's (or one part's) region and print its cost."""
+    r = p.region(name)
+    if component is None:
+        shapes = _highlight(p, r.start, r.pes)
+    else:
+        c = next(c for c in r.components if c[0] == component)
+        shapes = _highlight(p, c[1], c[2])
+    note = dict(text=_wrap(region_cost_text(p, name, component), 95), x=0, y=-0.14, xref="paper",
+                yref="paper", showarrow=False, xanchor="left", yanchor="top", align="left")
+    return {"shapes": shapes, "annotations": [note]}
+
+
 def layer_picker(model="111M", wafer="WSE-2", block: str = "h.0", training: bool = True,
                  tiles: int = 100) -> go.Figure:
     """One placement with two dropdowns: pick a layer, or one part (head, FFN) of ``block``, to
     outline its region and print its cost. The static-book version of "click a layer"."""
     p = placement_model.layer_pipelined(model, wafer, training=training)
-    layer, fill, rows, cols = tiled_maps(p, tiles)
-    n = len(p.regions)
-    fig = go.Figure(go.Heatmap(z=layer, x=cols, y=rows, zmin=-1.5, zmax=n - 0.5,
-                               colorscale=_discrete_colorscale(n), showscale=False,
-                               hovertemplate="PE (%{y}, %{x})<br>layer %{z}<extra></extra>"))
-
-    def state(name, component=None):
-        r = p.region(name)
-        if component is None:
-            shapes = _highlight(p, r.start, r.pes)
-        else:
-            c = next(c for c in r.components if c[0] == component)
-            shapes = _highlight(p, c[1], c[2])
-        return {"shapes": shapes, "annotations": [dict(text=region_cost_text(p, name, component),
-                                                       x=0, y=-0.16, xref="paper", yref="paper",
-                                                       showarrow=False, xanchor="left")]}
-
-    layer_buttons = [dict(label=r.name, method="relayout", args=[state(r.name)]) for r in p.regions]
-    parts = p.region(block).components
-    part_buttons = [dict(label=f"{block} {c[0]}", method="relayout", args=[state(block, c[0])])
-                    for c in parts]
-    first = state(p.regions[1].name if n > 1 else p.regions[0].name)
-    fig.update_layout(
-        shapes=first["shapes"], annotations=first["annotations"],
-        updatemenus=[dict(buttons=layer_buttons, x=0.0, y=1.1, xanchor="left", active=1 if n > 1 else 0),
-                     dict(buttons=part_buttons, x=0.3, y=1.1, xanchor="left", active=-1)])
-    fig.update_xaxes(title="column (PE)")
-    fig.update_yaxes(title="row (PE)", autorange="reversed", scaleanchor="x")
+    fig = _layer_map(p, tiles)
+    layer_buttons = [dict(label=f"layer {r.name}", method="relayout", args=[_highlight_state(p, r.name)])
+                     for r in p.regions]
+    part_buttons = [dict(label=f"all of {block}", method="relayout", args=[_highlight_state(p, block)])]
+    part_buttons += [dict(label=f"{block} {c[0]}", method="relayout",
+                          args=[_highlight_state(p, block, c[0])]) for c in p.region(block).components]
+    first = 1 if len(p.regions) > 1 else 0
+    fig.update_layout(**_highlight_state(p, p.regions[first].name),
+                      updatemenus=[_buttons_above(layer_buttons, active=first),
+                                   _buttons_above(part_buttons, x=0.32, active=0)])
     name = model if isinstance(model, str) else "model"
-    return _layout(fig, f"{name} on {p.wafer.name}: pick a layer or a part of {block} to see its region",
-                   height=620, margin=dict(l=60, r=20, t=110, b=90))
+    return _layout(fig, f"{name} on {p.wafer.name}: pick a layer, or a part of {block}, to outline "
+                        f"its region and read its cost", controls_above=True, height=660,
+                   margin=dict(b=150))
 
 
 def fit_frontier(models=None, wafers=("WSE-1", "WSE-2", "WSE-3")) -> go.Figure:
@@ -352,15 +470,15 @@ def fit_frontier(models=None, wafers=("WSE-1", "WSE-2", "WSE-3")) -> go.Figure:
                             marker_color=PALETTE[0]),
                      go.Bar(x=models, y=inference, name="inference (FP16 weights, K and V)",
                             marker_color=PALETTE[2])])
-    for i, wname in enumerate(wafers):
+    for i, wname in enumerate(wafers):  # lines as traces: shapes on a log axis take log10 values
         w = get_wafer(wname)
-        fig.add_hline(y=w.grid_sram_bytes / 1e9, line=dict(color=PALETTE[3 + i], dash="dash"),
-                      annotation_text=f"{w.name} grid SRAM {w.grid_sram_bytes / 1e9:.0f} GB",
-                      annotation_position="top left")
+        fig.add_trace(go.Scatter(x=models, y=[w.grid_sram_bytes / 1e9] * len(models), mode="lines",
+                                 name=f"{w.name} grid SRAM ({w.grid_sram_bytes / 1e9:.0f} GB)",
+                                 line=dict(color=PALETTE[3 + i], dash="dash")))
     fig.update_yaxes(type="log", title="memory needed on the wafer (GB, log scale)")
     fig.update_xaxes(title="Cerebras-GPT model")
     return _layout(fig, "Layer-pipelined training stops fitting on one wafer above 590M",
-                   barmode="group", legend=dict(orientation="h", y=-0.2), height=480)
+                   barmode="group", legend=dict(orientation="h", y=-0.22), height=520)
 
 
 def mode_comparison(models=None, wafers=("WSE-1", "WSE-2", "WSE-3")) -> go.Figure:
@@ -386,13 +504,12 @@ def mode_comparison(models=None, wafers=("WSE-1", "WSE-2", "WSE-3")) -> go.Figur
         mask = [False] * (2 * len(wafers))
         mask[2 * i] = mask[2 * i + 1] = True
         buttons.append(dict(label=wname, method="update", args=[{"visible": mask}]))
-    fig.update_layout(updatemenus=[dict(buttons=buttons, x=0.0, y=1.12, xanchor="left",
-                                        active=1 if len(wafers) > 1 else 0)],
-                      legend=dict(orientation="h", y=-0.2))
+    fig.update_layout(updatemenus=[_buttons_above(buttons, active=1 if len(wafers) > 1 else 0)],
+                      legend=dict(orientation="h", y=-0.22))
     fig.update_yaxes(type="log", title="training tokens/s on one system (log scale, at peak)")
     fig.update_xaxes(title="Cerebras-GPT model")
     return _layout(fig, "Throughput falls with model size in both modes; only weight streaming "
-                        "keeps fitting", height=480)
+                        "keeps fitting (pick the wafer)", controls_above=True, height=500)
 
 
 def streaming_timeline(model="1.3B", wafer="WSE-2", micro_batches=(1, 2, 4, 8, 16, 32, 64)) -> go.Figure:
@@ -414,19 +531,21 @@ def streaming_timeline(model="1.3B", wafer="WSE-2", micro_batches=(1, 2, 4, 8, 1
         vis[2 * i] = vis[2 * i + 1] = True
         bound = "compute-bound" if e.compute_bound else "I/O-bound"
         steps.append(dict(label=str(b), method="update", args=[{"visible": vis}, {
-            "title.text": f"{model} on {e.wafer.name}, micro-batch {b}: {bound} "
-                          f"(compute-bound from about {e.compute_bound_micro_batch:.0f} sequences); "
-                          f"{100 * e.utilisation:.0f}% of peak"}]))
+            "title.text": _wrap(f"{model} on {e.wafer.name}, micro-batch {b}: {bound} "
+                                f"(compute-bound from about {e.compute_bound_micro_batch:.0f} "
+                                f"sequences); {100 * e.utilisation:.0f}% of peak")}]))
     fig.update_layout(sliders=[dict(steps=steps, active=len(ests) // 2,
-                                    currentvalue=dict(prefix="micro-batch (sequences) "), y=-0.25)],
-                      barmode="group", legend=dict(orientation="h", y=1.08, x=0))
+                                    currentvalue=dict(prefix="micro-batch (sequences) "), y=-0.3)],
+                      barmode="group",
+                      legend=dict(orientation="h", x=0, y=1.0, xanchor="left", yanchor="bottom"))
     fig.update_yaxes(title="time per layer, forward pass (ms)")
     fig.update_xaxes(title="layer")
     mid = ests[len(ests) // 2]
     return _layout(fig, f"{model} on {mid.wafer.name}, micro-batch {micro_batches[len(ests) // 2]}: "
                         f"{'compute' if mid.compute_bound else 'I/O'}-bound "
                         f"(compute-bound from about {mid.compute_bound_micro_batch:.0f} sequences); "
-                        f"{100 * mid.utilisation:.0f}% of peak", height=500)
+                        f"{100 * mid.utilisation:.0f}% of peak", controls_above=True, title_lines=2,
+                   height=540, margin=dict(b=150))
 
 
 def scale_out_figure(models=None, wafer="WSE-2", max_log2: int = 7) -> go.Figure:
@@ -445,10 +564,13 @@ def scale_out_figure(models=None, wafer="WSE-2", max_log2: int = 7) -> go.Figure
                                  hovertemplate=f"{m}: %{{x}} systems, %{{y:,.0f}} tokens/s<extra></extra>"))
         paper = CEREBRAS_GPT[m].n_cs2
         e = placement_model.weight_streaming(m, wafer, batch, paper)
-        fig.add_trace(go.Scatter(x=[paper], y=[e.tokens_per_s], mode="markers", showlegend=i == 0,
-                                 name="systems the paper used", marker=dict(symbol="star", size=16,
-                                                                             color=colour,
-                                                                             line=dict(color="black", width=1))))
+        fig.add_trace(go.Scatter(x=[paper], y=[e.tokens_per_s], mode="markers", showlegend=False,
+                                 name=f"{m}: the paper's {paper} CS-2",
+                                 marker=dict(symbol="star", size=16, color=colour,
+                                             line=dict(color="black", width=1))))
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="systems the paper used",
+                             marker=dict(symbol="star", size=14, color="white",
+                                         line=dict(color="black", width=1))))
     fig.update_xaxes(type="log", title="CS-2 systems (log scale)", dtick=np.log10(2))
     fig.update_yaxes(type="log", title="cluster training tokens/s (log scale, at peak)")
     return _layout(fig, "Data parallelism scales linearly until a system's share of the batch "
@@ -508,23 +630,9 @@ def explorer_figure(model: str, mode: str, wafer: str, layer: str, component: st
     """The figure behind :func:`placement_explorer` (also usable on its own)."""
     if mode == "layer pipelined":
         p = placement_model.layer_pipelined(model, wafer)
-        lay, fill, rows, cols = tiled_maps(p, tiles)
-        r = p.region(layer)
-        fig = go.Figure(go.Heatmap(z=lay, x=cols, y=rows, zmin=-1.5, zmax=len(p.regions) - 0.5,
-                                   colorscale=_discrete_colorscale(len(p.regions)), showscale=False,
-                                   hovertemplate="PE (%{y}, %{x})<br>layer %{z}<extra></extra>"))
-        if component is None:
-            shapes = _highlight(p, r.start, r.pes)
-        else:
-            c = next(c for c in r.components if c[0] == component)
-            shapes = _highlight(p, c[1], c[2])
-        fig.update_layout(shapes=shapes, annotations=[dict(
-            text=region_cost_text(p, layer, component), x=0, y=-0.16, xref="paper", yref="paper",
-            showarrow=False, xanchor="left")])
-        fig.update_xaxes(title="column (PE)")
-        fig.update_yaxes(title="row (PE)", autorange="reversed", scaleanchor="x")
-        return _layout(fig, f"{model}: " + _placement_title(p), height=620,
-                       margin=dict(l=60, r=20, t=70, b=90))
+        fig = _layer_map(p, tiles)
+        fig.update_layout(**_highlight_state(p, layer, component))
+        return _layout(fig, f"{model}: " + _placement_title(p), height=640, margin=dict(b=150))
     if mode == "weight streaming":
         e = placement_model.weight_streaming(model, wafer)
         s = next(s for s in e.layers if s.name == layer)
@@ -574,6 +682,7 @@ def matmul_explorer():
 
 
 __all__ = ["table_figure", "fabric_heatmaps", "matmul_states", "matmul_animation", "cycles_by_op",
+           "grid_scaling",
            "gpt_fabric_map", "tiled_maps", "wafer_explorer", "layer_picker", "region_cost_text",
            "fit_frontier", "mode_comparison", "streaming_timeline", "scale_out_figure",
            "placement_explorer", "explorer_figure", "matmul_explorer"]
