@@ -7,7 +7,8 @@ request that leaves localhost answered by an empty response, and checks on each 
 * no JavaScript error, and no failed request for a file of the book, beyond ``ALLOWED_ERRORS``;
 * math is typeset by the book's own MathJax: no raw TeX left, no MathJax error;
 * every plotly figure has drawn its SVG, and one real mouse interaction changes it: a slider
-  step, a dropdown (or button) choice, or else hovering shows a data label;
+  step, a dropdown (or button) choice, or else hovering shows a data label (a table, which has
+  no control, must instead show all its cells within the figure);
 * exercise solutions and hidden set-up code start collapsed and open on click;
 * code blocks have a copy button that copies the code; the launch menu offers JupyterLab (local),
   Binder and Colab, and the "Run this chapter yourself" note holds the Colab/Binder set-up cell.
@@ -294,6 +295,26 @@ def interact_hover(page, figure) -> bool:
     return False
 
 
+TABLE_CELLS = """gd => {
+    const box = gd.getBoundingClientRect(), size = gd._fullLayout._size;
+    const bottom = box.top + size.t + size.h;
+    const cells = [...gd.querySelectorAll('.table .cell-text')];
+    return {n: cells.length, height: gd._fullLayout.height,
+            hidden: cells.filter(c => c.getBoundingClientRect().bottom > bottom + 1)
+                         .map(c => c.textContent).slice(0, 6)};
+}"""
+
+
+def check_table(figure, docname: str, number: int) -> None:
+    """A plotly table has no control to try: it must show its cells, all of them, without the
+    reader having to scroll inside a box that is too short."""
+    cells = figure.evaluate(TABLE_CELLS)
+    assert cells["n"] > 0, f"{docname}: table figure {number} shows no cells"
+    assert not cells["hidden"], (
+        f"{docname}: table figure {number} is cut off: cells {cells['hidden']} lie below its "
+        f"{cells['height']} px height; make the figure taller")
+
+
 def check_figures(page, docname: str) -> int:
     figures = page.locator(".plotly-graph-div")
     n = figures.count()
@@ -307,7 +328,10 @@ def check_figures(page, docname: str) -> int:
         controls = figure.evaluate("""gd => ({
             sliders: (gd.layout.sliders || []).filter(s => s.visible !== false && (s.steps || []).length > 1).length,
             menus: (gd.layout.updatemenus || []).filter(m => m.visible !== false && (m.buttons || []).length > 1).length})""")
-        if controls["sliders"]:
+        if figure.evaluate("gd => gd._fullData.every(t => t.type === 'table')"):
+            check_table(figure, docname, i + 1)
+            what = None
+        elif controls["sliders"]:
             what = interact_slider(page, figure)
         elif controls["menus"]:
             what = interact_menu(page, figure)

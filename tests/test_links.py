@@ -131,3 +131,25 @@ def test_every_toc_page_is_linked_from_the_home_page(book_pages):
               for tag, url, _ in parse(root_page).links if tag == "a" and not is_external(url)}
     missing = [f for f in files if (HTML / f"{f}.html").resolve() not in linked]
     assert not missing, f"not in the navigation of {root_page.name}: {missing}"
+
+
+# A chapter page carries plotly.js (about 4.8 MB) once, plus its figures' data; more than this
+# means a figure stores far more points than a reader can see (aggregate it, use uint8).
+MAX_PAGE_BYTES = 12_000_000
+PLOTLY_JS_BANNER = "* plotly.js v"
+
+
+def test_pages_are_a_reasonable_size(book_pages):
+    sizes = sorted(((p.stat().st_size, p) for p in book_pages), reverse=True)
+    too_big = [f"{p.relative_to(HTML)}: {size / 1e6:.1f} MB" for size, p in sizes
+               if size > MAX_PAGE_BYTES]
+    assert not too_big, f"pages over {MAX_PAGE_BYTES / 1e6:.0f} MB: {too_big}"
+
+
+def test_plotly_js_is_inlined_at_most_once_per_page(book_pages):
+    repeated = []
+    for page in book_pages:
+        text = page.read_text(encoding="utf-8", errors="replace")
+        if text.count(PLOTLY_JS_BANNER) > 1:
+            repeated.append(f"{page.relative_to(HTML)}: {text.count(PLOTLY_JS_BANNER)} copies")
+    assert not repeated, f"plotly.js inlined more than once: {repeated}"
