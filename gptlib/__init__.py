@@ -15,9 +15,14 @@ from . import assets, checkpoint, config, data, model, sample, tokenizer
 from .checkpoint import CheckpointError, load_pretrained, save_pretrained
 from .config import CEREBRAS_GPT, ConfigError, GPTConfig
 from .model import GPT, KVCache, attention, causal_mask
+# training (chapters 6 to 8); `gptlib.pretrained("shakespeare-char")` is callable, see gptlib.pretrained
+from . import distributed, mup, optim, pretrained, scaling, schedule, train, training_checkpoint
+from .train import TrainConfig, Trainer
 
 __all__ = [
     "GPT", "GPTConfig", "KVCache", "CEREBRAS_GPT", "ConfigError", "CheckpointError",
     "attention", "causal_mask", "load_pretrained", "save_pretrained",
     "assets", "checkpoint", "config", "data", "model", "sample", "tokenizer",
+    "TrainConfig", "Trainer", "distributed", "mup", "optim", "pretrained", "scaling", "schedule", "train",
+    "training_checkpoint",
 ]
