@@ -1,0 +1,85 @@
+"""Where a model's parameters go, and how much memory each Cerebras-GPT size needs (chapters 4-5)."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from . import PALETTE
+
+
+def _series(names: Sequence[str], series: Mapping[str, Sequence[float]], what: str) -> dict[str, np.ndarray]:
+    if not names:
+        raise ValueError("give at least one model name")
+    if not series:
+        raise ValueError(f"{what} must hold at least one series")
+    out = {}
+    for label, values in series.items():
+        a = np.asarray(values, dtype=np.float64)
+        if a.shape != (len(names),):
+            raise ValueError(f"{what}[{label!r}] has shape {a.shape}, expected ({len(names)},): one value "
+                             f"per model")
+        if not np.isfinite(a).all() or (a < 0).any():
+            raise ValueError(f"{what}[{label!r}] must be finite and >= 0")
+        out[label] = a
+    return out
+
+
+def parameter_breakdown_figure(names: Sequence[str], parts: Mapping[str, Sequence[float]],
+                               title: str = "Where the parameters of each model are") -> go.Figure:
+    """Stacked bars, one per model: the share of its parameters in each part (embeddings, attention,
+    feed-forward, LayerNorm ...). Hovering shows the count.
+
+    Args:
+        names: model names, e.g. ``["111M", ..., "13B"]``.
+        parts: ``{part: (len(names),) parameter counts}``; the parts of one model add up to its total.
+        title: what to notice.
+    """
+    parts = _series(names, parts, "parts")
+    total = sum(parts.values())
+    if (total <= 0).any():
+        raise ValueError("every model needs a positive total parameter count")
+    fig = go.Figure()
+    for i, (label, counts) in enumerate(parts.items()):
+        fig.add_trace(go.Bar(x=list(names), y=100 * counts / total, name=label,
+                             marker_color=PALETTE[i % len(PALETTE)], customdata=counts / 1e6,
+                             hovertemplate=f"{label}<br>%{{x}}: %{{customdata:,.1f}}M parameters "
+                                           f"(%{{y:.1f}}%)<extra></extra>"))
+    fig.update_layout(barmode="stack", height=430, margin=dict(l=60, r=20, t=70, b=50),
+                      title=dict(text=title, font=dict(size=15)),
+                      xaxis=dict(title=dict(text="Cerebras-GPT model")),
+                      yaxis=dict(title=dict(text="share of parameters (%)"), range=[0, 100]),
+                      legend=dict(orientation="h", y=-0.2, x=0.5, xanchor="center"))
+    return fig
+
+
+def memory_figure(names: Sequence[str], memory_bytes: Mapping[str, Sequence[float]],
+                  capacities: Mapping[str, float] | None = None,
+                  title: str = "Memory each model needs") -> go.Figure:
+    """Grouped bars (log scale, GB = 1e9 bytes): memory each model needs under a few accountings,
+    with horizontal lines for memory capacities to compare against.
+
+    Args:
+        names: model names.
+        memory_bytes: ``{accounting: (len(names),) bytes}``, e.g. bf16 weights, fp32 weights,
+            fp32 training state with AdamW.
+        capacities: ``{label: bytes}`` drawn as dashed horizontal lines.
+        title: what to notice.
+    """
+    memory = _series(names, memory_bytes, "memory_bytes")
+    fig = go.Figure()
+    for i, (label, values) in enumerate(memory.items()):
+        fig.add_trace(go.Bar(x=list(names), y=values / 1e9, name=label, marker_color=PALETTE[i % len(PALETTE)],
+                             hovertemplate=f"{label}<br>%{{x}}: %{{y:,.1f}} GB<extra></extra>"))
+    for j, (label, value) in enumerate((capacities or {}).items()):
+        if not isinstance(value, (int, float)) or value <= 0:
+            raise ValueError(f"capacity {label!r} must be a positive number of bytes, got {value!r}")
+        fig.add_hline(y=value / 1e9, line=dict(color="#333333", dash="dash", width=1.5),
+                      annotation_text=f"{label}: {value / 1e9:,.0f} GB", annotation_position="top left")
+    fig.update_layout(barmode="group", height=460, margin=dict(l=60, r=20, t=70, b=50),
+                      title=dict(text=title, font=dict(size=15)),
+                      xaxis=dict(title=dict(text="Cerebras-GPT model")),
+                      yaxis=dict(title=dict(text="memory (GB, log scale)"), type="log"),
+                      legend=dict(orientation="h", y=-0.2, x=0.5, xanchor="center"))
+    return fig
