@@ -48,8 +48,8 @@ def test_pes_for_ffn(capsys):
 
 
 def right_wavelets(M, K, N, rows, cols):
-    R, C = min(K, rows), min(N, cols)
-    return M * (K * (C - 1) + N * (R - 1))
+    R, Q = min(K, rows), min(N, cols)
+    return M * (K * (Q - 1) + N * (R - 1))
 
 
 def test_matmul_wavelets(capsys):

@@ -41,6 +41,17 @@ def test_animation_frames_follow_the_schedule(traced):
         assert not (south & (traced.links["south"] == 0)).any()
 
 
+def test_animation_of_a_single_row_or_column():
+    for rows, cols in ((1, 3), (3, 1)):
+        f = Fabric(rows, cols, trace=True)
+        kernels.matmul(f, torch.randn(2, 5), torch.randn(5, 4))
+        s = f.trace[0]["schedule"]
+        state, token, east, south = viz.matmul_states(s, int(s.arrive[0, 0]))
+        assert state.shape == (rows, cols) and east.shape == (rows, cols - 1)
+        assert south.shape == (rows - 1, cols)
+        assert len(viz.matmul_animation(s).frames) == s.done + 1
+
+
 def test_fabric_heatmaps_and_cycle_breakdown(traced):
     fig = viz.fabric_heatmaps(traced.stats())
     assert has_title_and_axes(fig) and len(fig.layout.updatemenus[0].buttons) == 3

@@ -1,5 +1,8 @@
 """Distributed operations on the simulated fabric that compute real numbers (chapters 9 and 10).
 
+Shapes: ``X (M, K)`` holds M token vectors, ``W (K, N)`` a weight matrix, and a region has R rows and
+Q columns of PEs (C stays the model width, as on the book's notation page).
+
 The central one is the weight-stationary matrix multiply ``Y = X W``: PE ``(i, j)`` of a region keeps
 the tile ``W[K_i, N_j]`` in its SRAM; the slice ``X[:, K_i]`` of each token's activation vector
 enters at the west edge of row ``i`` and flows east through the row; every PE multiplies it by its
@@ -177,7 +180,7 @@ class DistributedMatrix:
 
     Attributes:
         region: the PEs used, ``min(K, rows) x min(N, cols)``.
-        tiles: ``(R, C, kb, nb)`` the tiles, zero padded to the largest tile.
+        tiles: ``(R, Q, kb, nb)`` the tiles, zero padded to the largest tile.
         bias: ``(N,)``, held by the bottom row (each PE its ``N_j`` slice), or None.
     """
 
@@ -198,7 +201,7 @@ class DistributedMatrix:
 
     @property
     def south_pes(self) -> np.ndarray:
-        """``(C, 2)``: where each column's slice of Y ends up (the bottom row)."""
+        """``(Q, 2)``: where each column's slice of Y ends up (the bottom row)."""
         j = np.arange(self.region.cols)
         return np.stack([np.full_like(j, self.region.row0 + self.region.rows - 1),
                          self.region.col0 + j], axis=1)
@@ -239,15 +242,15 @@ def place_matrix(region: Region, weight: torch.Tensor, bias: torch.Tensor | None
     if bias is not None and tuple(bias.shape) != (N,):
         raise FabricError(f"bias must have shape ({N},) to match weight {tuple(weight.shape)}, "
                           f"got {tuple(bias.shape)}")
-    R, C = min(K, region.rows), min(N, region.cols)
-    used = Region(region.fabric, region.row0, region.col0, R, C, region.name)
-    row_bounds, col_bounds = bounds_of(split_sizes(K, R)), bounds_of(split_sizes(N, C))
+    R, Q = min(K, region.rows), min(N, region.cols)
+    used = Region(region.fabric, region.row0, region.col0, R, Q, region.name)
+    row_bounds, col_bounds = bounds_of(split_sizes(K, R)), bounds_of(split_sizes(N, Q))
     kb, nb = int(np.diff(row_bounds).max()), int(np.diff(col_bounds).max())
     w = weight.detach().to(torch.float32)
     w_ext = torch.zeros(K + 1, N + 1, dtype=torch.float32)
     w_ext[:K, :N] = w
     ri, ci = _chunk_index(row_bounds, kb), _chunk_index(col_bounds, nb)
-    tiles = w_ext[ri[:, None, :, None], ci[None, :, None, :]]  # (R, C, kb, nb)
+    tiles = w_ext[ri[:, None, :, None], ci[None, :, None, :]]  # (R, Q, kb, nb)
     tile_bytes = np.outer(np.diff(row_bounds), np.diff(col_bounds)) * BYTES
     used.allocate(name, tile_bytes)
     b = None
@@ -262,10 +265,10 @@ def place_matrix(region: Region, weight: torch.Tensor, bias: torch.Tensor | None
 class Schedule:
     """When each PE of a weight-stationary multiply does what, for the first token (cycles).
 
-    Token ``m`` does the same ``m * interval`` cycles later. Arrays are ``(R, C)``.
+    Token ``m`` does the same ``m * interval`` cycles later. Arrays are ``(R, Q)``.
 
     Attributes:
-        k, n: ``(R,)`` activation slice per row, ``(C,)`` output slice per column.
+        k, n: ``(R,)`` activation slice per row, ``(Q,)`` output slice per column.
         arrive: cycle the whole activation slice has reached PE ``(i, j)``.
         compute: cycles PE ``(i, j)`` multiplies (``k_i n_j / 4`` multiply-adds per cycle).
         send: cycle PE ``(i, j)`` starts sending its running partial sum south.
@@ -286,7 +289,7 @@ class Schedule:
 
 def systolic_schedule(k: np.ndarray, n: np.ndarray, compute: np.ndarray, tokens: int,
                       bottom_extra: np.ndarray | None = None) -> Schedule:
-    """The cycle model of a weight-stationary multiply on an ``R x C`` block of PEs.
+    """The cycle model of a weight-stationary multiply on an ``R x Q`` block of PEs.
 
     For one token, entering the west edge at cycle 0:
 
@@ -304,13 +307,13 @@ def systolic_schedule(k: np.ndarray, n: np.ndarray, compute: np.ndarray, tokens:
     """
     k = np.asarray(k, dtype=np.int64)
     n = np.asarray(n, dtype=np.int64)
-    R, C = len(k), len(n)
+    R, Q = len(k), len(n)
     i = np.arange(R)[:, None]
-    j = np.arange(C)[None, :]
+    j = np.arange(Q)[None, :]
     arrive = j + k[:, None]
     ready = arrive + compute
     send = np.maximum.accumulate(ready - i, axis=0) + i
-    extra = np.zeros(C, dtype=np.int64) if bottom_extra is None else np.asarray(bottom_extra)
+    extra = np.zeros(Q, dtype=np.int64) if bottom_extra is None else np.asarray(bottom_extra)
     finish = send[-1] + n + extra
     interval = int(max(k.max(), n.max(), compute.max(), (n + extra).max()))
     done = (tokens - 1) * interval + int(finish.max())
@@ -335,11 +338,11 @@ def run_matmul(fabric: Fabric, act: Activations, matrix: DistributedMatrix, name
                           f"(kernels.move)")
     x = act.values
     M = x.shape[0]
-    R, C, kb, nb = matrix.tiles.shape
-    # Every PE's partial product at once: (R, M, kb) @ (R, kb, C * nb) -> (R, M, C * nb)
+    R, Q, kb, nb = matrix.tiles.shape
+    # Every PE's partial product at once: (R, M, kb) @ (R, kb, Q * nb) -> (R, M, Q * nb)
     x_rows = _pad_chunks(x, matrix.row_bounds).permute(1, 0, 2)  # (R, M, kb)
-    partial = torch.bmm(x_rows, matrix.tiles.permute(0, 2, 1, 3).reshape(R, kb, C * nb))
-    y_pad = partial.sum(dim=0).reshape(M, C, nb)  # the partial sums flowing south, added up
+    partial = torch.bmm(x_rows, matrix.tiles.permute(0, 2, 1, 3).reshape(R, kb, Q * nb))
+    y_pad = partial.sum(dim=0).reshape(M, Q, nb)  # the partial sums flowing south, added up
     cols = _chunk_index(matrix.col_bounds, nb)
     valid = cols < matrix.N
     y = y_pad[:, valid]
@@ -352,10 +355,10 @@ def run_matmul(fabric: Fabric, act: Activations, matrix: DistributedMatrix, name
     sched = systolic_schedule(k, n, compute, M, extra)
     reg = matrix.region
     before = _link_snapshot(fabric)
-    if C > 1:
-        fabric.links["east"][reg.row0:reg.row0 + R, reg.col0:reg.col0 + C - 1] += M * k[:, None]
+    if Q > 1:
+        fabric.links["east"][reg.row0:reg.row0 + R, reg.col0:reg.col0 + Q - 1] += M * k[:, None]
     if R > 1:
-        fabric.links["south"][reg.row0:reg.row0 + R - 1, reg.col0:reg.col0 + C] += M * n[None, :]
+        fabric.links["south"][reg.row0:reg.row0 + R - 1, reg.col0:reg.col0 + Q] += M * n[None, :]
     moved = sum(int((fabric.links[d] - before[d]).sum()) for d in before)
     flops = 2.0 * M * np.outer(k, n)
     busy = M * compute.astype(np.float64)
@@ -577,32 +580,32 @@ def embedding(fabric: Fabric, table: DistributedMatrix, ids: torch.Tensor,
     if ids.numel() == 0 or int(ids.min()) < 0 or int(ids.max()) >= V:
         raise FabricError(f"{name}: token ids must be in [0, {V}), got {ids.tolist()[:8]}...")
     M = ids.numel()
-    R, C, kb, nb = table.tiles.shape
+    R, Q, kb, nb = table.tiles.shape
     starts = torch.as_tensor(table.row_bounds[:-1])
     sizes = torch.as_tensor(np.diff(table.row_bounds))
     local = ids[None, :] - starts[:, None]  # (R, M) index inside each row block
     mine = (local >= 0) & (local < sizes[:, None])
-    rows = table.tiles[torch.arange(R)[:, None], :, local.clamp(0, kb - 1)]  # (R, M, C, nb)
+    rows = table.tiles[torch.arange(R)[:, None], :, local.clamp(0, kb - 1)]  # (R, M, Q, nb)
     partial = torch.where(mine[:, :, None, None], rows, torch.zeros(()))
-    y_pad = partial.sum(dim=0)  # (M, C, nb): the reduction down each column
+    y_pad = partial.sum(dim=0)  # (M, Q, nb): the reduction down each column
     cols = _chunk_index(table.col_bounds, nb)
     y = y_pad[:, cols < table.N]
 
     n = np.diff(table.col_bounds)
     k = np.ones(R, dtype=np.int64)  # one wavelet (the id) per token per row
-    copy = np.broadcast_to(n[None, :] * assumptions.ELEMENTWISE_PER_CYCLE, (R, C)).copy()
+    copy = np.broadcast_to(n[None, :] * assumptions.ELEMENTWISE_PER_CYCLE, (R, Q)).copy()
     sched = systolic_schedule(k, n, copy, M)
     reg = table.region
     west = table.west_pes
     fabric.add_routes(np.stack([west[:, 0], np.zeros(R, dtype=np.int64)], 1), west, M)
     fabric.io_in += M * R
     before = _link_snapshot(fabric)
-    if C > 1:
-        fabric.links["east"][reg.row0:reg.row0 + R, reg.col0:reg.col0 + C - 1] += M
+    if Q > 1:
+        fabric.links["east"][reg.row0:reg.row0 + R, reg.col0:reg.col0 + Q - 1] += M
     if R > 1:
-        fabric.links["south"][reg.row0:reg.row0 + R - 1, reg.col0:reg.col0 + C] += M * n[None, :]
+        fabric.links["south"][reg.row0:reg.row0 + R - 1, reg.col0:reg.col0 + Q] += M * n[None, :]
     moved = sum(int((fabric.links[d] - before[d]).sum()) for d in before)
-    fabric.add_compute(reg.row0, reg.col0, M * copy.astype(np.float64), np.zeros((R, C)))
+    fabric.add_compute(reg.row0, reg.col0, M * copy.astype(np.float64), np.zeros((R, Q)))
     fabric.finish_op(name, "embedding", sched.done, 0.0, moved)
     return _hold(fabric, Activations(y.contiguous(), table.col_bounds.copy(), table.south_pes),
                  name + ".out")

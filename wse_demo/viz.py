@@ -136,29 +136,29 @@ EAST_LINK, SOUTH_LINK = PALETTE[0], PALETTE[3]  # darker partners of "arriving" 
 def matmul_states(schedule, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """What each PE and link of a weight-stationary multiply does at cycle ``t``.
 
-    Returns ``(state, token, east_active, south_active)``: ``state`` ``(R, C)`` in 0..3 (see
+    Returns ``(state, token, east_active, south_active)``: ``state`` ``(R, Q)`` in 0..3 (see
     :data:`STATE_NAMES`; multiplying wins over adding, adding over arriving), ``token`` the token it
-    works on (-1 idle), ``east_active`` ``(R, C - 1)`` and ``south_active`` ``(R - 1, C)`` bool.
+    works on (-1 idle), ``east_active`` ``(R, Q - 1)`` and ``south_active`` ``(R - 1, Q)`` bool.
     """
     s = schedule
-    R, C = s.arrive.shape
+    R, Q = s.arrive.shape
     m = np.arange(s.tokens)[:, None, None] * s.interval  # (M, 1, 1) start of each token
-    j = np.arange(C)[None, None, :]
+    j = np.arange(Q)[None, None, :]
     k = s.k[None, :, None]
     n = s.n[None, None, :]
     arriving = (t >= m + j + 1) & (t <= m + j + k)
     multiplying = (t >= m + s.arrive) & (t < m + s.arrive + s.compute)
     adding = (t >= m + s.send) & (t < m + s.send + n)
-    state = np.zeros((R, C), dtype=np.int8)
-    token = np.full((R, C), -1, dtype=np.int64)
+    state = np.zeros((R, Q), dtype=np.int8)
+    token = np.full((R, Q), -1, dtype=np.int64)
     for code, mask in ((1, arriving), (3, adding), (2, multiplying)):
         hit = mask.any(axis=0)
         state[hit] = code
         token[hit] = mask.argmax(axis=0)[hit]
-    east = ((t >= m + j[..., :-1] + 2) & (t <= m + j[..., :-1] + k + 1)).any(axis=0) if C > 1 else \
+    east = ((t >= m + j[..., :-1] + 2) & (t <= m + j[..., :-1] + k + 1)).any(axis=0) if Q > 1 else \
         np.zeros((R, 0), bool)
     south = ((t >= m[..., :] + s.send[:-1] + 1) & (t <= m + s.send[:-1] + n)).any(axis=0) if R > 1 \
-        else np.zeros((0, C), bool)
+        else np.zeros((0, Q), bool)
     return state, token, east, south
 
 
@@ -168,7 +168,7 @@ def matmul_animation(schedule, max_frames: int = 60,
     ``fabric.trace``): colour = what each PE does, label = which token (row of X) it works on,
     blue bars = activation wavelets crossing a link east, vermillion bars = partial sums crossing a
     link south."""
-    R, C = schedule.arrive.shape
+    R, Q = schedule.arrive.shape
     last = schedule.done
     times = np.unique(np.linspace(0, last, min(max_frames, last + 1)).round().astype(int))
     colorscale = []
@@ -212,7 +212,7 @@ def matmul_animation(schedule, max_frames: int = 60,
                                                          transition=dict(duration=0),
                                                          fromcurrent=True, mode="immediate")])])],
         legend=dict(x=1.02, y=1, xanchor="left", yanchor="top"))
-    fig.update_xaxes(title="column (PE)", range=[-0.5, C - 0.5], dtick=1, constrain="domain")
+    fig.update_xaxes(title="column (PE)", range=[-0.5, Q - 0.5], dtick=1, constrain="domain")
     fig.update_yaxes(title="row (PE)", range=[R - 0.5, -0.5], dtick=1, scaleanchor="x",
                      constrain="domain")
     return _layout(fig, title, height=max(440, 60 * R + 260), margin=dict(r=230, b=140))
@@ -403,11 +403,11 @@ def region_cost_text(p, name: str, component: str | None = None) -> str:
         flops = r.layer.flops_per_token
         return (f"<b>{name}</b>: {r.pes:,} PEs; needs {r.bytes_needed / 1e6:,.0f} MB of "
                 f"{r.bytes_available / 1e6:,.0f} MB ({'fits' if r.fits else 'does NOT fit'}); "
-                f"{flops / 1e6:,.1f} MFLOP/token forward; {k * flops * p.tokens_per_s / 1e12:,.1f} "
+                f"{flops / 1e6:,.3g} MFLOP/token forward; {k * flops * p.tokens_per_s / 1e12:,.3g} "
                 f"TFLOP/s at the pipeline's rate ({100 * r.utilisation:.0f}% of its peak)")
     for cname, start, pes, flops, b in r.components:
         if cname == component:
-            return (f"<b>{name} {cname}</b>: {pes:,} PEs; {b / 1e6:,.1f} MB; {flops / 1e6:,.2f} "
+            return (f"<b>{name} {cname}</b>: {pes:,} PEs; {b / 1e6:,.3g} MB; {flops / 1e6:,.3g} "
                     f"MFLOP/token forward")
     raise ValueError(f"{name} has no component {component!r}; it has "
                      f"{[c[0] for c in r.components]}")

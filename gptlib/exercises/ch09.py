@@ -127,13 +127,13 @@ def _split(n: int, parts: int) -> list[int]:
 def _wavelets_brute_force(M: int, K: int, N: int, rows: int, cols: int) -> int:
     """Follow every value: each x[m, k] visits every PE of its row of the used grid (one hop between
     neighbours), and each running partial sum of y[m, n] goes down every PE of its column."""
-    R, C = min(K, rows), min(N, cols)
+    R, Q = min(K, rows), min(N, cols)
     row_of_k = [i for i, size in enumerate(_split(K, R)) for _ in range(size)]
-    col_of_n = [j for j, size in enumerate(_split(N, C)) for _ in range(size)]
+    col_of_n = [j for j, size in enumerate(_split(N, Q)) for _ in range(size)]
     total = 0
     for _ in range(M):
-        for i in row_of_k:  # x[m, k] enters PE (i, 0), then hops east to (i, C - 1)
-            total += sum(1 for _col in range(1, C))
+        for i in row_of_k:  # x[m, k] enters PE (i, 0), then hops east to (i, Q - 1)
+            total += sum(1 for _col in range(1, Q))
         for j in col_of_n:  # the partial sum of y[m, n] hops from (0, j) south to (R - 1, j)
             total += sum(1 for _row in range(1, R))
     return total
@@ -154,14 +154,14 @@ def check_matmul_wavelets(matmul_wavelets) -> None:
         got = _number(ex, f"matmul_wavelets{(M, K, N, rows, cols)}", got)
         if got == expected:
             continue
-        R, C = min(K, rows), min(N, cols)
-        if got == M * (K * (cols - 1) + N * (rows - 1)) and (R, C) != (rows, cols):
+        R, Q = min(K, rows), min(N, cols)
+        if got == M * (K * (cols - 1) + N * (rows - 1)) and (R, Q) != (rows, cols):
             fail(ex, f"for {(M, K, N, rows, cols)} you used the whole grid; a {K} x {N} matrix uses "
-                     f"only min(K, rows) x min(N, cols) = {R} x {C} PEs.")
-        if got == M * (K * C + N * R):
-            fail(ex, "you counted one hop too many per row and column: a row of C PEs has C - 1 "
+                     f"only min(K, rows) x min(N, cols) = {R} x {Q} PEs.")
+        if got == M * (K * Q + N * R):
+            fail(ex, "you counted one hop too many per row and column: a row of Q PEs has Q - 1 "
                      "links between them.")
-        if got == K * (C - 1) + N * (R - 1):
+        if got == K * (Q - 1) + N * (R - 1):
             fail(ex, "that is the traffic of one token; every one of the M rows of X makes the trip.")
         fail(ex, f"`matmul_wavelets{(M, K, N, rows, cols)}` gave {got:g}, expected {expected}. Each "
                  f"activation value hops along its row, each partial sum down its column.")
