@@ -1,0 +1,256 @@
+"""Figures of chapter 8 (scaling laws and muP).
+
+* :func:`flops_comparison_figure`: training compute of each model by several counts (6ND, the
+  fuller count, the paper's number), on a log axis.
+* :func:`tokens_per_parameter_figure`: training tokens against parameters, with the line of
+  20 tokens per parameter that every compute-optimal Cerebras-GPT run sits on.
+* :func:`scaling_law_figure`: a sweep's final losses against compute with its fitted power law,
+  and beside it the *shape* of that law against the paper's (reducible loss against compute,
+  both relative to their smallest run, so the slopes, the exponents, can be compared).
+* :func:`coordinate_check_figure`: activation size against width per layer, standard
+  parametrization beside muP, with a slider over the training steps.
+* :func:`lr_transfer_figure`: final loss against learning rate, one line per width, standard
+  parametrization beside muP; the best rate of each width is starred.
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from . import PALETTE
+
+
+def _positive(name: str, values) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1 or len(array) == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {array.shape}")
+    if np.any(~np.isfinite(array)) or np.any(array <= 0):
+        raise ValueError(f"{name} must hold positive finite numbers, got {array.tolist()}")
+    return array
+
+
+# ----------------------------------------------------------------------------------------------
+# compute and tokens
+# ----------------------------------------------------------------------------------------------
+def flops_comparison_figure(names: Sequence[str], counts: Mapping[str, Sequence[float]],
+                            title: str = "Training compute: 6ND leaves out attention and the logits"
+                            ) -> go.Figure:
+    """Grouped bars of training FLOPs per model, one bar per way of counting.
+
+    Args:
+        names: ``(M,)`` model names (x axis).
+        counts: label -> ``(M,)`` FLOPs, e.g. ``{"6ND": ..., "full count": ..., "paper": ...}``.
+    """
+    names = list(names)
+    if not counts:
+        raise ValueError("counts is empty: give at least one label -> FLOPs per model")
+    fig = go.Figure()
+    for i, (label, values) in enumerate(counts.items()):
+        values = _positive(f"counts[{label!r}]", values)
+        if len(values) != len(names):
+            raise ValueError(f"counts[{label!r}] has {len(values)} values for {len(names)} models")
+        fig.add_bar(x=names, y=values, name=label, marker_color=PALETTE[i % len(PALETTE)],
+                    hovertemplate="%{x}: %{y:.3g} FLOPs<extra>" + label + "</extra>")
+    fig.update_layout(title=title, template="plotly_white", barmode="group", height=400,
+                      xaxis_title="model", yaxis_title="training compute (FLOPs)",
+                      yaxis_type="log", legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def tokens_per_parameter_figure(names: Sequence[str], params: Sequence[float], tokens: Sequence[float],
+                                ratio: float = 20.0, others: Mapping[str, tuple[float, float]] | None = None,
+                                title: str = "Every Cerebras-GPT model saw 20 tokens per parameter"
+                                ) -> go.Figure:
+    """Training tokens against parameters (log-log), with the line ``tokens = ratio x params``.
+
+    Args:
+        names, params, tokens: ``(M,)`` each, the runs to mark.
+        others: optional label -> ``(params, tokens)`` of other models to show for contrast.
+    """
+    params, tokens = _positive("params", params), _positive("tokens", tokens)
+    if not len(names) == len(params) == len(tokens):
+        raise ValueError(f"names, params and tokens must have the same length, got "
+                         f"{len(names)}, {len(params)}, {len(tokens)}")
+    if not ratio > 0:
+        raise ValueError(f"ratio must be positive, got {ratio}")
+    extra = dict(others or {})
+    all_params = np.concatenate([params, [p for p, _ in extra.values()]]) if extra else params
+    line = np.geomspace(all_params.min() / 2, all_params.max() * 2, 50)
+    fig = go.Figure()
+    fig.add_scatter(x=line, y=ratio * line, mode="lines", name=f"{ratio:g} tokens per parameter",
+                    line=dict(color="#777777", dash="dash"))
+    fig.add_scatter(x=params, y=tokens, mode="markers+text", text=list(names), textposition="top left",
+                    name="Cerebras-GPT", marker=dict(color=PALETTE[0], size=10))
+    for i, (label, (p, t)) in enumerate(extra.items()):
+        fig.add_scatter(x=[p], y=[t], mode="markers+text", text=[label], textposition="bottom right",
+                        name=label, marker=dict(color=PALETTE[(i + 1) % len(PALETTE)], size=10,
+                                                symbol="diamond"))
+    fig.update_layout(title=title, template="plotly_white", height=420, xaxis_type="log",
+                      yaxis_type="log", xaxis_title="parameters N", yaxis_title="training tokens D",
+                      legend=dict(orientation="h", y=-0.22))
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# the scaling law
+# ----------------------------------------------------------------------------------------------
+def scaling_law_figure(compute: Sequence[float], loss: Sequence[float], fit, paper_law,
+                       paper_compute: Sequence[float], paper_loss: Sequence[float],
+                       labels: Sequence[str] | None = None,
+                       title: str = "Our sweep's power law beside the paper's: compare the slopes"
+                       ) -> go.Figure:
+    """Left: the sweep's final losses against compute, and its fitted law ``fit(C)``. Right: the
+    reducible loss ``L - c`` of both families against compute, each relative to its smallest run,
+    on log-log axes, where ``a C^b`` is a straight line of slope ``b``.
+
+    Args:
+        compute, loss: ``(n,)`` the sweep's training FLOPs and final validation losses.
+        fit, paper_law: objects with ``a``, ``b``, ``c`` attributes, callable on FLOPs (e.g.
+            :class:`gptlib.scaling.PowerLaw`).
+        paper_compute, paper_loss: ``(m,)`` the paper's runs (FLOPs, Pile test loss).
+        labels: ``(n,)`` names of the sweep's runs (e.g. their widths), shown on hover.
+    """
+    compute, paper_compute = _positive("compute", compute), _positive("paper_compute", paper_compute)
+    loss, paper_loss = np.asarray(loss, dtype=float), np.asarray(paper_loss, dtype=float)
+    if loss.shape != compute.shape or paper_loss.shape != paper_compute.shape:
+        raise ValueError("compute and loss (and paper_compute and paper_loss) must have equal lengths")
+    for name, law in (("fit", fit), ("paper_law", paper_law)):
+        if not all(hasattr(law, k) for k in ("a", "b", "c")) or not callable(law):
+            raise TypeError(f"{name} must be a callable power law with a, b and c (gptlib.scaling.PowerLaw)")
+    labels = [str(x) for x in labels] if labels is not None else [f"run {i + 1}" for i in range(len(compute))]
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
+        "our sweep: loss against compute", "shape: reducible loss, relative to the smallest run"))
+    grid = np.geomspace(compute.min() / 1.5, compute.max() * 1.5, 100)
+    fig.add_scatter(x=compute, y=loss, mode="markers", name="our runs (Shakespeare, characters)",
+                    text=labels, marker=dict(color=PALETTE[0], size=10), row=1, col=1,
+                    hovertemplate="%{text}: %{x:.3g} FLOPs, loss %{y:.3f}<extra></extra>")
+    fig.add_scatter(x=grid, y=fit(grid), mode="lines", line=dict(color=PALETTE[0]),
+                    name=f"our fit: {fit.a:.3g} C^{fit.b:.3f} + {fit.c:.2f}", row=1, col=1)
+    # the shape: (L - c) / (L(C_min) - c) against C / C_min, for both families
+    for (xs, ys, law, colour, who) in ((compute, loss, fit, PALETTE[0], "ours"),
+                                       (paper_compute, paper_loss, paper_law, PALETTE[3], "paper")):
+        c_min = xs.min()
+        reference = law(c_min) - law.c
+        span = np.geomspace(1.0, xs.max() / c_min * 1.2, 60)
+        fig.add_scatter(x=span, y=(law(c_min * span) - law.c) / reference, mode="lines",
+                        line=dict(color=colour, dash="solid" if who == "ours" else "dash"),
+                        name=f"{who}: slope b = {law.b:.4f}", row=1, col=2)
+        fig.add_scatter(x=xs / c_min, y=(ys - law.c) / reference, mode="markers",
+                        marker=dict(color=colour, size=9, symbol="circle" if who == "ours" else "diamond"),
+                        name="Cerebras-GPT runs (the Pile)" if who == "paper" else "our runs, rescaled",
+                        showlegend=who == "paper", row=1, col=2)
+    fig.update_xaxes(type="log", title_text="training compute f (FLOPs)", row=1, col=1)
+    fig.update_yaxes(title_text="validation loss (nats/character)", row=1, col=1)
+    fig.update_xaxes(type="log", title_text="f / f of the smallest run", row=1, col=2)
+    fig.update_yaxes(type="log", title_text="(L - c) / (L - c) of the smallest run", row=1, col=2)
+    fig.update_layout(title=title, template="plotly_white", height=460,
+                      legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# muP
+# ----------------------------------------------------------------------------------------------
+def coordinate_check_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
+                            title: str = "Coordinate check: activations grow with width under the "
+                                         "standard parametrization, stay flat under muP") -> go.Figure:
+    """Mean |activation| of each layer against width, standard parametrization (left) and muP
+    (right), with a slider over the training step (0 = initialisation).
+
+    Args:
+        standard, mup: records ``{"width", "step", "layer", "size"}`` as returned by
+            :func:`gptlib.mup.coordinate_check`.
+    """
+    panels = [list(standard), list(mup)]
+    for name, records in zip(("standard", "mup"), panels):
+        if not records:
+            raise ValueError(f"{name} has no records; pass the output of gptlib.mup.coordinate_check")
+        for r in records[:1]:
+            missing = {"width", "step", "layer", "size"} - set(r)
+            if missing:
+                raise ValueError(f"{name} records lack {sorted(missing)}")
+    steps = sorted({r["step"] for r in panels[0]} & {r["step"] for r in panels[1]})
+    if not steps:
+        raise ValueError("the two sets of records share no training step")
+    layers = list(dict.fromkeys(r["layer"] for r in panels[0]))
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06,
+                        subplot_titles=("standard parametrization", "muP"))
+    per_step = []  # how many traces each step added (they were added step by step)
+    for step in steps:
+        before = len(fig.data)
+        for col, records in enumerate(panels, start=1):
+            for i, layer in enumerate(layers):
+                points = sorted((r["width"], r["size"]) for r in records
+                                if r["step"] == step and r["layer"] == layer)
+                if not points:
+                    continue
+                xs, ys = zip(*points)
+                fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=layer, legendgroup=layer,
+                                showlegend=col == 1, visible=step == steps[-1],
+                                line=dict(color=PALETTE[i % len(PALETTE)]), row=1, col=col,
+                                hovertemplate=layer + ": width %{x}, mean |x| %{y:.3g}<extra></extra>")
+        per_step.append(len(fig.data) - before)
+    n_traces = len(fig.data)
+    offsets = np.concatenate([[0], np.cumsum(per_step)]).astype(int)
+    slider_steps = []
+    for s, step in enumerate(steps):
+        visible = [False] * n_traces
+        for j in range(offsets[s], offsets[s + 1]):
+            visible[j] = True
+        label = "0 (init)" if step == 0 else str(step)
+        slider_steps.append(dict(method="update", label=label, args=[{"visible": visible}]))
+    fig.update_layout(sliders=[dict(active=len(steps) - 1, steps=slider_steps, x=0.05, len=0.9, y=-0.18,
+                                    currentvalue=dict(prefix="Adam updates: "))])
+    fig.update_xaxes(type="log", title_text="width d_model")
+    fig.update_yaxes(type="log", title_text="mean |activation|", row=1, col=1)
+    fig.update_layout(title=title, template="plotly_white", height=460, legend=dict(y=0.5))
+    return fig
+
+
+def lr_transfer_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
+                       title: str = "Best learning rate per width: it drifts under the standard "
+                                    "parametrization, stays put under muP") -> go.Figure:
+    """Final validation loss against peak learning rate, one line per width, standard
+    parametrization (left) and muP (right); each width's best rate is starred and diverged runs
+    (NaN) are left out of the line.
+
+    Args:
+        standard, mup: records ``{"width", "lr", "val_loss"}`` from :func:`gptlib.mup.lr_transfer`.
+    """
+    panels = [list(standard), list(mup)]
+    for name, records in zip(("standard", "mup"), panels):
+        if not records:
+            raise ValueError(f"{name} has no records; pass the output of gptlib.mup.lr_transfer")
+        missing = {"width", "lr", "val_loss"} - set(records[0])
+        if missing:
+            raise ValueError(f"{name} records lack {sorted(missing)}")
+    widths = sorted({r["width"] for records in panels for r in records})
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06,
+                        subplot_titles=("standard parametrization", "muP"))
+    for col, records in enumerate(panels, start=1):
+        for i, width in enumerate(widths):
+            points = sorted((r["lr"], r["val_loss"]) for r in records if r["width"] == width)
+            if not points:
+                continue
+            xs = [lr for lr, _ in points]
+            ys = [loss if math.isfinite(loss) else None for _, loss in points]
+            colour = PALETTE[i % len(PALETTE)]
+            fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=f"width {width}", legendgroup=str(width),
+                            showlegend=col == 1, line=dict(color=colour), row=1, col=col,
+                            hovertemplate=f"width {width}: lr %{{x:.3g}}, loss %{{y:.3f}}<extra></extra>")
+            finite = [(lr, loss) for lr, loss in points if math.isfinite(loss)]
+            if finite:
+                best_lr, best_loss = min(finite, key=lambda p: p[1])
+                fig.add_scatter(x=[best_lr], y=[best_loss], mode="markers", legendgroup=str(width),
+                                showlegend=False, marker=dict(symbol="star", size=16, color=colour,
+                                                              line=dict(color="black", width=1)),
+                                row=1, col=col, hoverinfo="skip")
+    fig.update_xaxes(type="log", title_text="peak learning rate (muP: eta_base)")
+    fig.update_yaxes(title_text="validation loss (nats/character)", row=1, col=1)
+    fig.update_layout(title=title, template="plotly_white", height=440,
+                      legend=dict(orientation="h", y=-0.25))
+    return fig
