@@ -9,9 +9,13 @@ Each figure is the median of a few repeats, after one warm-up run.
 """
 import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's gptlib and wse_demo
 
 from gptlib import GPT, GPTConfig
 from wse_demo import Fabric, kernels, placement
