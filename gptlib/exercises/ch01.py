@@ -65,8 +65,7 @@ def check_utf8_encode(utf8_encode) -> None:
                         "byte 10xxxxxx the next 6 bits.")
             fail(ex, f"U+{cp:04X} ({chr(cp)!r}) should encode to [{bits(expected)}], "
                      f"you gave [{bits(got)}].{hint}")
-    confirm(ex, f"your encoder matches Python's UTF-8 on {len(code_points)} code points, "
-                f"from 1 to 4 bytes long")
+    confirm(ex, f"matches Python's UTF-8 on {len(code_points)} code points (1 to 4 bytes)")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -124,7 +123,7 @@ def check_bpe_encode_piece(bpe_encode_piece) -> None:
         _check_ids(ex, got, expected, piece, "GPT-2's ranks",
                    "Start from single bytes (ids = ranks[bytes([b])]), and stop when no adjacent "
                    "pair's joined bytes is in `ranks`.")
-    confirm(ex, f"your encoder agrees with tiktoken's GPT-2 on all {len(pieces)} pieces")
+    confirm(ex, f"matches tiktoken's GPT-2 on all {len(pieces)} pieces")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -152,4 +151,4 @@ def check_make_xy(make_xy) -> None:
                         if name == "y" else "x[b, t] = tokens[starts[b] + t].")
                 fail(ex, f"`{name}` has the wrong tokens for starts={starts.tolist()}, "
                          f"context_length={T}. {hint}")
-    confirm(ex, "x and y are the right windows, y shifted one token ahead of x")
+    confirm(ex, "the right windows, with y one token ahead of x")

@@ -77,7 +77,7 @@ def check_offset_dot(pe_dot) -> None:
                         " Expand sin(a)sin(b) + cos(a)cos(b) for one pair of dimensions, then sum "
                         "over the C/2 frequencies omega_i = 10000^(-2i/C).")
                 fail(ex, f"pe_dot({k}, {d_model}) should be {float(dots[0]):.6f}, you gave {got:.6f}.{hint}")
-    confirm(ex, "PE[t] . PE[t+k] depends only on the offset k, and your formula gives it")
+    confirm(ex, "your closed form gives PE[t] . PE[t+k] for every t")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -104,7 +104,7 @@ def check_rotation(rotation) -> None:
                      f"[sin w(t+k), cos w(t+k)]. Use sin(a+b) = sin a cos b + cos a sin b and "
                      f"cos(a+b) = cos a cos b - sin a sin b with a = wt, b = wk; the first row of R "
                      f"multiplies [sin wt, cos wt] to give sin w(t+k).")
-    confirm(ex, "moving k positions rotates every (sin, cos) pair by the angle omega k")
+    confirm(ex, "R turns each (sin, cos) pair by the angle omega k")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -151,4 +151,4 @@ def check_parameters_saved(saved) -> None:
     if got != expected:
         fail(ex, f"`saved` = {got:,} is not right. Count the rows that disappear from the token "
                  f"table (each has C = {C} numbers) and the whole position table.")
-    confirm(ex, f"{expected:,} parameters saved, {100 * expected / total:.1f}% of the 111M model")
+    confirm(ex, f"{expected:,} parameters saved, {100 * expected / total:.1f}% of 111M")

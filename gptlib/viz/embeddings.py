@@ -55,9 +55,9 @@ def one_hot_product_figure(ids: Sequence[int], weight, title: str | None = None)
     result = one_hot @ W
     limit = float(np.abs(W).max())
     fig = make_subplots(rows=1, cols=3, column_widths=[V, C, C], horizontal_spacing=0.09,
-                        subplot_titles=(f"one-hot ids (T × V = {len(ids)} × {V})",
-                                        f"table W (V × C = {V} × {C})",
-                                        f"one-hot @ W = W[ids] ({len(ids)} × {C})"))
+                        subplot_titles=(f"one-hot X<br>(T × V = {len(ids)} × {V})",
+                                        f"table W<br>(V × C = {V} × {C})",
+                                        f"X @ W = W[ids]<br>(T × C = {len(ids)} × {C})"))
     positions = [f"t={t} (id {i})" for t, i in enumerate(ids)]
     fig.add_trace(go.Heatmap(z=one_hot, x=list(range(V)), y=positions, colorscale=[[0, "white"], [1, PALETTE[0]]],
                              showscale=False, xgap=1, ygap=1,
@@ -78,9 +78,10 @@ def one_hot_product_figure(ids: Sequence[int], weight, title: str | None = None)
     fig.update_xaxes(title_text="embedding dimension", row=1, col=3)
     fig.update_yaxes(title_text="position t", row=1, col=1)
     fig.update_yaxes(title_text="token id (row)", row=1, col=2)
+    fig.update_yaxes(showticklabels=False, row=1, col=3)  # same rows as the one-hot matrix
     fig.update_layout(
         title=title or "Multiplying by a one-hot matrix just copies the rows of W that the ids name",
-        width=900, height=380, plot_bgcolor="white", margin=dict(l=90, r=20, t=90, b=60))
+        height=400, plot_bgcolor="white", margin=dict(l=90, r=20, t=110, b=60))
     return fig
 
 
@@ -108,7 +109,7 @@ def position_embeddings_figure(tables: Mapping[str, object], titles: Mapping[str
     def title_of(name):
         return dict(text=titles.get(name, default), x=0.01, xanchor="left")
 
-    fig.update_layout(title=title_of(names[0]), width=760, height=480, plot_bgcolor="white",
+    fig.update_layout(title=title_of(names[0]), height=480, plot_bgcolor="white",
                       margin=dict(l=70, r=20, t=100, b=60),
                       xaxis=dict(title="embedding dimension (index 0 ... C-1)"),
                       yaxis=dict(title="position t (tokens from the start)", autorange="reversed"))
@@ -142,7 +143,7 @@ def sinusoid_curves_figure(table, dims: Sequence[int], title: str | None = None)
         title=title or "Low dimensions oscillate fast, high dimensions slowly: together they spell the position",
         xaxis=dict(title="position t (tokens from the start)", gridcolor="#e5e5e5"),
         yaxis=dict(title="value of the embedding (unitless)", gridcolor="#e5e5e5", range=[-1.1, 1.1]),
-        width=760, height=380, plot_bgcolor="white", margin=dict(l=70, r=20, t=60, b=60))
+        height=380, plot_bgcolor="white", margin=dict(l=70, r=20, t=60, b=60))
     return fig
 
 
@@ -183,7 +184,7 @@ def similarity_heatmap_figure(states: Mapping[str, tuple[Sequence[str], object]]
     def title_of(name):
         return dict(text=titles.get(name, default), x=0.01, xanchor="left")
 
-    fig.update_layout(title=title_of(names[0]), width=760, height=720, plot_bgcolor="white",
+    fig.update_layout(title=title_of(names[0]), height=720, plot_bgcolor="white",
                       margin=dict(l=80, r=20, t=110, b=70),
                       xaxis=dict(title=axis_title, tickangle=0, type="category"),
                       yaxis=dict(title=axis_title, autorange="reversed", type="category"))
@@ -228,5 +229,5 @@ def embedding_share_figure(names: Sequence[str], embedding_params: Sequence[int]
         xaxis=dict(title="Cerebras-GPT model (parameters)"),
         yaxis=dict(title="embedding tables (% of all parameters)", range=[0, max(share) * 1.18],
                    gridcolor="#e5e5e5"),
-        width=720, height=420, plot_bgcolor="white", margin=dict(l=70, r=20, t=60, b=60))
+        height=420, plot_bgcolor="white", margin=dict(l=70, r=20, t=60, b=60))
     return fig

@@ -120,7 +120,7 @@ def _layout_rows(rows: Mapping[str, Sequence[Piece]], wrap: int, vocab_sizes: Ma
 
 def token_chips_figure(states: Mapping[str, Mapping[str, Sequence[Piece]]], title: str,
                        control: str = "dropdown", control_label: str = "",
-                       vocab_sizes: Mapping[str, int] | None = None, wrap: int = 64,
+                       vocab_sizes: Mapping[str, int] | None = None, wrap: int = 60,
                        state_titles: Mapping[str, str] | None = None) -> go.Figure:
     """Tokens drawn as coloured chips, one labelled row per tokenizer, switchable between states.
 
@@ -137,7 +137,7 @@ def token_chips_figure(states: Mapping[str, Mapping[str, Sequence[Piece]]], titl
         control_label: text shown before the slider's current value (a dropdown shows the
             state's label itself).
         vocab_sizes: ``{row name: V}`` printed in each row's heading.
-        wrap: line width in character cells (about 10 px each).
+        wrap: line width in character cells (10 px each); the default 60 fits the book's column.
     Returns:
         A plotly Figure, showing the first state.
     """
@@ -200,7 +200,7 @@ def token_chips_figure(states: Mapping[str, Mapping[str, Sequence[Piece]]], titl
 
 
 def tokenizer_comparison_figure(texts: Sequence[str], tokenizers: Mapping[str, object],
-                                title: str | None = None, wrap: int = 64) -> go.Figure:
+                                title: str | None = None, wrap: int = 60) -> go.Figure:
     """The same text under several tokenizers, one row each; a dropdown picks the text.
 
     Args:
@@ -222,7 +222,7 @@ def tokenizer_comparison_figure(texts: Sequence[str], tokenizers: Mapping[str, o
 
 
 def merge_steps_figure(text: str, encodings: Mapping[int, object], title: str | None = None,
-                       wrap: int = 64) -> go.Figure:
+                       wrap: int = 60) -> go.Figure:
     """One text under BPE with the first k merges, a slider over k.
 
     Args:
@@ -240,7 +240,7 @@ def merge_steps_figure(text: str, encodings: Mapping[int, object], title: str | 
 
 
 def token_view_widget(tokenizers: Mapping[str, object], value: str = "To be, or not to be",
-                      wrap: int = 64):
+                      wrap: int = 60):
     """Live version of :func:`tokenizer_comparison_figure`: a text box; typing redraws the chips.
 
     Needs a running Jupyter kernel (callbacks do not run in the static book).
@@ -294,16 +294,19 @@ def merge_counts_figure(merges: Sequence[tuple[bytes, bytes, int]], title: str |
         if 1 <= rank <= len(merges):
             left, right, count = merges[rank - 1]
             # annotations on log axes take log10 coordinates
+            right_half = rank > len(merges) ** 0.5  # past the middle of the log axis
             fig.add_annotation(x=math.log10(rank), y=math.log10(count),
                                text=f"{rank}: {display_text(left + right)}", showarrow=True,
-                               arrowhead=0, ax=18, ay=-22, xanchor="left",
+                               arrowhead=0, ax=-18 if right_half else 18,
+                               ay=22 if right_half else -22,
+                               xanchor="right" if right_half else "left",
                                font=dict(family="monospace", size=11, color=PALETTE[3]))
     fig.update_layout(
         title=title or "The first merges are the commonest pairs; later ones each occur far less",
         xaxis=dict(title="merge number (order learned, log scale)", type="log", dtick=1),
         yaxis=dict(title="occurrences of the pair when merged (count, log scale)", type="log",
                    dtick=1),
-        width=720, height=420, plot_bgcolor="white", margin=dict(l=70, r=20, t=60, b=60))
+        height=420, plot_bgcolor="white", margin=dict(l=70, r=20, t=60, b=60))
     fig.update_xaxes(gridcolor="#e5e5e5")
     fig.update_yaxes(gridcolor="#e5e5e5")
     return fig
@@ -322,8 +325,8 @@ def compression_figure(curves: Mapping[str, tuple[Sequence[int], Sequence[float]
         raise ValueError("curves is empty: give {name: (vocab_sizes, bytes_per_token)}")
     if not isinstance(d_model, int) or d_model <= 0:
         raise ValueError(f"d_model must be a positive integer, got {d_model!r}")
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14, subplot_titles=(
-        "what you gain: text per token", f"what you pay: token table V x C at C = {d_model}"))
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.16, subplot_titles=(
+        "gain: text per token", f"cost: V × C table at C = {d_model}"))
     all_sizes = sorted({int(v) for sizes, _ in curves.values() for v in sizes})
     for k, (name, (sizes, bpt)) in enumerate(curves.items()):
         if len(sizes) != len(bpt) or not len(sizes):
@@ -339,7 +342,7 @@ def compression_figure(curves: Mapping[str, tuple[Sequence[int], Sequence[float]
             row=1, col=1)
     fig.add_trace(go.Scatter(
         x=all_sizes, y=[v * d_model / 1e6 for v in all_sizes], mode="lines+markers",
-        name=f"V x {d_model} parameters", line=dict(color=PALETTE[7], dash="dot"),
+        name=f"V × {d_model} parameters", line=dict(color=PALETTE[7], dash="dot"),
         marker=dict(size=5, color=PALETTE[7]),
         hovertemplate="V = %{x:,}<br>%{y:.2f} M parameters<extra></extra>"), row=1, col=2)
     fig.update_xaxes(type="log", dtick=1, title="vocabulary size V (token ids, log scale)",
@@ -349,6 +352,6 @@ def compression_figure(curves: Mapping[str, tuple[Sequence[int], Sequence[float]
                      row=1, col=2, gridcolor="#e5e5e5")
     fig.update_layout(
         title=title or "Each doubling of V buys less compression, but the table keeps growing",
-        width=900, height=430, plot_bgcolor="white", margin=dict(l=70, r=20, t=90, b=60),
+        height=430, plot_bgcolor="white", margin=dict(l=70, r=20, t=90, b=60),
         legend=dict(orientation="h", x=0, y=-0.2))
     return fig
