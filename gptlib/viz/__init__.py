@@ -12,3 +12,4 @@ SEQUENTIAL = "Viridis"  # colour-blind-safe, perceptually uniform, for heatmaps
 __all__ = ["PALETTE", "SEQUENTIAL"]
 
 from . import embeddings, tokens  # noqa: E402  chapters 1-2 (after PALETTE, which they import)
+from . import sampling  # noqa: E402  chapter 7

@@ -1,0 +1,424 @@
+"""Figures for chapter 7 (sampling): what temperature, top-k and top-p do to the next-token
+distribution, a static explorer of those settings, the KV cache's time per step, and the live
+sampling playground.
+
+Every figure takes plain tensors (probabilities or logits of one position, ``(V,)``) and the labels
+of the V tokens, so it works for a character model and a BPE model alike.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from ..sample import next_token_distribution
+from . import PALETTE
+
+# How a token that is invisible on its own is drawn on an axis.
+VISIBLE_SPACE = {" ": "␣", "\n": "⏎", "\t": "⇥"}
+
+
+def token_label(text: str) -> str:
+    """A token's text as it should appear on an axis: a space becomes ␣, a newline ⏎, a tab ⇥."""
+    if not isinstance(text, str):
+        raise TypeError(f"a token label must be a str, got {type(text).__name__}")
+    return "".join(VISIBLE_SPACE.get(c, c) for c in text) or "∅"
+
+
+def _check_distribution(name: str, probs, vocab_size: int | None = None) -> torch.Tensor:
+    """A ``(V,)`` float tensor of probabilities, or a clear error."""
+    if not isinstance(probs, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (V,), got {type(probs).__name__}")
+    if probs.dim() != 1:
+        raise ValueError(f"{name} must have shape (V,) (one position's distribution), "
+                         f"got {tuple(probs.shape)}; index one row, e.g. probs[0]")
+    if vocab_size is not None and probs.numel() != vocab_size:
+        raise ValueError(f"{name} has {probs.numel()} entries but there are {vocab_size} labels")
+    probs = probs.detach().float().cpu()
+    if (probs < 0).any() or not torch.isfinite(probs).all() or abs(float(probs.sum()) - 1) > 1e-3:
+        raise ValueError(f"{name} must be a probability distribution (entries >= 0 summing to 1), "
+                         f"got entries summing to {float(probs.sum()):.4g}")
+    return probs
+
+
+def _check_logits(logits, vocab_size: int) -> torch.Tensor:
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 1:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(f"logits must be a (V,) tensor (one position), got {shape}")
+    if logits.numel() != vocab_size:
+        raise ValueError(f"logits has {logits.numel()} entries but there are {vocab_size} labels")
+    return logits.detach().float().cpu()
+
+
+def _check_labels(labels: Sequence[str]) -> list[str]:
+    if isinstance(labels, str) or not all(isinstance(t, str) for t in labels):
+        raise TypeError("labels must be a sequence of str, one per token id")
+    return [token_label(t) for t in labels]
+
+
+def entropy_bits(probs: torch.Tensor) -> float:
+    """Shannon entropy of a ``(V,)`` distribution in bits: -sum p log2 p (0 log 0 = 0)."""
+    p = probs[probs > 0].double()
+    return float(-(p * p.log2()).sum())
+
+
+# ----------------------------------------------------------------------------------------------
+# One distribution, and several temperatures side by side
+# ----------------------------------------------------------------------------------------------
+def next_token_figure(probs: torch.Tensor, labels: Sequence[str], top: int = 30,
+                      title: str | None = None) -> go.Figure:
+    """Bar chart of one next-token distribution, most likely token first.
+
+    Args:
+        probs: ``(V,)`` probabilities.
+        labels: the V token strings.
+        top: how many of the most likely tokens to draw.
+    """
+    labels = _check_labels(labels)
+    probs = _check_distribution("probs", probs, len(labels))
+    top = _check_top(top, len(labels))
+    p, order = probs.sort(descending=True)
+    n_possible = int((probs > 0).sum())
+    fig = go.Figure(go.Bar(x=[labels[i] for i in order[:top]], y=p[:top].tolist(),
+                           marker_color=PALETTE[0],
+                           hovertemplate="token %{x}<br>probability %{y:.3f}<extra></extra>"))
+    fig.update_layout(
+        title=title or f"{n_possible} token(s) can be drawn; entropy {entropy_bits(probs):.2f} bits",
+        xaxis_title=f"next token (the {top} most likely)", yaxis_title="probability",
+        yaxis_range=[0, 1], height=340, margin=dict(t=60, b=50), bargap=0.15)
+    return fig
+
+
+def _check_top(top: int, vocab_size: int) -> int:
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ValueError(f"top must be a positive integer, got {top!r}")
+    return min(top, vocab_size)
+
+
+def temperature_figure(logits: torch.Tensor, labels: Sequence[str],
+                       temperatures: Sequence[float] = (0.5, 1.0, 2.0), top: int = 20) -> go.Figure:
+    """The same logits at several temperatures, as grouped bars over the most likely tokens
+    (ordered by the temperature-1 distribution, which every temperature preserves).
+
+    Args:
+        logits: ``(V,)`` one position's logits.
+        temperatures: each > 0.
+    """
+    labels = _check_labels(labels)
+    logits = _check_logits(logits, len(labels))
+    top = _check_top(top, len(labels))
+    if not temperatures or any(not isinstance(t, (int, float)) or isinstance(t, bool) or not t > 0
+                               for t in temperatures):
+        raise ValueError(f"temperatures must be numbers > 0, got {temperatures!r}")
+    order = logits.argsort(descending=True)[:top]
+    fig = go.Figure()
+    for i, t in enumerate(temperatures):
+        probs = next_token_distribution(logits[None], temperature=float(t))[0]
+        fig.add_trace(go.Bar(
+            x=[labels[j] for j in order], y=probs[order].tolist(),
+            name=f"T = {t:g}  ({entropy_bits(probs):.2f} bits)",
+            marker_color=PALETTE[i % len(PALETTE)],
+            hovertemplate=f"temperature {t:g}<br>token %{{x}}<br>probability %{{y:.3f}}<extra></extra>"))
+    fig.update_layout(
+        title="Temperature < 1 sharpens the distribution, > 1 flattens it; the order never changes",
+        barmode="group", xaxis_title=f"next token (the {top} most likely at temperature 1)",
+        yaxis_title="probability", legend_title="temperature (entropy)", height=380,
+        margin=dict(t=60, b=50))
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# Which tokens survive top-k and top-p, in a confident and an uncertain context
+# ----------------------------------------------------------------------------------------------
+def kept_tokens_figure(contexts: dict[str, torch.Tensor], filters: dict[str, Callable],
+                       top: int = 40) -> go.Figure:
+    """Sorted probabilities of a few contexts (rows), each filter's kept tokens coloured (columns).
+
+    Args:
+        contexts: name -> ``(V,)`` probabilities, e.g. a confident and an uncertain position.
+        filters: name -> a function ``(V,) probs -> (V,) bool`` mask of the tokens it keeps.
+        top: how many ranks to draw.
+    """
+    if not contexts or not filters:
+        raise ValueError("give at least one context and one filter")
+    names_c, names_f = list(contexts), list(filters)
+    fig = make_subplots(rows=len(names_c), cols=len(names_f), shared_xaxes=True, shared_yaxes=True,
+                        vertical_spacing=0.12, horizontal_spacing=0.04,
+                        subplot_titles=[f"{c}: {f}" for c in names_c for f in names_f])
+    for r, cname in enumerate(names_c, 1):
+        probs = _check_distribution(f"contexts[{cname!r}]", contexts[cname])
+        n = min(_check_top(top, probs.numel()), probs.numel())
+        p, order = probs.sort(descending=True)
+        for c, fname in enumerate(names_f, 1):
+            keep = filters[fname](probs)
+            if not isinstance(keep, torch.Tensor) or keep.shape != probs.shape or keep.dtype != torch.bool:
+                raise ValueError(f"filter {fname!r} must return a (V,) bool mask, got "
+                                 f"{getattr(keep, 'shape', type(keep).__name__)}")
+            kept = keep[order][:n]
+            ranks = list(range(1, n + 1))
+            fig.add_trace(go.Bar(
+                x=ranks, y=p[:n].tolist(), marker_color=[PALETTE[0] if k else "#BBBBBB" for k in kept],
+                showlegend=False,
+                hovertemplate="rank %{x}<br>probability %{y:.3f}<extra></extra>"), row=r, col=c)
+            mass = float(probs[keep].sum())
+            fig.add_annotation(text=f"keeps {int(keep.sum())} tokens, {mass:.0%} of the mass",
+                               xref="x domain", yref="y domain", x=0.98, y=0.95, showarrow=False,
+                               row=r, col=c, font=dict(size=11))
+    fig.update_xaxes(title_text="rank of the token (1 = most likely)", row=len(names_c))
+    fig.update_yaxes(title_text="probability", col=1)
+    fig.update_layout(
+        title="Top-k keeps a fixed number of tokens; top-p keeps as many as the mass needs "
+              "(blue: kept, grey: dropped)",
+        height=260 * len(names_c) + 80, margin=dict(t=90, b=50))
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# The static explorer: a dropdown for the filter, a slider for the temperature
+# ----------------------------------------------------------------------------------------------
+def settings_label(top_k: int | None = None, top_p: float | None = None) -> str:
+    """How a filter setting is named in the explorer: "no filter", "top-k 5", "top-p 0.9"."""
+    parts = ([f"top-k {top_k}"] if top_k is not None else []) + \
+            ([f"top-p {top_p:g}"] if top_p is not None else [])
+    return " + ".join(parts) or "no filter"
+
+
+def distribution_grid(logits: torch.Tensor, temperatures: Sequence[float],
+                      filters: Sequence[tuple[int | None, float | None]]) -> torch.Tensor:
+    """The next-token distribution under every (filter, temperature) pair:
+    ``(len(filters), len(temperatures), V)``, from :func:`gptlib.sample.next_token_distribution`.
+
+    Args:
+        logits: ``(V,)`` one position's logits.
+        temperatures: each >= 0 (0 is greedy).
+        filters: ``(top_k, top_p)`` pairs, ``None`` for "off".
+    """
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 1:
+        raise ValueError("logits must be a (V,) tensor (one position)")
+    if not temperatures or not filters:
+        raise ValueError("give at least one temperature and one filter")
+    return torch.stack([
+        torch.stack([next_token_distribution(logits.detach().float()[None], t, k, p)[0]
+                     for t in temperatures]) for k, p in filters])
+
+
+def sampling_settings_figure(logits: torch.Tensor, labels: Sequence[str],
+                             temperatures: Sequence[float] = (0.0, 0.5, 0.8, 1.0, 1.5, 2.0),
+                             filters: Sequence[tuple[int | None, float | None]] = (
+                                 (None, None), (5, None), (20, None), (None, 0.5), (None, 0.9)),
+                             top: int = 30, prompt: str | None = None,
+                             start: tuple[int, int] | None = None) -> go.Figure:
+    """The next-token distribution of one prompt under a grid of sampling settings, switched by a
+    dropdown (the filter) and a slider (the temperature): the static book's sampling playground.
+
+    Every (filter, temperature) distribution is precomputed (one bar trace each, the tokens in the
+    temperature-1 order). Each filter has its own temperature slider; the dropdown shows that one
+    and hides the others, so the two controls never disagree. The y axis is the same for every
+    setting (fitted to the settings that leave two or more tokens; a lone certain token is cut at
+    the top and the line above the bars gives its probability).
+
+    Args:
+        logits: ``(V,)`` the model's logits for the position after ``prompt``.
+        labels: the V token strings.
+        temperatures: slider values (0 = greedy).
+        filters: dropdown entries, ``(top_k, top_p)`` with ``None`` for "off".
+        top: how many of the most likely tokens (at temperature 1) to draw.
+        start: ``(filter index, temperature index)`` shown first (default: no filter, temperature 1
+            if present).
+    """
+    labels = _check_labels(labels)
+    logits = _check_logits(logits, len(labels))
+    top = _check_top(top, len(labels))
+    grid = distribution_grid(logits, temperatures, filters)  # (F, T, V)
+    n_f, n_t = grid.shape[:2]
+    if start is None:
+        start = (0, list(temperatures).index(1.0) if 1.0 in temperatures else 0)
+    f0, t0 = start
+    if not (0 <= f0 < n_f and 0 <= t0 < n_t):
+        raise ValueError(f"start must index the grid ({n_f} filters x {n_t} temperatures), got {start}")
+    order = logits.argsort(descending=True)[:top]
+    x = [labels[j] for j in order]
+
+    def subtitle(f: int, t: int) -> str:
+        probs = grid[f, t]
+        shown = float(probs[order].sum())
+        return (f"<b>{settings_label(*filters[f])}, temperature {temperatures[t]:g}</b>: "
+                f"{int((probs > 0).sum())} token(s) can be drawn, top token {float(probs.max()):.2f}, "
+                f"entropy {entropy_bits(probs):.2f} bits, {shown:.0%} of the mass on the {top} "
+                f"tokens shown")
+
+    # One y scale for every state, so heights compare across settings. It fits the states that
+    # leave two or more tokens; a single certain token (greedy) runs off the top at 1.
+    spread = [float(grid[f, t].max()) for f in range(n_f) for t in range(n_t)
+              if int((grid[f, t] > 0).sum()) > 1]
+    y_max = min(1.0, 1.1 * max(spread)) if spread else 1.0
+
+    heading = "Each setting reshapes the same logits: the bars are the probability of each next token"
+    if prompt is not None:
+        heading += f"<br><sup>prompt ends: {token_label(prompt[-40:])!s}</sup>"
+    fig = go.Figure()
+    for f in range(n_f):
+        for t in range(n_t):
+            fig.add_trace(go.Bar(
+                x=x, y=grid[f, t, order].tolist(), visible=(f, t) == (f0, t0),
+                marker_color=PALETTE[f % len(PALETTE)], name=settings_label(*filters[f]),
+                hovertemplate="token %{x}<br>probability %{y:.3f}<extra></extra>"))
+
+    def visible(f: int, t: int) -> list[bool]:
+        return [(i, j) == (f, t) for i in range(n_f) for j in range(n_t)]
+
+    sliders = []
+    for f in range(n_f):
+        sliders.append(dict(
+            active=t0, visible=f == f0, currentvalue=dict(prefix="temperature: "), pad=dict(t=40),
+            steps=[dict(label=f"{temperatures[t]:g}", method="update",
+                        args=[{"visible": visible(f, t)},
+                              {"annotations[0].text": subtitle(f, t)}]) for t in range(n_t)]))
+    buttons = []
+    for f in range(n_f):
+        relayout = {f"sliders[{g}].visible": g == f for g in range(n_f)}
+        relayout.update({f"sliders[{f}].active": t0, "annotations[0].text": subtitle(f, t0)})
+        buttons.append(dict(label=settings_label(*filters[f]), method="update",
+                            args=[{"visible": visible(f, t0)}, relayout]))
+    fig.update_layout(
+        title=dict(text=heading), height=460, margin=dict(t=110, b=60),
+        xaxis_title=f"next token (the {top} most likely at temperature 1)",
+        yaxis_title="probability", yaxis_range=[0, y_max], bargap=0.15, showlegend=False,
+        sliders=sliders,
+        updatemenus=[dict(buttons=buttons, active=f0, x=1.0, xanchor="right", y=1.13, yanchor="bottom",
+                          direction="down", showactive=True)],
+        annotations=[dict(text=subtitle(f0, t0), xref="paper", yref="paper", x=0, y=1.02,
+                          xanchor="left", yanchor="bottom", showarrow=False, align="left")])
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# The KV cache: time per generated token
+# ----------------------------------------------------------------------------------------------
+def step_time_figure(seconds_without: Sequence[float], seconds_with: Sequence[float],
+                     prompt_length: int = 1) -> go.Figure:
+    """Wall time of each generation step without and with the KV cache.
+
+    Args:
+        seconds_without, seconds_with: time of step i (i = 0, 1, ...), in seconds; step i feeds
+            ``prompt_length + i`` tokens without the cache and 1 token with it.
+        prompt_length: tokens in the prompt (so the x axis is the sequence length).
+    """
+    for name, s in (("seconds_without", seconds_without), ("seconds_with", seconds_with)):
+        if len(s) == 0 or any(not math.isfinite(v) or v < 0 for v in s):
+            raise ValueError(f"{name} must be a non-empty sequence of times >= 0 in seconds")
+    fig = go.Figure()
+    for name, s, colour in (("without the cache (the whole sequence every step)", seconds_without,
+                             PALETTE[3]),
+                            ("with the KV cache (one new token every step)", seconds_with, PALETTE[0])):
+        fig.add_trace(go.Scatter(
+            x=[prompt_length + i for i in range(len(s))], y=[1000 * v for v in s], mode="markers",
+            marker=dict(size=4, color=colour), name=f"{name}: {sum(s):.2f} s in all",
+            hovertemplate="sequence length %{x}<br>%{y:.2f} ms<extra></extra>"))
+    fig.update_layout(
+        title="Without a cache each step costs more as the text grows; with it, each costs about the same",
+        xaxis_title="tokens in the sequence at this step", yaxis_title="time of the step (ms)",
+        yaxis_rangemode="tozero", height=380, legend=dict(x=0.01, y=0.99), margin=dict(t=60, b=50))
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# What the settings do to the text
+# ----------------------------------------------------------------------------------------------
+def sample_quality_figure(settings: Sequence[str], real_word_fraction: Sequence[float],
+                          distinct_word_fraction: Sequence[float]) -> go.Figure:
+    """Two measures of samples drawn under several settings, side by side.
+
+    Args:
+        settings: a label per setting, e.g. ``"greedy"``, ``"T = 0.8"``.
+        real_word_fraction: per setting, the fraction (0..1) of sampled words found in the corpus
+            (correctness).
+        distinct_word_fraction: per setting, distinct words / words (variety; loops score low).
+    """
+    n = len(settings)
+    for name, values in (("real_word_fraction", real_word_fraction),
+                         ("distinct_word_fraction", distinct_word_fraction)):
+        if len(values) != n or any(not 0 <= v <= 1 for v in values):
+            raise ValueError(f"{name} must hold one fraction in [0, 1] per setting ({n} settings)")
+    fig = go.Figure([
+        go.Bar(x=list(settings), y=[100 * v for v in real_word_fraction], marker_color=PALETTE[0],
+               name="words that exist in Shakespeare (%)",
+               hovertemplate="%{x}<br>%{y:.0f}% real words<extra></extra>"),
+        go.Bar(x=list(settings), y=[100 * v for v in distinct_word_fraction], marker_color=PALETTE[1],
+               name="distinct words / all words (%)",
+               hovertemplate="%{x}<br>%{y:.0f}% distinct<extra></extra>"),
+    ])
+    fig.update_layout(
+        title="Hotter sampling invents more words; greedy decoding repeats itself",
+        barmode="group", xaxis_title="sampling setting", yaxis_title="percent of the sampled words",
+        yaxis_range=[0, 100], height=380, legend=dict(orientation="h", y=1.02, yanchor="bottom"),
+        margin=dict(t=90, b=50))
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# The live playground (needs a running kernel)
+# ----------------------------------------------------------------------------------------------
+def sampling_playground(generate_text: Callable[..., str], logits_for: Callable[[str], torch.Tensor],
+                        labels: Sequence[str], prompt: str = "ROMEO:\n", top: int = 30):
+    """An ipywidgets sampling playground: prompt, temperature, top-k, top-p, length and seed.
+
+    It shows the next-token distribution after the prompt under the chosen settings (the same
+    figure as :func:`next_token_figure`) and a sample of the chosen length.
+
+    Args:
+        generate_text: ``f(prompt, max_new_tokens=, temperature=, top_k=, top_p=, seed=) -> str``,
+            the continuation (for example ``gptlib.pretrained(...).generate_text``).
+        logits_for: ``f(prompt) -> (V,)`` logits of the position after the prompt.
+        labels: the V token strings.
+    Returns:
+        an ``ipywidgets.VBox`` (display it as a cell's last expression).
+    """
+    import ipywidgets as widgets
+
+    labels = list(labels)
+    style = dict(description_width="110px")
+    controls = dict(
+        prompt=widgets.Textarea(value=prompt, description="prompt", style=style,
+                                layout=widgets.Layout(width="95%", height="60px")),
+        temperature=widgets.FloatSlider(value=0.8, min=0.0, max=2.0, step=0.05,
+                                        description="temperature", style=style),
+        top_k=widgets.IntSlider(value=0, min=0, max=len(labels), description="top-k (0 = off)",
+                                style=style),
+        top_p=widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05,
+                                  description="top-p (1 = off)", style=style),
+        length=widgets.IntSlider(value=200, min=10, max=500, step=10, description="new tokens",
+                                 style=style),
+        seed=widgets.IntSlider(value=0, min=0, max=99, description="seed", style=style),
+    )
+    for w in controls.values():
+        w.continuous_update = False  # sample when a slider is released, not at every pixel
+
+    def show(prompt, temperature, top_k, top_p, length, seed):
+        k = top_k or None
+        p = None if top_p >= 1 else top_p
+        try:
+            logits = logits_for(prompt)
+            probs = next_token_distribution(logits.float()[None], temperature, k, p)[0]
+            next_token_figure(probs, labels, top=top,
+                              title=f"After this prompt: {int((probs > 0).sum())} token(s) can be "
+                                    f"drawn, entropy {entropy_bits(probs):.2f} bits").show()
+            text = generate_text(prompt, max_new_tokens=length, temperature=temperature,
+                                 top_k=k, top_p=p, seed=seed)
+            print(text)
+        except ValueError as err:  # e.g. a character the tokenizer does not know
+            print(f"cannot sample: {err}")
+
+    out = widgets.interactive_output(show, controls)
+    ui = widgets.VBox([controls["prompt"],
+                       widgets.HBox([controls["temperature"], controls["top_k"], controls["top_p"]]),
+                       widgets.HBox([controls["length"], controls["seed"]]), out])
+    return ui
+
+
+__all__ = ["VISIBLE_SPACE", "distribution_grid", "entropy_bits", "kept_tokens_figure",
+           "next_token_figure", "sample_quality_figure", "sampling_playground", "sampling_settings_figure", "settings_label",
+           "step_time_figure", "temperature_figure", "token_label"]
