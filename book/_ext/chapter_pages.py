@@ -192,6 +192,7 @@ def add_run_note(app: Sphinx, doctree: nodes.document) -> None:
     section = next(iter(doctree.findall(nodes.section)), None)
     if section is None:
         return
+    env.note_dependency(str(SETUP_CELL))  # re-read the chapter when the cell changes
     notebook = env.docname[len(CHAPTERS_FOLDER):] + ".ipynb"
     note = nodes.admonition(classes=["tip", "dropdown", "run-this-chapter"])
     note += nodes.title(text="Run this chapter yourself")
