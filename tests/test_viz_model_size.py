@@ -24,6 +24,7 @@ def test_memory_figure_converts_bytes_to_gigabytes():
     np.testing.assert_allclose(fig.data[0].y, [2.0, 4.0])
     assert fig.layout.yaxis.type == "log"
     assert fig.layout.shapes[0].y0 == 40.0
+    assert fig.layout.annotations[0].y == pytest.approx(np.log10(40.0))  # log axis: annotations in log10
     with pytest.raises(ValueError, match=">= 0"):
         model_size.memory_figure(["a"], {"weights": [-1.0]})
     with pytest.raises(ValueError, match="capacity"):

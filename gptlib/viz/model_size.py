@@ -75,8 +75,10 @@ def memory_figure(names: Sequence[str], memory_bytes: Mapping[str, Sequence[floa
     for j, (label, value) in enumerate((capacities or {}).items()):
         if not isinstance(value, (int, float)) or value <= 0:
             raise ValueError(f"capacity {label!r} must be a positive number of bytes, got {value!r}")
-        fig.add_hline(y=value / 1e9, line=dict(color="#333333", dash="dash", width=1.5),
-                      annotation_text=f"{label}: {value / 1e9:,.0f} GB", annotation_position="top left")
+        fig.add_hline(y=value / 1e9, line=dict(color="#333333", dash="dash", width=1.5))
+        # on a log axis an annotation's y is the log10 of the value (a shape's is the value itself)
+        fig.add_annotation(x=0, xref="paper", xanchor="left", y=np.log10(value / 1e9), yanchor="bottom",
+                           text=f"{label}: {value / 1e9:,.0f} GB", showarrow=False)
     fig.update_layout(barmode="group", height=460, margin=dict(l=60, r=20, t=70, b=50),
                       title=dict(text=title, font=dict(size=15)),
                       xaxis=dict(title=dict(text="Cerebras-GPT model")),
