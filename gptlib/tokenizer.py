@@ -111,23 +111,37 @@ def train_bpe(text: str, vocab_size: int, pattern: str = GPT2_SPLIT_PATTERN,
               progress: bool = False, name: str = "book-bpe") -> tiktoken.Encoding:
     """Train a byte-level BPE tokenizer on ``text`` and return it as a tiktoken ``Encoding``.
 
-    Ids 0-255 are the single bytes; id 256 + k is the k-th merge. Because every byte is a token,
-    any string round-trips: ``enc.decode(enc.encode(s)) == s``. tiktoken applies merges in rank
-    order, which is the order they were learned, so encoding matches the trainer's own merges.
+    Ids 0-255 are the single bytes; each later id is the next merge that makes a new byte string.
+    (Two different merges can spell the same bytes, e.g. ``"a" + "bc"`` and ``"ab" + "c"``; the
+    string gets one id, the first time.) Because every byte is a token, any string round-trips:
+    ``enc.decode(enc.encode(s)) == s``. tiktoken applies merges in rank order, which is the order
+    they were learned, so encoding matches the trainer's own merges.
 
     Args:
         text: training text.
         vocab_size: total ids wanted, at least 256; fewer result if the text runs out of pairs.
         pattern: the pre-tokenization regex (GPT-2's by default).
-        progress: show a tqdm progress bar over merges.
+        progress: show a tqdm progress bar over the new ids.
     """
-    if not isinstance(vocab_size, int) or vocab_size < 256:
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 256:
         raise ValueError(f"vocab_size must be an integer >= 256 (the 256 byte tokens), got {vocab_size!r}")
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     ranks = {bytes([b]): b for b in range(256)}
-    for left, right, _ in bpe_merges(text, vocab_size - 256, pattern, progress):
-        ranks[left + right] = len(ranks)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=vocab_size - 256, desc="BPE merges", unit="merge")
+    # each merge adds at most one new id, and at most len(text) merges can ever happen
+    for left, right, _ in bpe_merges(text, len(text.encode("utf-8")), pattern):
+        if len(ranks) >= vocab_size:
+            break
+        if left + right not in ranks:
+            ranks[left + right] = len(ranks)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
     return tiktoken.Encoding(name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens={})
 
 

@@ -96,3 +96,12 @@ def test_char_tokenizer_round_trip_and_errors():
 def test_split_pattern_is_gpt2s():
     assert pretokenize("I'm here  now") == ["I", "'m", " here", " ", " now"]
     assert tokenizer.GPT2_SPLIT_PATTERN.startswith("'(?:[sdmt]|ll|ve|re)")
+
+
+def test_vocabulary_ids_are_unique_and_contiguous():
+    """Even if two merges spelled the same bytes ('a'+'bc', 'ab'+'c'), each id is one byte string."""
+    text = "abc " * 3 + "xbc " * 5 + "abx " * 4 + "abc " * 2
+    enc = train_bpe(text, 270)
+    ids = [enc.encode_single_token(enc.decode_single_token_bytes(i)) for i in range(enc.n_vocab)]
+    assert ids == list(range(enc.n_vocab))
+    assert enc.decode(enc.encode(text)) == text
