@@ -261,8 +261,9 @@ def interact_menu(page, figure) -> str:
     return f"dropdown option {active} -> {target}"
 
 
-# Where on the screen a data point of the figure is: the middle point of the first trace that has
-# x and y values on cartesian axes, else the middle of the plot area (a heatmap, an image).
+# Where on the screen the figure's data are: for each trace with x and y values on cartesian axes,
+# its middle, first and last points (and the middle of their bars), then the middle of the plot
+# area (a heatmap, an image).
 HOVER_TARGETS = """gd => {
     const box = gd.getBoundingClientRect(), size = gd._fullLayout._size;
     const targets = [];
@@ -270,10 +271,14 @@ HOVER_TARGETS = """gd => {
         const xa = gd._fullLayout[(trace.xaxis || 'x').replace('x', 'xaxis')];
         const ya = gd._fullLayout[(trace.yaxis || 'y').replace('y', 'yaxis')];
         if (!xa || !ya || !trace.x || !trace.y || !trace.x.length || trace.visible !== true) continue;
+        const x0 = xa.d2p(0), y0 = ya.d2p(0);  // the baseline of a bar, where finite
         for (const k of [Math.floor(trace.x.length / 2), 0, trace.x.length - 1]) {
             const px = xa.d2p(trace.x[k]), py = ya.d2p(trace.y[k]);
-            if (Number.isFinite(px) && Number.isFinite(py))
-                targets.push([box.left + xa._offset + px, box.top + ya._offset + py]);
+            if (!Number.isFinite(px) || !Number.isFinite(py)) continue;
+            const points = [[px, py]];  // a marker, a line's vertex
+            if (Number.isFinite(y0)) points.push([px, (py + y0) / 2]);  // inside a vertical bar
+            if (Number.isFinite(x0)) points.push([(px + x0) / 2, py]);  // inside a horizontal bar
+            for (const [x, y] of points) targets.push([box.left + xa._offset + x, box.top + ya._offset + y]);
         }
     }
     targets.push([box.left + size.l + size.w / 2, box.top + size.t + size.h / 2]);
