@@ -13,3 +13,4 @@ __all__ = ["PALETTE", "SEQUENTIAL"]
 
 from . import embeddings, tokens  # noqa: E402  chapters 1-2 (after PALETTE, which they import)
 from . import sampling  # noqa: E402  chapter 7
+from . import scaling, training  # noqa: E402  chapters 8 and 6
