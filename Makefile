@@ -36,6 +36,7 @@ setup: $(BOOK_INSTALLED) data  ## create .venv, install, prepare the offline dat
 
 data: $(BOOK_INSTALLED)  ## fetch and hash-check the tokenizer ranks, the corpus and the small pretrained model
 	@$(PY) -m gptlib.assets prepare
+	@$(PY) -m gptlib.pretrained prepare
 
 book: setup  ## set up, execute every chapter and build the HTML book into _build/html
 	@$(PY) book/build_toc.py book/_toc.yml $(BOOK_TOC)
