@@ -291,7 +291,9 @@ def sampling_settings_figure(logits: torch.Tensor, labels: Sequence[str],
         updatemenus=[dict(buttons=buttons, active=f0, x=1.0, xanchor="right", y=1.13, yanchor="bottom",
                           direction="down", showactive=True)],
         annotations=[dict(text=subtitle(f0, t0), xref="paper", yref="paper", x=0, y=1.02,
-                          xanchor="left", yanchor="bottom", showarrow=False, align="left")])
+                          xanchor="left", yanchor="bottom", showarrow=False, align="left"),
+                     dict(text="filter:", xref="paper", yref="paper", x=0.86, y=1.2,
+                          xanchor="right", yanchor="middle", showarrow=False)])
     return fig
 
 
