@@ -60,7 +60,8 @@ def test_generation_stays_in_vocabulary_and_in_the_filtered_support(seed, temper
     assert out.shape == (1, prompt_len + 4)
     assert out.min() >= 0 and out.max() < 61
     # the first sampled token lies in the support of the filtered distribution
-    logits, _ = _MODEL(prompt[:, -16:])
+    with torch.no_grad():
+        logits, _ = _MODEL(prompt[:, -16:])
     probs = next_token_distribution(logits[:, -1], temperature, top_k, top_p)
     assert probs[0, out[0, prompt_len]] > 0
     support = int((probs > 0).sum())
