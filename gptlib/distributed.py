@@ -72,6 +72,9 @@ def setup(device_type: str = "cpu") -> DistributedContext:
     local_rank = int(os.environ.get("LOCAL_RANK", rank))
     if world_size == 1:
         return DistributedContext()
+    if device_type == "mps":
+        raise ValueError("several processes cannot share Apple's MPS device; run them on the CPU "
+                         "(--device cpu), or run one process on MPS")
     backend = "nccl" if device_type == "cuda" else "gloo"
     if device_type == "cuda":
         torch.cuda.set_device(local_rank)
@@ -112,11 +115,13 @@ def shard(batch: torch.Tensor, context: DistributedContext) -> torch.Tensor:
 
 
 def all_reduce_sum(values: torch.Tensor, context: DistributedContext) -> torch.Tensor:
-    """Element-wise sum of ``values`` over all processes (a copy; the input is unchanged)."""
-    out = values.clone()
-    if context.enabled:
-        dist.all_reduce(out, op=dist.ReduceOp.SUM)
-    return out
+    """Element-wise sum of ``values`` over all processes (a copy on the input's device; the input
+    is unchanged). NCCL reduces GPU tensors only, so a CPU tensor makes a round trip to the GPU."""
+    if not context.enabled:
+        return values.clone()
+    out = values.to(f"cuda:{context.local_rank}") if context.backend == "nccl" else values.clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out.to(values.device)
 
 
 def barrier(context: DistributedContext) -> None:

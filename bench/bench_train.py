@@ -1,0 +1,85 @@
+"""The book's default training recipe, end to end: wall time, tokens/s, and the validation loss reached.
+
+Recipe: ``gptlib.train.TrainConfig()`` (its defaults), a character-level GPT on the Shakespeare
+corpus. Goal: validation loss <= 1.60 nats per character within 5 minutes on two CPU cores. The
+validation loss is measured on the whole held-out split (the last 10% of the corpus), in
+back-to-back windows of the context length. The loss curve (training loss every 100 steps,
+validation loss at every evaluation) is printed too.
+
+    python bench/bench_train.py                 # the default recipe
+    python bench/bench_train.py --max_steps 500 # a quick look (the schedule shrinks to 500 steps)
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's gptlib
+
+import torch  # noqa: E402
+
+from common import machine  # noqa: E402
+from gptlib.train import TrainConfig, Trainer, load_dataset  # noqa: E402
+
+GOAL_LOSS, GOAL_SECONDS = 1.60, 300.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--max_steps", type=int, help="shorter run (the schedule is scaled to it)")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures and curve as JSON")
+    args = parser.parse_args()
+    overrides = {"progress": False}
+    if args.max_steps:
+        overrides.update(max_steps=args.max_steps,
+                         warmup_steps=min(TrainConfig().warmup_steps, args.max_steps // 10))
+    if args.threads:
+        overrides["threads"] = args.threads
+    config = TrainConfig.from_dict({**TrainConfig().to_dict(), **overrides})
+
+    t0 = time.perf_counter()
+    dataset = load_dataset(config.data, config.val_fraction)
+    load_s = time.perf_counter() - t0
+    curve = []
+    trainer = Trainer(config, dataset=dataset, callbacks=[curve.append])
+    print(f"machine: {machine()}")
+    print(f"recipe: {json.dumps({k: v for k, v in config.to_dict().items() if k not in ('progress', 'out_dir', 'resume')})}")
+    print(f"model: {trainer.model.num_params():,} parameters "
+          f"({trainer.model.num_params(include_embeddings=False):,} without embeddings), "
+          f"{config.tokens_per_step:,} tokens per step, {config.max_steps * config.tokens_per_step:,} tokens, "
+          f"device {trainer.device}, {torch.get_num_threads()} threads, {str(trainer.dtype).replace('torch.', '')}")
+    result = trainer.fit()
+
+    print("\nloss curve (nats per character):")
+    print("   step   train loss   val loss   elapsed")
+    train_points = {e["step"]: e for e in curve if e["event"] == "step"}
+    val_points = {e["step"]: e for e in curve if e["event"] == "eval"}
+    report_every = 100
+    for step in sorted(set(train_points) | set(val_points)):
+        if step % report_every and step not in val_points:
+            continue
+        recent = [train_points[s]["loss"] for s in range(step - report_every + 1, step + 1) if s in train_points]
+        train = f"{sum(recent) / len(recent):10.4f}" if recent else " " * 10
+        val = f"{val_points[step]['val_loss']:9.4f}" if step in val_points else " " * 9
+        elapsed = (val_points.get(step) or train_points[step])["elapsed_s"]
+        print(f"{step:7d}   {train}   {val}   {elapsed:6.1f} s")
+
+    met = result.final_val_loss <= GOAL_LOSS and result.wall_time_s <= GOAL_SECONDS
+    print(f"\ndata loading and tokenizing: {load_s:.1f} s (before training)")
+    print(f"wall time of the run: {result.wall_time_s:.1f} s "
+          f"({result.train_time_s:.1f} s in training steps, the rest in evaluation)")
+    print(f"throughput: {result.tokens_per_s:,.0f} tokens/s ({result.tokens:,} tokens in {result.steps} steps)")
+    print(f"validation loss: {result.final_val_loss:.4f} nats/char on the whole validation split "
+          f"({len(dataset.val):,} characters)")
+    print(f"goal (val loss <= {GOAL_LOSS} within {GOAL_SECONDS / 60:.0f} minutes): {'met' if met else 'NOT met'}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "wall_time_s": result.wall_time_s, "train_time_s": result.train_time_s,
+            "tokens_per_s": result.tokens_per_s, "val_loss": result.final_val_loss,
+            "recipe": config.to_dict(), "curve": curve}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
