@@ -51,7 +51,9 @@ def test_loss_curve_figure_and_uniform_baseline():
     fig = loss_curve_figure([10, 20, 30], [4.0, 3.0, 2.5], [30], [2.6], vocab_size=78)
     assert list(fig.data[0].y) == [4.0, 3.0, 2.5] and list(fig.data[1].y) == [2.6]
     assert math.isclose(fig.layout.shapes[0].y0, math.log(78))
-    assert "nats" in fig.layout.yaxis.title.text
+    assert fig.layout.yaxis.title.text == "cross-entropy (nats/token)"
+    per_character = loss_curve_figure([1], [1.0], unit="character")
+    assert per_character.layout.yaxis.title.text == "cross-entropy (nats/character)"
     with pytest.raises(ValueError, match="one y per x"):
         loss_curve_figure([1, 2], [1.0])
     with pytest.raises(ValueError, match="vocab_size"):

@@ -86,11 +86,11 @@ def tokens_per_parameter_figure(names: Sequence[str], params: Sequence[float], t
     fig.add_scatter(x=params, y=tokens, mode="markers+text", text=list(names), textposition="top left",
                     name="Cerebras-GPT", marker=dict(color=PALETTE[0], size=10))
     for i, (label, (p, t)) in enumerate(extra.items()):
-        fig.add_scatter(x=[p], y=[t], mode="markers+text", text=[label], textposition="bottom right",
+        fig.add_scatter(x=[p], y=[t], mode="markers+text", text=[label], textposition="bottom center",
                         name=label, marker=dict(color=PALETTE[(i + 1) % len(PALETTE)], size=10,
                                                 symbol="diamond"))
     fig.update_layout(title=title, template="plotly_white", height=420, xaxis_type="log",
-                      yaxis_type="log", xaxis_title="parameters N", yaxis_title="training tokens D",
+                      yaxis_type="log", xaxis_title="parameters N", yaxis_title="training tokens D_tok",
                       legend=dict(orientation="h", y=-0.22))
     return fig
 
@@ -156,8 +156,8 @@ def scaling_law_figure(compute: Sequence[float], loss: Sequence[float], fit, pap
 # muP
 # ----------------------------------------------------------------------------------------------
 def coordinate_check_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
-                            title: str = "Coordinate check: activations grow with width under the "
-                                         "standard parametrization, stay flat under muP") -> go.Figure:
+                            title: str = "Coordinate check: activations grow with width (standard), "
+                                         "stay flat (muP)") -> go.Figure:
     """Mean |activation| of each layer against width, standard parametrization (left) and muP
     (right), with a slider over the training step (0 = initialisation).
 
@@ -205,15 +205,17 @@ def coordinate_check_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
         slider_steps.append(dict(method="update", label=label, args=[{"visible": visible}]))
     fig.update_layout(sliders=[dict(active=len(steps) - 1, steps=slider_steps, x=0.05, len=0.9, y=-0.18,
                                     currentvalue=dict(prefix="Adam updates: "))])
-    fig.update_xaxes(type="log", title_text="width d_model")
+    widths = sorted({r["width"] for records in panels for r in records})
+    fig.update_xaxes(type="log", title_text="width d_model", tickvals=widths,
+                     ticktext=[str(w) for w in widths])
     fig.update_yaxes(type="log", title_text="mean |activation|", row=1, col=1)
     fig.update_layout(title=title, template="plotly_white", height=460, legend=dict(y=0.5))
     return fig
 
 
 def lr_transfer_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
-                       title: str = "Best learning rate per width: it drifts under the standard "
-                                    "parametrization, stays put under muP") -> go.Figure:
+                       title: str = "Best learning rate per width: it drifts (standard), "
+                                    "stays put (muP)") -> go.Figure:
     """Final validation loss against peak learning rate, one line per width, standard
     parametrization (left) and muP (right); each width's best rate is starred and diverged runs
     (NaN) are left out of the line.
@@ -249,7 +251,9 @@ def lr_transfer_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
                                 showlegend=False, marker=dict(symbol="star", size=16, color=colour,
                                                               line=dict(color="black", width=1)),
                                 row=1, col=col, hoverinfo="skip")
-    fig.update_xaxes(type="log", title_text="peak learning rate (muP: eta_base)")
+    rates = sorted({r["lr"] for records in panels for r in records})
+    fig.update_xaxes(type="log", title_text="peak learning rate (muP: η_base)", tickvals=rates,
+                     ticktext=[f"{lr:g}" for lr in rates])
     fig.update_yaxes(title_text="validation loss (nats/character)", row=1, col=1)
     fig.update_layout(title=title, template="plotly_white", height=440,
                       legend=dict(orientation="h", y=-0.25))

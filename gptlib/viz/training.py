@@ -69,7 +69,8 @@ def schedule_figure(schedules: Mapping[str, Callable[[int], float]], total_steps
                       annotation_text="end of warm-up", annotation_position="top right")
     fig.update_layout(title=title, template="plotly_white", height=380,
                       xaxis_title="tokens seen" if tokens_per_step else "optimizer step",
-                      yaxis_title="learning rate", legend=dict(orientation="h", y=-0.22))
+                      yaxis_title="learning rate", yaxis_exponentformat="e",
+                      legend=dict(orientation="h", y=-0.22))
     return fig
 
 
@@ -80,13 +81,15 @@ def loss_curve_figure(train_steps: Sequence[int], train_losses: Sequence[float],
                       val_steps: Sequence[int] = (), val_losses: Sequence[float] = (),
                       vocab_size: int | None = None,
                       title: str = "Training and validation loss fall together: no overfitting yet",
-                      ) -> go.Figure:
+                      unit: str = "token") -> go.Figure:
     """Cross-entropy (nats/token) against optimizer step.
 
     Args:
         train_steps, train_losses: the training loss of each logged step (one batch each, noisy).
         val_steps, val_losses: the validation loss at each evaluation (averaged over many batches).
         vocab_size: if given, a dashed line at ln V, the loss of a model that guesses uniformly.
+        unit: what the model predicts, for the axis label ("token", or "character" for a
+            character-level model): the loss is in nats per ``unit``.
     Returns:
         A figure with a training line, validation markers and the optional baseline.
     """
@@ -105,7 +108,7 @@ def loss_curve_figure(train_steps: Sequence[int], train_losses: Sequence[float],
                       annotation_text=f"uniform guess, ln {vocab_size} = {math.log(vocab_size):.2f}",
                       annotation_position="top right")
     fig.update_layout(title=title, template="plotly_white", height=400,
-                      xaxis_title="optimizer step", yaxis_title="cross-entropy (nats/token)",
+                      xaxis_title="optimizer step", yaxis_title=f"cross-entropy (nats/{unit})",
                       legend=dict(orientation="h", y=-0.22))
     return fig
 
@@ -121,13 +124,15 @@ class LiveLossCurve:
         vocab_size: draws the uniform-guess line at ln V (optional).
         redraw_every: redraw after this many training-loss updates (redrawing costs time).
         title: the figure's title.
+        unit: "token" or "character", for the axis label (see :func:`loss_curve_figure`).
     """
 
     def __init__(self, vocab_size: int | None = None, redraw_every: int = 10,
-                 title: str = "Loss, drawn live as the model trains"):
+                 title: str = "Loss, drawn live as the model trains", unit: str = "token"):
         if redraw_every < 1:
             raise ValueError(f"redraw_every must be >= 1, got {redraw_every}")
         self.vocab_size, self.redraw_every, self.title = vocab_size, redraw_every, title
+        self.unit = unit
         self.train_steps: list[int] = []
         self.train_losses: list[float] = []
         self.val_steps: list[int] = []
@@ -138,7 +143,7 @@ class LiveLossCurve:
     def figure(self) -> go.Figure:
         """The curve so far, as a static figure."""
         return loss_curve_figure(self.train_steps, self.train_losses, self.val_steps,
-                                 self.val_losses, self.vocab_size, self.title)
+                                 self.val_losses, self.vocab_size, self.title, self.unit)
 
     def update(self, step: int, train_loss: float | None = None, val_loss: float | None = None) -> None:
         """Add the losses of ``step`` (either may be None) and redraw when due."""
