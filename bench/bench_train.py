@@ -8,6 +8,7 @@ validation loss at every evaluation) is printed too.
 
     python bench/bench_train.py                 # the default recipe
     python bench/bench_train.py --max_steps 500 # a quick look (the schedule shrinks to 500 steps)
+    python bench/bench_train.py --set peak_lr=0.006 --set n_layer=3   # try another recipe
 """
 import argparse
 import json
@@ -30,8 +31,18 @@ def main() -> None:
     parser.add_argument("--max_steps", type=int, help="shorter run (the schedule is scaled to it)")
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures and curve as JSON")
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                        help="change one setting of the recipe (JSON value), e.g. --set peak_lr=0.006; repeatable")
     args = parser.parse_args()
     overrides = {"progress": False}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set takes KEY=VALUE, got {item!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value  # a bare string such as --set decay=linear
     if args.max_steps:
         overrides.update(max_steps=args.max_steps,
                          warmup_steps=min(TrainConfig().warmup_steps, args.max_steps // 10))

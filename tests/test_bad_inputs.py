@@ -23,6 +23,17 @@ from gptlib.assets import SHAKESPEARE, AssetError, require  # noqa: E402
 from gptlib.data import BatchSampler, get_batch, train_val_split  # noqa: E402
 from gptlib.sample import generate  # noqa: E402
 from gptlib.tokenizer import CharTokenizer, train_bpe  # noqa: E402
+from gptlib import mup, scaling  # noqa: E402
+from gptlib.optim import configure_optimizer, parameter_groups  # noqa: E402
+from gptlib.pretrained import PretrainedError, generate_text, pretrained  # noqa: E402
+from gptlib.schedule import Schedule  # noqa: E402
+from gptlib.train import Dataset, TrainConfig, Trainer, TrainingDiverged, resolve_device  # noqa: E402
+from gptlib.training_checkpoint import (OutputLock, TrainingCheckpointError, latest_checkpoint,  # noqa: E402
+                                        load_training_checkpoint, save_training_checkpoint)
+from wse_demo import (Fabric, FabricError, GPTOnFabric, SramError, WaferError, WaferSpec,  # noqa: E402
+                      get_wafer, layer_pipelined, weight_streaming)
+from wse_demo.kernels import gelu, matmul  # noqa: E402
+from wse_demo.placement import PlacementError  # noqa: E402
 
 
 @dataclass
@@ -160,6 +171,132 @@ TABLE: list[Bad] = [
     Bad("load_shakespeare / require", "corpus file missing", _missing_corpus, AssetError, "missing.*make data"),
 ]
 
+
+# ---------------------------------------------------------------------------------------------
+# training: configs, checkpoints, a diverging run, two runs in one folder
+# ---------------------------------------------------------------------------------------------
+TINY_RUN = dict(n_layer=1, n_head=2, d_model=8, context_length=8, batch_size=2, max_steps=4, warmup_steps=1,
+                eval_interval=0, eval_windows=2, final_eval_windows=2, progress=False, device="cpu")
+
+
+def _tiny_dataset() -> Dataset:
+    tokenizer = CharTokenizer("abcdefgh")
+    g = torch.Generator().manual_seed(0)
+    return Dataset(torch.randint(8, (400,), generator=g), torch.randint(8, (100,), generator=g), tokenizer, "0" * 64)
+
+
+def _training_checkpoint(tmp: Path, **config) -> Path:
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(**{**CFG, **config}))
+    return save_training_checkpoint(tmp / "run", model, configure_optimizer(model, 1e-3), step=1)
+
+
+def _load_into_tiny(path: Path, **config):
+    model = GPT(GPTConfig(**{**CFG, **config}))
+    return load_training_checkpoint(path, model, configure_optimizer(model, 1e-3))
+
+
+def _flip_a_weight_bit(tmp: Path) -> Path:
+    path = _training_checkpoint(tmp)
+    data = bytearray((path / "model.safetensors").read_bytes())
+    data[-3] ^= 0x10
+    (path / "model.safetensors").write_bytes(bytes(data))
+    return path
+
+
+def _diverging_run(tmp: Path):
+    trainer = Trainer(TrainConfig(**TINY_RUN), dataset=_tiny_dataset())
+    with torch.no_grad():
+        trainer.model.transformer.h[0].mlp.c_fc.weight[0, 0] = float("inf")
+    return trainer.fit()
+
+
+def _second_run_in_one_folder(tmp: Path):
+    with OutputLock(tmp / "run"):
+        return Trainer(TrainConfig(**TINY_RUN, out_dir=str(tmp / "run")), dataset=_tiny_dataset()).fit()
+
+
+def _config_file(tmp: Path, text: str) -> TrainConfig:
+    (tmp / "recipe.json").write_text(text)
+    return TrainConfig.from_json(tmp / "recipe.json")
+
+
+TABLE += [
+    Bad("TrainConfig", "d_model=100, n_head=3", lambda t: TrainConfig(d_model=100, n_head=3), ConfigError, "not divisible by n_head=3"),
+    Bad("TrainConfig", "n_layer=0", lambda t: TrainConfig(n_layer=0), ConfigError, "n_layer must be an integer > 0, got 0"),
+    Bad("TrainConfig", "peak_lr=-1e-3", lambda t: TrainConfig(peak_lr=-1e-3), ConfigError, r"peak_lr must be a number in \(0, 10\]"),
+    Bad("TrainConfig", "peak_lr=nan", lambda t: TrainConfig(peak_lr=float("nan")), ConfigError, r"peak_lr must be a number in \(0, 10\]"),
+    Bad("TrainConfig", "batch_size=2.5", lambda t: TrainConfig(batch_size=2.5), ConfigError, "batch_size must be an integer > 0"),
+    Bad("TrainConfig", "warmup_steps > max_steps", lambda t: TrainConfig(max_steps=10, warmup_steps=20), ConfigError, r"warmup_steps \(20\) must not exceed max_steps \(10\)"),
+    Bad("TrainConfig", "beta2=1", lambda t: TrainConfig(beta2=1.0), ConfigError, r"beta2 must be a number in \[0, 1\)"),
+    Bad("TrainConfig", "decay='exponential'", lambda t: TrainConfig(decay="exponential"), ConfigError, r"decay must be one of \('linear', 'cosine', 'constant'\)"),
+    Bad("TrainConfig", "device='tpu'", lambda t: TrainConfig(device="tpu"), ConfigError, r"device must be one of \('auto', 'cpu', 'cuda', 'mps'\)"),
+    Bad("TrainConfig", "data='tinystories' (no such dataset)", lambda t: TrainConfig(data="tinystories"), ConfigError, r"data must be one of \('shakespeare-char',\)"),
+    Bad("TrainConfig", "resume without out_dir", lambda t: TrainConfig(resume=True), ConfigError, "resume needs out_dir"),
+    Bad("TrainConfig.from_dict", "misspelt key 'learning_rate'", lambda t: TrainConfig.from_dict({"learning_rate": 1e-3}), ConfigError, r"unknown training setting\(s\) 'learning_rate'"),
+    Bad("TrainConfig.from_dict", "misspelt key 'max_step'", lambda t: TrainConfig.from_dict({"max_step": 10}), ConfigError, "did you mean 'max_steps'"),
+    Bad("TrainConfig.from_json", "file that does not exist", lambda t: TrainConfig.from_json(t / "nope.json"), ConfigError, "nope.json does not exist"),
+    Bad("TrainConfig.from_json", "not JSON", lambda t: _config_file(t, "max_steps: 10"), ConfigError, "is not valid JSON"),
+    Bad("TrainConfig.from_json", "a JSON list", lambda t: _config_file(t, "[1, 2]"), ConfigError, r"must be a JSON object \(a dict\), got list"),
+    Bad("resolve_device", "'gpu' (not a device name)", lambda t: resolve_device("gpu"), ConfigError, r"device must be one of \('auto', 'cpu', 'cuda', 'mps'\)"),
+    Bad("Trainer", "a dict instead of a TrainConfig", lambda t: Trainer({"max_steps": 10}), TypeError, "Trainer needs a TrainConfig, got dict"),
+    Bad("Trainer.fit", "a weight set to inf (loss NaN)", _diverging_run, TrainingDiverged, r"step 0: the training loss is nan.*not applied.*lower peak_lr.*No checkpoint was written"),
+    Bad("Trainer.fit", "a second run writing the same out_dir", _second_run_in_one_folder, TrainingCheckpointError, "another training run is writing to .*choose another output folder"),
+    Bad("Trainer.resume", "resume=True in an empty folder", lambda t: Trainer(TrainConfig(**TINY_RUN, out_dir=str(t), resume=True), dataset=_tiny_dataset()).resume(), TrainingCheckpointError, "no checkpoint to resume from"),
+    Bad("load_training_checkpoint", "folder without training_state.json", lambda t: _load_into_tiny(_saved(t)), TrainingCheckpointError, "not a training checkpoint: training_state.json is missing"),
+    Bad("load_training_checkpoint", "a flipped bit in the weights", lambda t: _load_into_tiny(_flip_a_weight_bit(t)), TrainingCheckpointError, "corrupt.*SHA-256"),
+    Bad("load_training_checkpoint", "optimizer file deleted", lambda t: (_training_checkpoint(t) / "optimizer.safetensors").unlink() or _load_into_tiny(t / "run" / "step_000001"), TrainingCheckpointError, "optimizer.safetensors is missing from the checkpoint"),
+    Bad("load_training_checkpoint", "training_state.json truncated", lambda t: (_training_checkpoint(t) / "training_state.json").write_text('{"step": 1, "sh') and _load_into_tiny(t / "run" / "step_000001"), TrainingCheckpointError, "training_state.json is corrupt"),
+    Bad("load_training_checkpoint", "checkpoint of a wider model", lambda t: _load_into_tiny(_training_checkpoint(t, d_model=16)), TrainingCheckpointError, "d_model: checkpoint 16, this run 8"),
+    Bad("latest_checkpoint", "'latest' names a deleted folder", lambda t: (_training_checkpoint(t).parent / "latest").write_text("step_000009\n") and latest_checkpoint(t / "run"), TrainingCheckpointError, "not a checkpoint folder"),
+    Bad("save_training_checkpoint", "keep=0", lambda t: save_training_checkpoint(t, _model(), configure_optimizer(_model(), 1e-3), 1, keep=0), ValueError, "keep must be >= 1"),
+    Bad("parameter_groups", "weight_decay=-0.1", lambda t: parameter_groups(_model(), -0.1), ValueError, "weight_decay must be a number >= 0"),
+    Bad("parameter_groups", "a torch.nn.Linear", lambda t: parameter_groups(torch.nn.Linear(2, 2)), TypeError, "needs a gptlib GPT model, got Linear"),
+    Bad("Schedule", "decay='step'", lambda t: Schedule(1e-3, 10, 100, "step"), ValueError, "decay must be one of"),
+    Bad("Schedule", "warmup longer than the run", lambda t: Schedule(1e-3, 200, 100), ValueError, r"total_steps \(100\) must be >= warmup_steps"),
+    Bad("Schedule", "a negative step", lambda t: Schedule(1e-3, 10, 100)(-1), ValueError, "step must be an integer >= 0"),
+    # scaling laws and muP
+    Bad("compute_optimal", "both compute and params", lambda t: scaling.compute_optimal(compute=1e18, params=1e8), ValueError, "exactly one of compute"),
+    Bad("compute_optimal", "params=0", lambda t: scaling.compute_optimal(params=0), ValueError, "params must be positive"),
+    Bad("fit_power_law", "two points for three unknowns", lambda t: scaling.fit_power_law([1e18, 1e19], [3.0, 2.8]), ValueError, "needs at least 3 points"),
+    Bad("fit_power_law", "negative compute", lambda t: scaling.fit_power_law([-1.0, 1e18, 1e19], [3.0, 2.9, 2.8]), ValueError, "compute must be positive and finite"),
+    Bad("PowerLaw.compute_for_loss", "a loss below the irreducible one", lambda t: scaling.PowerLaw(10.0, -0.1, 1.5).compute_for_loss(1.2), ValueError, "never goes below its irreducible loss"),
+    Bad("paper_scaling_law", "flops=0", lambda t: scaling.paper_scaling_law(0.0), ValueError, "flops must be positive"),
+    Bad("coordinate_check", "width 100 with d_head 32", lambda t: mup.coordinate_check(widths=(64, 100)), ValueError, "multiple of d_head"),
+    Bad("lr_transfer", "learning rate 0", lambda t: mup.lr_transfer(widths=(32,), learning_rates=(0.0,)), ValueError, "learning_rates must be positive"),
+    # the pretrained model and text in, text out
+    Bad("pretrained", "'shakespeare' (not a model name)", lambda t: pretrained("shakespeare"), PretrainedError, r"unknown pretrained model 'shakespeare'; available: \['shakespeare-char'\]"),
+    Bad("generate_text", "empty prompt, character tokenizer", lambda t: generate_text(_model(), CharTokenizer("abc"), ""), ValueError, "the prompt is empty"),
+    Bad("generate_text", "a tokenizer with a larger vocabulary", lambda t: generate_text(_model(), CharTokenizer([chr(i) for i in range(60, 120)]), "w"), ValueError, "produced id 59.*vocabulary has 50 tokens.*does not belong to this model"),
+    Bad("generate_text", "bytes as the prompt", lambda t: generate_text(_model(), CharTokenizer("abc"), b"abc"), TypeError, "prompt must be a str, got bytes"),
+]
+
+# ---------------------------------------------------------------------------------------------
+# wse_demo: wafers, the fabric, its kernels, placements
+# ---------------------------------------------------------------------------------------------
+TABLE += [
+    Bad("get_wafer", "'WSE-4' (no such wafer)", lambda t: get_wafer("WSE-4"), WaferError, r"unknown wafer 'WSE-4'; the presets are \['WSE-1', 'WSE-2', 'WSE-3'\].*Did you mean"),
+    Bad("get_wafer", "a number", lambda t: get_wafer(2), WaferError, "a wafer is named by a string"),
+    Bad("WaferSpec.custom", "rows=0", lambda t: WaferSpec.custom(0, 10), WaferError, "rows must be a positive integer, got 0"),
+    Bad("Fabric", "rows=0", lambda t: Fabric(0, 4), FabricError, "rows must be a positive integer, got 0"),
+    Bad("Fabric", "3000 x 3000 PEs (too many to simulate)", lambda t: Fabric(3000, 3000), FabricError, "handles at most 4,000,000.*wse_demo.placement"),
+    Bad("Fabric.allocate", "a PE over its 48 KB of SRAM", lambda t: Fabric(2, 2).allocate("w", 60_000), SramError, r"PE \(0, 0\) would need 60,000 bytes.*each PE has 49,152 bytes"),
+    Bad("Fabric.allocate", "two allocations with one name", lambda t: (lambda f: (f.allocate("w", 8), f.allocate("w", 8)))(Fabric(2, 2)), FabricError, "allocation 'w' exists already"),
+    Bad("Fabric.check_pe", "a PE off the grid", lambda t: Fabric(2, 3).check_pe((2, 0)), FabricError, r"PE \(2, 0\) is off the 2 x 3 grid \(rows 0..1, cols 0..2\)"),
+    Bad("Fabric.free", "a name never allocated", lambda t: Fabric(2, 2).free("w"), FabricError, "no SRAM allocation called 'w'"),
+    Bad("matmul", "K of x and weight differ", lambda t: matmul(Fabric(2, 2), torch.zeros(3, 4), torch.zeros(5, 6)), FabricError, r"must agree on K, got \(3, 4\) and \(5, 6\)"),
+    Bad("matmul", "1-D x", lambda t: matmul(Fabric(2, 2), torch.zeros(4), torch.zeros(4, 6)), FabricError, r"x must be a 2-D tensor \(M, K\)"),
+    Bad("matmul", "a weight tile over a PE's SRAM", lambda t: matmul(Fabric(1, 1), torch.zeros(1, 128), torch.zeros(128, 128)), SramError, "would need .* bytes of SRAM"),
+    Bad("gelu (fabric)", "approximate='fast'", lambda t: gelu(Fabric(1, 1), None, approximate="fast"), FabricError, "approximate must be 'none' or 'tanh'"),
+    Bad("GPTOnFabric", "a fabric too narrow for the model", lambda t: GPTOnFabric(Fabric(4, 5), _model()), FabricError, "the fabric has 5 columns but this model needs at least 7"),
+    Bad("GPTOnFabric", "a model too big for the fabric's SRAM", lambda t: GPTOnFabric(Fabric(2, 12, sram_per_pe=256), _model()), SramError, "would need .* bytes of SRAM"),
+    Bad("GPTOnFabric", "a torch.nn.Linear", lambda t: GPTOnFabric(Fabric(4, 8), torch.nn.Linear(2, 2)), FabricError, "model must be a gptlib.GPT, got Linear"),
+    Bad("layer_pipelined", "'1.3b' (wrong case)", lambda t: layer_pipelined("1.3b"), ConfigError, "Did you mean '1.3B'"),
+    Bad("layer_pipelined", "seq_len past the context", lambda t: layer_pipelined("111M", seq_len=4096), PlacementError, "seq_len 4096 is longer than the model's context 2048"),
+    Bad("layer_pipelined", "efficiency=1.5", lambda t: layer_pipelined("111M", efficiency=1.5), PlacementError, r"efficiency must be in \(0, 1\]"),
+    Bad("layer_pipelined", "wafer 'WSE2-XL'", lambda t: layer_pipelined("111M", wafer="WSE2-XL"), WaferError, "unknown wafer 'WSE2-XL'"),
+    Bad("weight_streaming", "more systems than sequences", lambda t: weight_streaming("111M", n_systems=4, batch_size=2), PlacementError, "4 systems cannot share a batch of 2 sequences"),
+]
 
 @pytest.mark.parametrize("row", TABLE, ids=lambda r: f"{r.function}: {r.given}")
 def test_bad_input_gets_a_clear_error(row, tmp_path, monkeypatch):

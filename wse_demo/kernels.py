@@ -473,13 +473,13 @@ def layer_norm(fabric: Fabric, act: Activations, weight: torch.Tensor | None,
 def gelu(fabric: Fabric, act: Activations, approximate: str = "none", name: str = "gelu") -> Activations:
     """GELU in place on the PEs that hold ``act``: exact ``x Phi(x)`` (``"none"``, Cerebras-GPT) or
     GPT-2's tanh approximation (``"tanh"``). One cycle per element (an assumption)."""
+    if approximate not in ("none", "tanh"):
+        raise FabricError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
     x = act.values
     if approximate == "none":
         y = 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
-    elif approximate == "tanh":
-        y = 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
     else:
-        raise FabricError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+        y = 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
     cycles = _elementwise(fabric, act, 1, name)
     fabric.finish_op(name, "gelu", cycles, 0.0, 0)
     return Activations(y, act.bounds, act.pes, act.buffer)
