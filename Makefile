@@ -48,7 +48,8 @@ test: setup $(TEST_INSTALLED)  ## set up, build the book, run every test (librar
 	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser test"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	$(MAKE) --no-print-directory book
-	$(BOOK_ENV) $(PY) -m pytest -c tests/pytest.ini --rootdir . tests chapters
+	$(BOOK_ENV) BOOK_HTML=$(CURDIR)/_build/html BOOK_EXECUTED=$(CURDIR)/_build/jupyter_execute \
+		$(PY) -m pytest -c tests/pytest.ini --rootdir . tests chapters
 
 lab: setup  ## open the chapters in JupyterLab
 	$(VENV)/bin/jupyter lab chapters/
