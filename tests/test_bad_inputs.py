@@ -306,6 +306,14 @@ def test_bad_input_gets_a_clear_error(row, tmp_path, monkeypatch):
     assert not (tmp_path / "pwned.txt").exists(), "a pickled payload was executed"
 
 
+def test_readme_states_the_size_of_this_table():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    functions = len({r.function for r in TABLE})
+    stated = f"feeds {len(TABLE)} bad inputs to {functions}\npublic functions"
+    assert " ".join(stated.split()) in " ".join(readme.split()), \
+        f"README.md should say the table feeds {len(TABLE)} bad inputs to {functions} public functions"
+
+
 def markdown_table() -> str:
     lines = ["| function | bad input | gets |", "|---|---|---|"]
     for r in TABLE:
