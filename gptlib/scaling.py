@@ -5,7 +5,9 @@ model on 20 tokens per parameter, the compute-optimal ratio of Hoffmann et al. (
 the Pile test loss of the seven models against their training compute with a power law plus an
 irreducible term::
 
-    L(C) = a * C^b + c          here b < 0, and c is the loss no amount of compute removes
+    L(f) = a * f^b + c          here b < 0, and c is the loss no amount of compute removes
+
+(f is the training compute in FLOPs; the book keeps C for the model width.)
 
 The paper's fit, ``L(f) = (f / 5.984e22)^(-0.0737) + 0.5066`` (f in FLOPs, L in nats per token),
 is :data:`PAPER_LAW`: the same form with a = 5.984e22^0.0737, b = -0.0737, c = 0.5066.
@@ -25,7 +27,8 @@ TOKENS_PER_PARAMETER = 20.0  # Chinchilla's compute-optimal ratio, used for ever
 
 @dataclass(frozen=True)
 class PowerLaw:
-    """``L(C) = a * C^b + c``."""
+    """``L(f) = a * f^b + c``: the loss reached with ``f`` FLOPs of training compute (the book
+    writes compute as f because C is the model width)."""
 
     a: float
     b: float
@@ -47,7 +50,7 @@ class PowerLaw:
         return ((loss - self.c) / self.a) ** (1.0 / self.b)
 
     def __str__(self) -> str:
-        return f"L(C) = {self.a:.4g} * C^{self.b:.4f} + {self.c:.4f}"
+        return f"L(f) = {self.a:.4g} * f^({self.b:.4f}) + {self.c:.4f}"
 
 
 PAPER_LAW = PowerLaw(a=5.984e22 ** 0.0737, b=-0.0737, c=0.5066)
@@ -106,10 +109,10 @@ def cerebras_points() -> tuple[np.ndarray, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------------------------
-# fitting L(C) = a C^b + c
+# fitting L(f) = a f^b + c
 # ----------------------------------------------------------------------------------------------
 def _fit_given_c(log_c: np.ndarray, loss: np.ndarray, c: float) -> tuple[float, float, float]:
-    """Least squares of log(L - c) = log a + b log C; returns (a, b, squared error in L)."""
+    """Least squares of log(L - c) = log a + b log f; returns (a, b, squared error in L)."""
     y = np.log(loss - c)
     b, log_a = np.polyfit(log_c, y, 1)
     a = math.exp(log_a)
@@ -118,9 +121,9 @@ def _fit_given_c(log_c: np.ndarray, loss: np.ndarray, c: float) -> tuple[float, 
 
 
 def fit_power_law(compute: Sequence[float], loss: Sequence[float], irreducible: float | None = None) -> PowerLaw:
-    """Fit ``L(C) = a * C^b + c`` to points by least squares in L.
+    """Fit ``L(f) = a * f^b + c`` to points by least squares in L.
 
-    For a fixed c the model is a straight line in log-log space, log(L - c) = log a + b log C; the
+    For a fixed c the model is a straight line in log-log space, log(L - c) = log a + b log f; the
     fit searches c in [0, min L) (golden-section search, after a grid) and keeps the (a, b) of the
     best line. Pass ``irreducible`` to fix c instead (c = 0 gives a pure power law).
 

@@ -312,11 +312,13 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
 # ----------------------------------------------------------------------------------------------
 @dataclass
 class History:
-    """What a run measured: training loss per logged step, validation loss per evaluation."""
+    """What a run measured: training loss, learning rate and gradient norm per logged step,
+    validation loss per evaluation."""
 
     step: list = field(default_factory=list)
     loss: list = field(default_factory=list)
     lr: list = field(default_factory=list)
+    grad_norm: list = field(default_factory=list)  # L2 norm of the whole gradient, before clipping
     val_step: list = field(default_factory=list)
     val_loss: list = field(default_factory=list)
     train_time_s: float = 0.0  # seconds spent in training steps (evaluation excluded)
@@ -344,7 +346,7 @@ class Trainer:
         config: the recipe.
         dataset: a :class:`Dataset`; by default :func:`load_dataset` of ``config.data``.
         callbacks: functions called with an event dict on the main process: ``{"event": "step",
-            "step", "loss", "lr", "tokens", "tokens_per_s", "elapsed_s"}`` every
+            "step", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "elapsed_s"}`` every
             ``log_interval`` steps, ``{"event": "eval", "step", "val_loss", ...}`` after each
             evaluation, and ``{"event": "end", ...}`` at the end. A notebook can append the points
             to a plotly figure to draw the loss curve live.
@@ -384,6 +386,7 @@ class Trainer:
         self.batches = BatchSampler(self.dataset.train, config.batch_size, config.context_length,
                                     seed=config.seed)
         self.step = 0
+        self.last_grad_norm = math.nan
         self.history = History()
         self.last_checkpoint: Path | None = None
 
@@ -410,10 +413,10 @@ class Trainer:
             _, loss = self.ddp_model(x, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if self.config.grad_clip > 0:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip))
-        else:
-            grad_norm = 0.0
+        # the norm before clipping (clip_grad_norm_ returns it; max_norm=inf measures without clipping)
+        max_norm = self.config.grad_clip if self.config.grad_clip > 0 else math.inf
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+        self.last_grad_norm = grad_norm
         loss_value = float(loss.detach())
         if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
             self.diverged(loss_value, grad_norm, lr)
@@ -547,8 +550,10 @@ class Trainer:
                     self.history.step.append(self.step)
                     self.history.loss.append(loss)
                     self.history.lr.append(lr)
+                    self.history.grad_norm.append(self.last_grad_norm)
                     postfix.update(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}")
                     self.emit({"event": "step", "step": self.step, "loss": loss, "lr": lr,
+                               "grad_norm": self.last_grad_norm,
                                "tokens": self.history.tokens, "tokens_per_s": rate,
                                "elapsed_s": time.perf_counter() - wall_start})
                     window_tokens, window_time = 0, 0.0

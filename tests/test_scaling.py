@@ -88,3 +88,7 @@ def test_run_flops_matches_6nd_and_exceeds_it_with_attention():
 def test_bad_input(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_a_law_prints_in_the_books_notation():
+    assert str(PowerLaw(a=2.0, b=-0.1, c=0.5)) == "L(f) = 2 * f^(-0.1000) + 0.5000"

@@ -91,6 +91,9 @@ def test_callbacks_see_the_loss_curve_and_the_schedule(dataset):
     schedule = trainer.config.schedule()
     assert [e["lr"] for e in steps] == [schedule(s) for s in range(8)]
     assert all(e["tokens_per_s"] > 0 and math.isfinite(e["loss"]) for e in steps)
+    # the gradient norm of every logged step, measured before clipping
+    assert result.history.grad_norm == [e["grad_norm"] for e in steps]
+    assert all(math.isfinite(g) and g > 0 for g in result.history.grad_norm)
     assert result.tokens == 8 * 4 * 16
     assert result.history.val_step == [4, 8]
 
