@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gptlib.config import ConfigError
-from gptlib.train import (Dataset, TrainConfig, Trainer, TrainingDiverged, build_parser, config_from_args,
+from gptlib.train import (BOOK_RECIPE, Dataset, TrainConfig, Trainer, TrainingDiverged, build_parser, config_from_args,
                           evaluation_starts, load_dataset, main, resolve_device, resolve_precision)
 from gptlib.training_checkpoint import TrainingCheckpointError, latest_checkpoint, read_training_state
 
@@ -163,8 +163,12 @@ def test_cli_reads_a_config_file_and_flags_override_it(tmp_path, capsys):
         config_from_args(["--config", str(file), "--n_head", "3"])
     assert exit_info.value.code == 2
     assert "not divisible by n_head=3" in capsys.readouterr().err
+    # --book-recipe starts from BOOK_RECIPE; the file and the flags still change it
+    config = config_from_args(["--book-recipe", "--config", str(file), "--max_steps", "9"])
+    assert (config.mup, config.n_layer, config.batch_size, config.d_model, config.max_steps) == (True, 3, 8, 64, 9)
+    assert config_from_args(["--book-recipe"]).to_dict() == {**BOOK_RECIPE.to_dict(), "out_dir": "out"}
     help_text = build_parser().format_help()
-    for flag in ("--config", "--peak_lr", "--batch_size", "--out_dir", "--resume", "--precision"):
+    for flag in ("--book-recipe", "--config", "--peak_lr", "--batch_size", "--out_dir", "--resume", "--precision"):
         assert flag in help_text
 
 
