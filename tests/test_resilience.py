@@ -87,6 +87,7 @@ def _cli(out: Path, steps: int) -> list[str]:
     return [sys.executable, "-m", "gptlib.train", "--n_layer", "1", "--n_head", "2", "--d_model", "16",
             "--context_length", "16", "--batch_size", "4", "--max_steps", str(steps), "--warmup_steps", "1",
             "--eval_interval", "0", "--final_eval_windows", "8", "--checkpoint_interval", "20",
+            "--keep_checkpoints", "1000000",  # none deleted while the test reads them
             "--progress", "false", "--threads", "1", "--device", "cpu", "--out_dir", str(out)]
 
 
