@@ -1,6 +1,8 @@
 """The small vocabulary every exercise check is written in."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -25,6 +27,39 @@ def require_answer(exercise: str, **answers) -> None:
         if value is Ellipsis or value is None:
             fail(exercise, f"`{name}` is not answered yet: replace the `...` with your code and run "
                            f"the cell again.")
+
+
+def require_callable(exercise: str, name: str, value) -> None:
+    """Fail unless the answer ``name`` is given and is a function."""
+    require_answer(exercise, **{name: value})
+    if not callable(value):
+        fail(exercise, f"`{name}` should be a function, got {type(value).__name__}.")
+
+
+def call_answer(exercise: str, name: str, function, *args):
+    """Call the reader's function; a crash becomes a message that says with what input
+    (tensors are shown by their shape)."""
+    try:
+        return function(*args)
+    except ExerciseError:
+        raise
+    except Exception as error:  # the reader's code failed: say on what
+        shown = ", ".join(f"tensor of shape {tuple(a.shape)}" if isinstance(a, torch.Tensor)
+                          else repr(a) for a in args)
+        fail(exercise, f"`{name}({shown})` raised {type(error).__name__}: {error}")
+
+
+def number(exercise: str, name: str, value) -> float:
+    """The answer ``name`` as a float: it must be given, be a number (Python, numpy, or a
+    one-element tensor; not a bool or a string) and be finite."""
+    require_answer(exercise, **{name: value})
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.dtype == torch.bool:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        fail(exercise, f"`{name}` should be a number, got {type(value).__name__}.")
+    if not math.isfinite(float(value)):
+        fail(exercise, f"`{name}` should be a finite number, got {value}.")
+    return float(value)
 
 
 def close(exercise: str, name: str, got, expected, atol: float = 1e-5, rtol: float = 1e-5,

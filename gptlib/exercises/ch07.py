@@ -10,25 +10,7 @@ import numpy as np
 import torch
 
 from ..config import GPTConfig
-from ._core import ExerciseError, close, confirm, fail, require_answer
-
-
-def _require_callable(exercise: str, name: str, value) -> None:
-    require_answer(exercise, **{name: value})
-    if not callable(value):
-        fail(exercise, f"`{name}` should be a function, got {type(value).__name__}.")
-
-
-def _call(exercise: str, name: str, function, *args):
-    """Call the reader's function; a crash becomes a message that says with what input."""
-    try:
-        return function(*args)
-    except ExerciseError:
-        raise
-    except Exception as error:  # the reader's code failed: say on what
-        shown = ", ".join(f"tensor of shape {tuple(a.shape)}" if isinstance(a, torch.Tensor)
-                          else repr(a) for a in args)
-        fail(exercise, f"`{name}({shown})` raised {type(error).__name__}: {error}")
+from ._core import call_answer, close, confirm, fail, require_answer, require_callable
 
 
 def _as_distribution(exercise: str, name: str, got, shape) -> np.ndarray:
@@ -65,13 +47,13 @@ def check_temperature(apply_temperature) -> None:
     ``(B, V)`` probabilities softmax(logits / temperature). Compared with numpy on random logits at
     several temperatures, including logits of size 1000 at temperature 0.05."""
     ex = "7.1"
-    _require_callable(ex, "apply_temperature", apply_temperature)
+    require_callable(ex, "apply_temperature", apply_temperature)
     rng = np.random.default_rng(71)
     cases = [(rng.standard_normal((3, 10)) * 2, t) for t in (0.3, 1.0, 2.5)]
     cases.append((np.array([[1000.0, 999.0, 0.0, -1000.0]]), 0.05))
     for logits, temperature in cases:
-        got = _call(ex, "apply_temperature", apply_temperature,
-                    torch.tensor(logits, dtype=torch.float32), temperature)
+        got = call_answer(ex, "apply_temperature", apply_temperature,
+                          torch.tensor(logits, dtype=torch.float32), temperature)
         got = _as_distribution(ex, "apply_temperature", got, logits.shape)
         expected = _softmax(logits / temperature)
         if temperature != 1 and np.allclose(got, _softmax(logits * temperature), atol=1e-5):
@@ -100,11 +82,11 @@ def check_top_k(top_k_probs) -> None:
     """``top_k_probs(probs, k)``: a ``(V,)`` distribution and an integer k -> the ``(V,)``
     distribution that keeps the k most likely tokens, renormalised, and gives the rest zero."""
     ex = "7.2"
-    _require_callable(ex, "top_k_probs", top_k_probs)
+    require_callable(ex, "top_k_probs", top_k_probs)
     rng = np.random.default_rng(72)
     for vocab_size, sharpness, k in ((10, 1.0, 3), (65, 2.5, 10), (8, 0.5, 1), (6, 1.0, 6)):
         probs = _random_distribution(rng, vocab_size, sharpness)
-        got = _call(ex, "top_k_probs", top_k_probs, torch.tensor(probs, dtype=torch.float32), k)
+        got = call_answer(ex, "top_k_probs", top_k_probs, torch.tensor(probs, dtype=torch.float32), k)
         got = _as_distribution(ex, "top_k_probs", got, probs.shape)
         expected = _top_k_reference(probs, k)
         kept = int((got > 0).sum())
@@ -144,13 +126,13 @@ def check_nucleus(nucleus) -> None:
     over the smallest set of most likely tokens whose probabilities sum to at least p,
     renormalised; every other token gets zero."""
     ex = "7.3"
-    _require_callable(ex, "nucleus", nucleus)
+    require_callable(ex, "nucleus", nucleus)
     rng = np.random.default_rng(73)
     fixed = np.array([0.5, 0.2, 0.15, 0.1, 0.05])
     cases = [(fixed, 0.6), (fixed, 0.75), (fixed, 0.01), (fixed, 1.0),
              (_random_distribution(rng, 65, 2.0), 0.9), (_random_distribution(rng, 40, 0.7), 0.5)]
     for probs, p in cases:
-        got = _call(ex, "nucleus", nucleus, torch.tensor(probs, dtype=torch.float64), p)
+        got = call_answer(ex, "nucleus", nucleus, torch.tensor(probs, dtype=torch.float64), p)
         got = _as_distribution(ex, "nucleus", got, probs.shape)
         expected = _nucleus_reference(probs, p)
         n_got, n_expected = int((got > 0).sum()), int((expected > 0).sum())

@@ -10,35 +10,10 @@ import math
 
 import torch
 
-from ._core import ExerciseError, confirm, fail, require_answer
+from ._core import call_answer, confirm, fail, number, require_callable
 
 # The scaling law fitted in Dey et al. (2023): L(f) = (f / F0) ** EXPONENT + OFFSET, f in FLOPs.
 _PAPER_F0, _PAPER_EXPONENT, _PAPER_OFFSET = 5.984e22, -0.0737, 0.5066
-
-
-def _require_callable(exercise: str, name: str, value) -> None:
-    require_answer(exercise, **{name: value})
-    if not callable(value):
-        fail(exercise, f"`{name}` should be a function, got {type(value).__name__}.")
-
-
-def _call(exercise: str, name: str, function, *args):
-    try:
-        return function(*args)
-    except ExerciseError:
-        raise
-    except Exception as error:
-        fail(exercise, f"`{name}{args}` raised {type(error).__name__}: {error}")
-
-
-def _number(exercise: str, name: str, value) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        fail(exercise, f"`{name}` should be a number, got {type(value).__name__}.")
-    if not math.isfinite(number):
-        fail(exercise, f"`{name}` is {number}, not a finite number.")
-    return number
 
 
 def _non_embedding_params_meta(n_layer: int, d_model: int) -> int:
@@ -62,10 +37,10 @@ def check_training_flops(training_flops) -> None:
     a Cerebras-GPT-shaped model (d_ffn = 4 d_model, biases, two LayerNorms per block and a final
     one) counted exactly. Compared with the parameters of a model built on the meta device."""
     ex = "8.1"
-    _require_callable(ex, "training_flops", training_flops)
+    require_callable(ex, "training_flops", training_flops)
     for n_layer, d_model, tokens in ((2, 64, 1e6), (10, 768, 2.22e9), (40, 5120, 2.57e11)):
-        got = _number(ex, "training_flops(...)", _call(ex, "training_flops", training_flops,
-                                                       n_layer, d_model, tokens))
+        answer = call_answer(ex, "training_flops", training_flops, n_layer, d_model, tokens)
+        got = number(ex, "training_flops(...)", answer)
         n = _non_embedding_params_meta(n_layer, d_model)
         expected = 6.0 * n * tokens
         if math.isclose(got, 2.0 * n * tokens, rel_tol=1e-6):
@@ -91,12 +66,12 @@ def check_compute_optimal(compute_optimal) -> None:
     """``compute_optimal(flops) -> (params, tokens)`` with ``flops = 6 * params * tokens`` and
     ``tokens = 20 * params``. The reference solves those two equations by bisection."""
     ex = "8.2"
-    _require_callable(ex, "compute_optimal", compute_optimal)
+    require_callable(ex, "compute_optimal", compute_optimal)
     for flops in (1e15, 2.6e18, 2.3e22):
-        result = _call(ex, "compute_optimal", compute_optimal, flops)
+        result = call_answer(ex, "compute_optimal", compute_optimal, flops)
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             fail(ex, "return two numbers: (params, tokens).")
-        params, tokens = (_number(ex, n, v) for n, v in zip(("params", "tokens"), result))
+        params, tokens = (number(ex, n, v) for n, v in zip(("params", "tokens"), result))
         lo, hi = 1.0, 1e15  # bisection on log(params): 6 * N * 20 N = flops
         for _ in range(200):
             mid = math.sqrt(lo * hi)
@@ -122,12 +97,12 @@ def check_mup_settings(mup_settings) -> None:
     muP base values (d_base 256, eta_base 6e-3, sigma_base 0.08) and rules. The reference applies
     the rules here and is cross-checked against a muP GPT built by gptlib."""
     ex = "8.4"
-    _require_callable(ex, "mup_settings", mup_settings)
+    require_callable(ex, "mup_settings", mup_settings)
     from ..config import GPTConfig
     from ..model import GPT
     base_width, base_lr, base_std = 256, 6e-3, 0.08
     for d_model in (256, 768, 2048):
-        got = _call(ex, "mup_settings", mup_settings, d_model)
+        got = call_answer(ex, "mup_settings", mup_settings, d_model)
         if not isinstance(got, dict):
             fail(ex, f"return a dict, got {type(got).__name__}.")
         keys = {"hidden_lr", "hidden_init_std", "output_logit_multiplier", "attention_scale"}
@@ -149,9 +124,9 @@ def check_mup_settings(mup_settings) -> None:
             "attention_scale": "muP scales the scores by 1 / d_head, not 1 / sqrt(d_head); d_head = 64 here.",
         }
         for key, value in expected.items():
-            number = _number(ex, key, got[key])
-            if not math.isclose(number, value, rel_tol=1e-9):
-                fail(ex, f"at d_model = {d_model}, {key} = {number:.6g}, expected {value:.6g}: "
+            answer = number(ex, key, got[key])
+            if not math.isclose(answer, value, rel_tol=1e-9):
+                fail(ex, f"at d_model = {d_model}, {key} = {answer:.6g}, expected {value:.6g}: "
                          f"{hints[key]}")
     confirm(ex, "your muP settings follow Cerebras-GPT's rules at widths 256, 768 and 2048")
 
@@ -163,14 +138,14 @@ def check_compute_for_loss(compute_for_loss) -> None:
     """``compute_for_loss(loss)``: the FLOPs f with ``(f / 5.984e22) ** -0.0737 + 0.5066 == loss``.
     The reference inverts the law by bisection on log f."""
     ex = "8.3"
-    _require_callable(ex, "compute_for_loss", compute_for_loss)
+    require_callable(ex, "compute_for_loss", compute_for_loss)
 
     def law(f: float) -> float:
         return (f / _PAPER_F0) ** _PAPER_EXPONENT + _PAPER_OFFSET
 
     for loss in (2.608, 2.0, 1.572, 1.4):
-        got = _number(ex, f"compute_for_loss({loss})", _call(ex, "compute_for_loss",
-                                                             compute_for_loss, loss))
+        answer = call_answer(ex, "compute_for_loss", compute_for_loss, loss)
+        got = number(ex, f"compute_for_loss({loss})", answer)
         lo, hi = 1e5, 1e40  # the law decreases in f: bisect on log f
         for _ in range(300):
             mid = math.sqrt(lo * hi)

@@ -11,38 +11,13 @@ import math
 import numpy as np
 
 from ..config import GPTConfig
-from ._core import ExerciseError, confirm, fail, require_answer
+from ._core import call_answer, confirm, fail, number, require_callable
 
 # Published per-PE facts of WSE-2 (Cerebras SDK; the book's reference table)
 SRAM_PER_PE = 48 * 1024
 CLOCK_HZ = 1.1e9
 FLOPS_PER_CYCLE = 8  # 4 FP16 multiply-add lanes (derived)
 WSE2_CORES = 850_000
-
-
-def _require_callable(exercise: str, name: str, value) -> None:
-    require_answer(exercise, **{name: value})
-    if not callable(value):
-        fail(exercise, f"`{name}` should be a function, got {type(value).__name__}.")
-
-
-def _call(exercise: str, name: str, function, *args):
-    """Call the reader's function; a crash becomes a message that says with what input."""
-    try:
-        return function(*args)
-    except ExerciseError:
-        raise
-    except Exception as error:
-        fail(exercise, f"`{name}{args}` raised {type(error).__name__}: {error}")
-
-
-def _number(exercise: str, name: str, value) -> float:
-    require_answer(exercise, **{name: value})
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        fail(exercise, f"`{name}` should be a number, got {type(value).__name__}.")
-    if not math.isfinite(float(value)):
-        fail(exercise, f"`{name}` should be a finite number, got {value}.")
-    return float(value)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -65,12 +40,12 @@ def check_xy_route(xy_route) -> None:
     """``xy_route(src, dst)``: two PEs ``(row, col)`` -> the list of PEs a wavelet visits, both ends
     included, moving along the row first (east or west), then along the column."""
     ex = "9.2"
-    _require_callable(ex, "xy_route", xy_route)
+    require_callable(ex, "xy_route", xy_route)
     rng = np.random.default_rng(91)
     cases = [((0, 0), (3, 5)), ((4, 4), (1, 2)), ((2, 3), (2, 3)), ((5, 0), (0, 0))]
     cases += [((int(a), int(b)), (int(c), int(d))) for a, b, c, d in rng.integers(0, 9, (20, 4))]
     for src, dst in cases:
-        got = _call(ex, "xy_route", xy_route, src, dst)
+        got = call_answer(ex, "xy_route", xy_route, src, dst)
         try:
             got = [tuple(int(v) for v in pe) for pe in got]
         except (TypeError, ValueError):
@@ -99,7 +74,7 @@ def check_pes_for_ffn(pes_for_ffn) -> None:
     """``pes_for_ffn``: the fewest 48 KB PEs that can hold the first FFN matrix (C x F) of
     Cerebras-GPT 111M in FP16 (2 bytes per weight), weights only."""
     ex = "9.4"
-    got = _number(ex, "pes_for_ffn", pes_for_ffn)
+    got = number(ex, "pes_for_ffn", pes_for_ffn)
     c = GPTConfig.cerebras("111M")
     weights = c.d_model * c.d_ffn
     expected = math.ceil(weights * 2 / SRAM_PER_PE)
@@ -144,14 +119,14 @@ def check_matmul_wavelets(matmul_wavelets) -> None:
     ``X (M, K) @ W (K, N)`` runs weight stationary on a ``rows x cols`` grid (which uses
     ``min(K, rows) x min(N, cols)`` PEs): activations flowing east plus partial sums flowing south."""
     ex = "9.3"
-    _require_callable(ex, "matmul_wavelets", matmul_wavelets)
+    require_callable(ex, "matmul_wavelets", matmul_wavelets)
     rng = np.random.default_rng(93)
     cases = [(1, 2, 2, 2, 2), (6, 12, 9, 4, 3), (3, 5, 40, 8, 8), (2, 30, 3, 4, 4)]
     cases += [tuple(int(v) for v in rng.integers(1, 20, 5)) for _ in range(15)]
     for M, K, N, rows, cols in cases:
-        got = _call(ex, "matmul_wavelets", matmul_wavelets, M, K, N, rows, cols)
+        got = call_answer(ex, "matmul_wavelets", matmul_wavelets, M, K, N, rows, cols)
         expected = _wavelets_brute_force(M, K, N, rows, cols)
-        got = _number(ex, f"matmul_wavelets{(M, K, N, rows, cols)}", got)
+        got = number(ex, f"matmul_wavelets{(M, K, N, rows, cols)}", got)
         if got == expected:
             continue
         R, Q = min(K, rows), min(N, cols)
@@ -175,7 +150,7 @@ def check_peak_pflops(peak_pflops) -> None:
     """``peak_pflops``: WSE-2's peak FP16 rate in PFLOP/s if all 850,000 cores do 4 multiply-adds
     per cycle at 1.1 GHz."""
     ex = "9.1"
-    got = _number(ex, "peak_pflops", peak_pflops)
+    got = number(ex, "peak_pflops", peak_pflops)
     expected = WSE2_CORES * FLOPS_PER_CYCLE * CLOCK_HZ / 1e15
     if math.isclose(got, expected, rel_tol=0.01):
         return confirm(ex, f"about {expected:.2f} PFLOP/s, Andromeda's 120 PFLOP/s over 16 CS-2")

@@ -12,28 +12,13 @@ import numpy as np
 import torch
 
 from ..config import CEREBRAS_GPT, GPTConfig
-from ._core import ExerciseError, confirm, fail, require_answer
+from ._core import ExerciseError, confirm, fail, number, require_callable
 
 WSE2_GRID = (757, 996)  # the SDK's PE grid of WSE-2
 WSE2_CORES = 850_000
 PE_FLOPS = 8 * 1.1e9  # FP16 FLOP/s of one PE (4 multiply-adds per cycle at 1.1 GHz, derived)
 STREAMING_BANDWIDTH = 150e9  # bytes/s, the chapter's stated assumption
 TRAINING_BYTES_PER_PARAM = 16  # FP16 weight + gradient, FP32 master copy + two Adam moments
-
-
-def _require_callable(exercise: str, name: str, value) -> None:
-    require_answer(exercise, **{name: value})
-    if not callable(value):
-        fail(exercise, f"`{name}` should be a function, got {type(value).__name__}.")
-
-
-def _number(exercise: str, name: str, value) -> float:
-    require_answer(exercise, **{name: value})
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        fail(exercise, f"`{name}` should be a number, got {type(value).__name__}.")
-    if not math.isfinite(float(value)):
-        fail(exercise, f"`{name}` should be a finite number, got {value}.")
-    return float(value)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -51,7 +36,7 @@ def check_block_training_bytes(block_bytes) -> None:
     """``block_bytes``: bytes one transformer block of Cerebras-GPT 1.3B needs for its weights and
     Adam state in mixed-precision training (16 bytes per parameter; activations not included)."""
     ex = "10.1"
-    got = _number(ex, "block_bytes", block_bytes)
+    got = number(ex, "block_bytes", block_bytes)
     params = _block_params("1.3B")
     expected = params * TRAINING_BYTES_PER_PARAM
     if got == expected:
@@ -77,7 +62,7 @@ def check_compute_bound_micro_batch(micro_batch) -> None:
     WSE-2 grid (757 x 996 PEs at 8.8 GFLOP/s each) takes as long as streaming its FP16 weights at
     150 GB/s, ignoring attention's score FLOPs (each weight: 2 FLOP per token, 2 bytes)."""
     ex = "10.3"
-    got = _number(ex, "micro_batch", micro_batch)
+    got = number(ex, "micro_batch", micro_batch)
     peak = WSE2_GRID[0] * WSE2_GRID[1] * PE_FLOPS
     # compute for b sequences = 2 P b T / peak ; I/O = 2 P / bandwidth  ->  b = peak / (bandwidth T)
     expected = peak / (STREAMING_BANDWIDTH * 2048)
@@ -102,7 +87,7 @@ def check_pipeline_rate(pipeline_rate) -> None:
     its forward FLOPs per token -> training tokens/s of the layer pipeline at peak (8.8 GFLOP/s per
     PE; training costs 3 x forward)."""
     ex = "10.2"
-    _require_callable(ex, "pipeline_rate", pipeline_rate)
+    require_callable(ex, "pipeline_rate", pipeline_rate)
     rng = np.random.default_rng(103)
     for _ in range(10):
         n = int(rng.integers(2, 12))
@@ -115,7 +100,7 @@ def check_pipeline_rate(pipeline_rate) -> None:
         except Exception as error:
             fail(ex, f"`pipeline_rate` raised {type(error).__name__}: {error} (pes and "
                      f"flops_per_token are lists of {n} numbers)")
-        got = _number(ex, "pipeline_rate(...)", got)
+        got = number(ex, "pipeline_rate(...)", got)
         stage = pes * PE_FLOPS / (3 * flops)
         expected = float(stage.min())
         if math.isclose(got, expected, rel_tol=1e-6):
@@ -139,7 +124,7 @@ def check_training_days(days) -> None:
     """``days``: a lower bound on Cerebras-GPT 13B's training time, from the paper's training
     FLOPs and its number of CS-2 systems, each at the peak of all 850,000 cores."""
     ex = "10.4"
-    got = _number(ex, "days", days)
+    got = number(ex, "days", days)
     run = CEREBRAS_GPT["13B"]
     per_system = WSE2_CORES * PE_FLOPS
     expected = run.reported_flops / (run.n_cs2 * per_system) / 86400
