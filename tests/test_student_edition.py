@@ -1,4 +1,5 @@
-"""The student edition: every exercise check must fail on the stub and pass on the book's solution.
+"""The student edition: every exercise check must fail on the stub and pass on the book's solution,
+and the stubs must break nothing else in the chapter.
 
 For each chapter, the student edition (solutions replaced by ``name = ...`` stubs) is executed
 with errors allowed; the check cell right after each answer cell must raise ``ExerciseError``
@@ -57,3 +58,10 @@ def test_checks_pass_on_the_solution_and_fail_on_the_stub(path):
         assert errors[0].ename == "ExerciseError", \
             f"{path.name} cell {check}: stub gave {errors[0].ename}, not a helpful ExerciseError"
         assert "not answered yet" in errors[0].evalue
+    # A reader who has answered nothing yet can still run the whole chapter: the stubs break no
+    # other cell (a stub that rebinds a name the chapter uses, `torch = ...`, would).
+    checks = {check for _, check in pairs}
+    elsewhere = [(i, o.ename, o.evalue[:120]) for i, cell in enumerate(student.cells)
+                 if i not in checks and cell.cell_type == "code"
+                 for o in cell.outputs if o.output_type == "error"]
+    assert not elsewhere, f"{path.name}: with every exercise unanswered, other cells fail: {elsewhere}"

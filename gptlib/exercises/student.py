@@ -21,18 +21,31 @@ BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def bound_names(target: ast.expr) -> list[str]:
+    """The names an assignment target binds: ``x`` and ``a, (b, *c)`` bind names, but
+    ``x[i] = ...`` and ``x.attr = ...`` only change an object that already exists (and the names
+    inside them, ``x``, ``i``, ``torch`` ..., are only read)."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Starred):
+        return bound_names(target.value)
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [name for element in target.elts for name in bound_names(element)]
+    return []
+
+
 def defined_names(code: str) -> list[str]:
-    """Top-level names a solution defines, in order of first definition."""
+    """Top-level names a solution defines (assigns or ``def``/``class``), in order of first
+    definition."""
     names: list[str] = []
     for node in ast.parse(code).body:
         targets = []
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             targets = [node.name]
         elif isinstance(node, ast.Assign):
-            for t in node.targets:
-                targets += [n.id for n in ast.walk(t) if isinstance(n, ast.Name)]
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
-            targets = [node.target.id]
+            targets = [name for t in node.targets for name in bound_names(t)]
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            targets = bound_names(node.target)
         names += [n for n in targets if n not in names]
     return names
 
