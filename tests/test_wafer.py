@@ -58,3 +58,18 @@ def test_custom_grids():
     for bad in (dict(rows=0, cols=4), dict(rows=4, cols=2.5), dict(rows=4, cols=4, sram_per_pe=-1)):
         with pytest.raises(WaferError, match="positive integer"):
             WaferSpec.custom(**bad)
+
+
+def test_the_assumptions_table_has_two_parts_and_every_row_says_its_kind():
+    from wse_demo import assumptions
+
+    fabric, training = assumptions.table("fabric"), assumptions.table("training")
+    assert [a.name for a in fabric + training] == [a.name for a in assumptions.table()]
+    assert {a.kind for a in assumptions.table()} <= {"fact", "derived", "assumed"}
+    assert "ACTIVATION_POLICY" in {a.name for a in training}
+    text = assumptions.markdown("fabric")
+    lines = text.splitlines()
+    assert lines[1] == "|---|---|---|---|" and len(lines) == 2 + len(fabric)
+    assert all(line.count("|") == 5 for line in lines)  # no stray pipe breaks a row
+    with pytest.raises(ValueError, match="part must be one of"):
+        assumptions.table("chapter 9")

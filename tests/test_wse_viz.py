@@ -126,3 +126,33 @@ def test_explorers_build_and_refuse_unknown_modes():
         viz.explorer_figure("256M", "tensor parallel", "WSE-2", "h.1")
     pytest.importorskip("ipywidgets")
     assert viz.placement_explorer().children and viz.matmul_explorer().children
+
+
+def test_the_fit_frontier_names_the_largest_model_under_each_policy():
+    fig = viz.fit_frontier()
+    assert viz.largest_fitting("WSE-2", "save all") == "590M"
+    assert viz.largest_fitting("WSE-2", "recompute") == "1.3B"
+    assert "up to 590M saving" in fig.layout.title.text.replace("<br>", " ")
+    assert "up to 1.3B recomputing" in fig.layout.title.text.replace("<br>", " ")
+    assert len([t for t in fig.data if t.type == "bar"]) == 3
+
+
+def test_the_weight_streaming_dataflow_walks_one_step():
+    fig = viz.weight_streaming_dataflow(3)
+    steps = fig.layout.sliders[0].steps
+    assert [s.label for s in steps] == ["fwd 1", "fwd 2", "fwd 3", "bwd 3", "bwd 2", "bwd 1",
+                                        "update"]
+
+    def texts(step):
+        return " ".join(a["text"] for a in step.args[0]["annotations"])
+
+    # forward: weights stream in, nothing streams out; backward: gradients stream out too
+    assert "weights of<br>layer 2 in" in texts(steps[1]) and "gradients" not in texts(steps[1])
+    assert "gradients of<br>layer 2 out" in texts(steps[4])
+    # the kept layer inputs grow in forward and are consumed in backward
+    assert texts(steps[2]).count("x") > texts(steps[0]).count("x")
+    assert "x2" in texts(steps[3]) and "x2" not in texts(steps[4])
+    assert "AdamW" in texts(steps[-1]) and "weights of" not in texts(steps[-1])
+    assert has_title_and_axes(fig)
+    with pytest.raises(ValueError, match="n_layers must be"):
+        viz.weight_streaming_dataflow(0)

@@ -81,20 +81,22 @@ ACTIVATIONS_SAVED_PER_TOKEN = "8 C + 2 F"
 (recomputed): the inputs of both LayerNorms (2 C), their outputs (2 C), Q, K and V (3 C), the heads'
 output (C), the FFN's hidden layer before and after GELU (2 F). In FP16 that is 2 (8 C + 2 F) bytes."""
 
+ACTIVATION_POLICY = "recompute"
+"""assumed: one policy for both modes. ``"recompute"`` keeps only each layer's input (C values per
+token) until backward, and recomputes the rest of the layer's activations from it when its backward
+pass comes (activation checkpointing): one extra forward pass, so training costs 4 x the forward
+FLOPs instead of 3 x. ``"save all"`` keeps 8 C + 2 F values per token per block and costs 3 x.
+Which one Cerebras' compiler uses is not published."""
+
 PIPELINE_MICRO_BATCH = 1
 """assumed: in layer-pipelined training one sequence moves through the pipeline at a time, and with
 S stages stage s keeps S - s sequences' activations for their backward pass (the one-forward,
 one-backward schedule)."""
 
-STREAMING_CHECKPOINT = "layer inputs"
-"""assumed: in weight streaming the wafer keeps each layer's input (C values per token) for backward
-and recomputes the rest of a layer's activations when it is streamed in again; the recomputation's
-FLOPs are not counted, like the paper's algorithmic FLOPs."""
-
 MEMORYX_BANDWIDTH = 150e9
 """assumed: weights stream from MemoryX into one CS-2, and gradients back out, at 150 GB/s each way
-(about twelve 100 Gb/s Ethernet links; not in our reference table, so treat every result that
-depends on it as an estimate)."""
+(the rate of twelve 100 Gb/s Ethernet links; we found no published figure, so treat every result
+that depends on it as an estimate)."""
 
 SWARMX_FULL_BANDWIDTH = True
 """assumed: SwarmX broadcasts weights to N systems and reduces their gradients without lowering any
@@ -105,29 +107,49 @@ COMPUTE_EFFICIENCY = 1.0
 bound; the real fraction is not published for these runs."""
 
 
-def table() -> list[Assumption]:
-    """All the numbers above with their kind and reason, in the order they are defined."""
+FABRIC = ("WAVELET_BITS", "HOP_CYCLES", "LINK_WAVELETS_PER_CYCLE", "ROUTING", "CLOCK_HZ",
+          "FMAC_PER_CYCLE", "FLOPS_PER_CYCLE", "ELEMENTWISE_PER_CYCLE",
+          "OVERLAP_COMPUTE_AND_COMMUNICATION", "CUT_THROUGH_REDUCTION", "OPS_RUN_ONE_AFTER_ANOTHER",
+          "SIMULATOR_BYTES_PER_VALUE")
+"""The names of the functional simulator's numbers (chapter 9), in the order they are defined."""
+
+TRAINING = ("BYTES_PER_VALUE", "TRAINING_BYTES_PER_PARAM", "ACTIVATIONS_SAVED_PER_TOKEN",
+            "ACTIVATION_POLICY", "PIPELINE_MICRO_BATCH", "MEMORYX_BANDWIDTH",
+            "SWARMX_FULL_BANDWIDTH", "COMPUTE_EFFICIENCY")
+"""The names of the performance model's numbers (chapter 10), in the order they are defined."""
+
+PARTS = {"fabric": FABRIC, "training": TRAINING}
+
+
+def table(part: str | None = None) -> list[Assumption]:
+    """The numbers above with their kind and reason, in the order they are defined: all of them,
+    or one ``part``, ``"fabric"`` (the simulator, chapter 9) or ``"training"`` (chapter 10).
+
+    Raises:
+        ValueError: an unknown part; the message lists the parts.
+    """
+    if part is None:
+        names = FABRIC + TRAINING
+    elif part in PARTS:
+        names = PARTS[part]
+    else:
+        raise ValueError(f"part must be one of {sorted(PARTS)} or None (all), got {part!r}")
     g = globals()
     rows = []
-    for name in ("WAVELET_BITS", "HOP_CYCLES", "LINK_WAVELETS_PER_CYCLE", "ROUTING", "CLOCK_HZ",
-                 "FMAC_PER_CYCLE", "FLOPS_PER_CYCLE", "ELEMENTWISE_PER_CYCLE",
-                 "OVERLAP_COMPUTE_AND_COMMUNICATION", "CUT_THROUGH_REDUCTION",
-                 "OPS_RUN_ONE_AFTER_ANOTHER", "SIMULATOR_BYTES_PER_VALUE", "BYTES_PER_VALUE",
-                 "TRAINING_BYTES_PER_PARAM", "ACTIVATIONS_SAVED_PER_TOKEN", "PIPELINE_MICRO_BATCH",
-                 "STREAMING_CHECKPOINT", "MEMORYX_BANDWIDTH", "SWARMX_FULL_BANDWIDTH",
-                 "COMPUTE_EFFICIENCY"):
-        doc = _DOCS[name]
-        kind, _, why = doc.partition(":")
+    for name in names:
+        kind, _, why = _DOCS[name].partition(":")
         rows.append(Assumption(name, g[name], kind.split()[0], " ".join(why.split())))
     return rows
 
 
-def markdown() -> str:
-    """:func:`table` as a Markdown table (``name | value | kind | why``)."""
+def markdown(part: str | None = None) -> str:
+    """:func:`table` (all, or one ``part``) as a Markdown table (``name | value | kind | why``).
+    Values are read at call time, so a changed assumption shows."""
     lines = ["| name | value | kind | why |", "|---|---|---|---|"]
-    for a in table():
+    for a in table(part):
         value = f"{a.value:.3g}" if isinstance(a.value, float) else str(a.value)
-        lines.append(f"| `{a.name}` | {value} | {a.kind} | {a.why} |")
+        why = a.why.replace("|", "\\|")
+        lines.append(f"| `{a.name}` | {value} | {a.kind} | {why} |")
     return "\n".join(lines)
 
 

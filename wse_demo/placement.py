@@ -5,6 +5,12 @@ on small fabrics. A full WSE-2 has 753,972 PEs in its grid, far too many to simu
 so this module models them with arithmetic instead: bytes against SRAM, FLOPs against the PEs' peak
 rate, bytes against the streaming bandwidth. Every assumption is in :mod:`wse_demo.assumptions`.
 
+Both modes keep activations for the backward pass by one policy (:func:`activation_policy`,
+default :data:`~wse_demo.assumptions.ACTIVATION_POLICY`): ``"save all"`` keeps everything backward
+needs, ``"recompute"`` keeps each layer's input and recomputes the rest in backward (one extra
+forward pass of FLOPs). Pass ``activations=`` to either mode to see how the other policy moves the
+boundary between them.
+
 **Layer pipelined** (:func:`layer_pipelined`): every layer keeps its weights, optimizer state and
 saved activations in its own region of the wafer; regions are sized so each stage of the pipeline
 takes the same time (balanced), but never smaller than their memory needs, and laid out along a
@@ -58,6 +64,29 @@ def _seq_len(config: GPTConfig, seq_len) -> int:
     return T
 
 
+POLICIES = ("save all", "recompute")
+"""The activation policies both modes understand (see :data:`wse_demo.assumptions.ACTIVATION_POLICY`)."""
+
+
+def activation_policy(activations: str | None = None) -> str:
+    """``activations``, or the assumed default policy when None, checked against :data:`POLICIES`
+    (read at call time, so a changed assumption applies).
+
+    Raises:
+        PlacementError: a policy that is not one of :data:`POLICIES`.
+    """
+    policy = assumptions.ACTIVATION_POLICY if activations is None else activations
+    if policy not in POLICIES:
+        raise PlacementError(f"activations must be one of {list(POLICIES)}, got {policy!r}")
+    return policy
+
+
+def training_passes(activations: str | None = None) -> float:
+    """Forward passes' worth of FLOPs one training step costs per token: 3 (forward, then backward at
+    twice the forward) saving all activations, 4 recomputing them (one more forward in backward)."""
+    return 3.0 if activation_policy(activations) == "save all" else 4.0
+
+
 # ----------------------------------------------------------------------------------------------
 # What each layer costs
 # ----------------------------------------------------------------------------------------------
@@ -107,9 +136,10 @@ def layer_costs(config: GPTConfig | str, seq_len: int | None = None) -> list[Lay
     attention; the FFN and the LayerNorms are their own components. Saved activations (see
     :data:`~wse_demo.assumptions.ACTIVATIONS_SAVED_PER_TOKEN`): ``8 C + 2 F`` per token.
 
-    Embedding: a lookup plus the position embedding (``C`` adds per token; no matrix multiply, unlike
-    the ``2 C V`` that FLOP counts such as the paper's charge to it). Head: final LayerNorm and the
-    ``2 C V`` logits; saves its input, the normalised input and the logits (``2 C + V``).
+    Embedding: a lookup plus the position embedding (``C`` adds per token; no matrix multiply, so
+    none of the ``2 C V`` that the Chinchilla appendix's count, and the book's full count of chapter
+    4, charge to it). Head: final LayerNorm and the ``2 C V`` logits; saves its input, the normalised
+    input and the logits (``2 C + V``).
     """
     c = _check_config(config)
     T = _seq_len(c, seq_len)
@@ -218,8 +248,10 @@ class LayerPipelinedPlacement:
         fits: every region holds what it needs.
         bytes_needed: the whole model's total; compare with ``wafer.grid_sram_bytes``.
         tokens_per_s: pipeline throughput (the slowest stage's rate), training or inference.
-        utilisation: achieved FLOP rate / peak of the whole grid (pipeline balance and unused PEs).
+        utilisation: the model's FLOP rate (3 x forward for training, without recomputation) /
+            peak of the whole grid.
         bottleneck: name of the slowest stage.
+        activations: the activation policy, ``"save all"`` or ``"recompute"``.
     """
 
     config: GPTConfig
@@ -232,6 +264,17 @@ class LayerPipelinedPlacement:
     tokens_per_s: float
     utilisation: float
     bottleneck: str
+    activations: str = "recompute"
+
+    @property
+    def weight_bytes(self) -> float:
+        """Bytes of weights (and, training, gradients and Adam state) over all regions."""
+        return float(sum(r.weight_bytes for r in self.regions))
+
+    @property
+    def activation_bytes(self) -> float:
+        """Bytes of activations kept for backward (training) or K and V (inference)."""
+        return float(sum(r.activation_bytes for r in self.regions))
 
     def region(self, name: str) -> PlacedLayer:
         """The region of the layer called ``name`` (``"embedding"``, ``"h.3"``, ``"lm_head"``)."""
@@ -287,12 +330,16 @@ def _balanced_pes(work: np.ndarray, need: np.ndarray, total: int) -> np.ndarray:
 
 def layer_pipelined(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
                     seq_len: int | None = None, training: bool = True,
-                    efficiency: float | None = None) -> LayerPipelinedPlacement:
+                    efficiency: float | None = None,
+                    activations: str | None = None) -> LayerPipelinedPlacement:
     """Place every layer of ``config`` on its own region of ``wafer`` and model the pipeline.
 
     Memory of a region (training): ``16`` bytes per parameter (FP16 weight and gradient, FP32 master
-    copy and two Adam moments) plus FP16 saved activations: stage ``s`` of ``S`` keeps ``S - s``
-    sequences of ``T`` tokens in flight (one-forward-one-backward schedule). Inference: 2 bytes per
+    copy and two Adam moments) plus FP16 activations for backward. Stage ``s`` of ``S`` has
+    ``S - s`` sequences of ``T`` tokens in flight (one-forward-one-backward schedule); for each it
+    keeps, by the ``activations`` policy, all its saved values (``"save all"``: ``8 C + 2 F`` per
+    token for a block) or only its input (``"recompute"``: ``C`` per token), plus, recomputing, one
+    sequence's full activations while that sequence's backward pass runs. Inference: 2 bytes per
     parameter and each block's K and V for one sequence.
 
     Sizes: if everything fits, each region gets at least the PEs its memory needs and the rest in
@@ -300,33 +347,42 @@ def layer_pipelined(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
     alone and the ones that overflow are marked (``fits`` False). Regions follow each other along
     the snake path, so each layer's region borders the next.
 
-    Rate of stage ``i``: ``pes_i * pe_flops * efficiency / (k * flops_i)`` tokens/s with ``k = 3``
-    for training (forward + backward) and 1 for inference; the pipeline runs at its slowest stage.
+    Rate of stage ``i``: ``pes_i * pe_flops * efficiency / (k * flops_i)`` tokens/s with ``k`` the
+    policy's :func:`training_passes` (3 or 4) for training and 1 for inference; the pipeline runs at
+    its slowest stage. ``utilisation`` counts the model's FLOPs only (3 x forward for training, as
+    the paper's algorithmic FLOPs do), not the recomputation.
 
     Args:
         config: a :class:`gptlib.GPTConfig` or a Cerebras-GPT name (``"111M"`` ... ``"13B"``).
         wafer: a preset name or a :class:`WaferSpec`.
         seq_len: tokens per sequence (default: the model's context).
         efficiency: fraction of peak the PEs reach (default ``assumptions.COMPUTE_EFFICIENCY``).
+        activations: ``"save all"`` or ``"recompute"`` (default ``assumptions.ACTIVATION_POLICY``).
     """
     c = _check_config(config)
     w = get_wafer(wafer)
     T = _seq_len(c, seq_len)
+    policy = activation_policy(activations)
     efficiency = assumptions.COMPUTE_EFFICIENCY if efficiency is None else efficiency
     if not (isinstance(efficiency, (int, float)) and 0 < efficiency <= 1):
         raise PlacementError(f"efficiency must be in (0, 1], got {efficiency!r}")
     layers = layer_costs(c, T)
     S = len(layers)
     value = assumptions.BYTES_PER_VALUE
+    saved = np.array([l.saved_per_token for l in layers])
     if training:
         weight_bytes = np.array([l.params * assumptions.TRAINING_BYTES_PER_PARAM for l in layers], float)
         in_flight = (S - np.arange(S)) * assumptions.PIPELINE_MICRO_BATCH
-        act_bytes = np.array([l.saved_per_token for l in layers]) * T * in_flight * value
+        if policy == "save all":
+            act_bytes = saved * T * in_flight * value
+        else:  # each sequence in flight keeps the layer's input; one is recomputed in full
+            inputs = np.array([l.input_per_token for l in layers])
+            act_bytes = (inputs * in_flight + saved) * T * value
     else:
         weight_bytes = np.array([l.params * value for l in layers], float)
         act_bytes = np.array([2.0 * c.d_model * T if l.kind == "block" else 0.0 for l in layers]) * value
     need_bytes = weight_bytes + act_bytes
-    k = 3.0 if training else 1.0
+    k = training_passes(policy) if training else 1.0
     work = np.array([l.flops_per_token for l in layers]) * k
     need_pes = np.ceil(need_bytes / w.sram_per_pe).astype(np.int64)
     fits_overall = int(need_pes.sum()) <= w.n_pe
@@ -354,9 +410,11 @@ def layer_pipelined(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
                                    float(weight_bytes[i]), float(act_bytes[i]),
                                    float(pes[i] * w.sram_per_pe), float(rate[i]), float(used), comp))
     fits = all(r.fits for r in regions)
-    utilisation = tokens_per_s * work.sum() / (w.n_pe * w.pe_flops)
+    model_flops = np.array([l.flops_per_token for l in layers]).sum() * (3.0 if training else 1.0)
+    utilisation = tokens_per_s * model_flops / (w.n_pe * w.pe_flops)
     return LayerPipelinedPlacement(c, w, T, training, regions, fits, float(need_bytes.sum()),
-                                   tokens_per_s, float(utilisation), layers[int(rate.argmin())].name)
+                                   tokens_per_s, float(utilisation), layers[int(rate.argmin())].name,
+                                   policy)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -366,9 +424,10 @@ def layer_pipelined(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
 class StreamedLayer:
     """One layer's time on the wafer for one micro-batch, seconds.
 
-    ``compute_fwd``/``compute_bwd``: FLOPs / (peak x efficiency); ``io``: its FP16 weights over the
-    streaming bandwidth (once forward, once backward while gradients stream out); ``forward`` and
-    ``backward`` are the larger of the two in each pass.
+    ``compute_fwd``/``compute_bwd``: FLOPs / (peak x efficiency), backward including any
+    recomputation; ``io``: its FP16 weights over the streaming bandwidth (once forward, once
+    backward while gradients stream out); ``forward`` and ``backward`` are the larger of the two in
+    each pass.
     """
 
     name: str
@@ -404,7 +463,9 @@ class WeightStreamingEstimate:
         compute_bound_micro_batch: the smallest micro-batch (sequences) at which every matmul layer's
             forward compute covers its weight I/O.
         max_micro_batch: the largest micro-batch whose activations fit in the wafer's SRAM.
-        utilisation: achieved FLOP rate / peak of all systems.
+        utilisation: the model's FLOP rate (3 x forward, without recomputation) / peak of all
+            systems.
+        activations: the activation policy, ``"save all"`` or ``"recompute"``.
     """
 
     config: GPTConfig
@@ -422,6 +483,7 @@ class WeightStreamingEstimate:
     compute_bound_micro_batch: float
     max_micro_batch: int
     utilisation: float
+    activations: str = "recompute"
 
     @property
     def compute_bound(self) -> bool:
@@ -433,14 +495,19 @@ class WeightStreamingEstimate:
         return self.max_micro_batch >= 1
 
 
-def _max_micro_batch(layers: list[LayerCost], wafer: WaferSpec, T: int) -> int:
-    """Largest micro-batch (sequences) the wafer holds: every layer's checkpointed input, plus the
-    largest (weights + full activations) of the layer being worked on, in FP16."""
+def _max_micro_batch(layers: list[LayerCost], wafer: WaferSpec, T: int,
+                     policy: str = "recompute") -> int:
+    """Largest micro-batch (sequences) the wafer holds, in FP16, beside the FP16 weights of the layer
+    being worked on: saving all, every layer's saved activations; recomputing, every layer's input
+    plus the full activations of the layer being worked on."""
     value = assumptions.BYTES_PER_VALUE
-    checkpoints = sum(l.input_per_token for l in layers) * T * value  # per sequence
     weights = np.array([l.params * value for l in layers], float)
-    working = np.array([l.saved_per_token for l in layers]) * T * value  # per sequence
-    per_seq = checkpoints + working  # (n_layers,)
+    saved = np.array([l.saved_per_token for l in layers]) * T * value  # per sequence
+    if policy == "save all":
+        per_seq = np.full(len(layers), saved.sum())
+    else:
+        checkpoints = sum(l.input_per_token for l in layers) * T * value  # per sequence
+        per_seq = checkpoints + saved  # (n_layers,): while layer l is worked on
     free = wafer.grid_sram_bytes - weights
     b = np.floor(free / per_seq)
     return int(max(b.min(), 0))
@@ -449,14 +516,17 @@ def _max_micro_batch(layers: list[LayerCost], wafer: WaferSpec, T: int) -> int:
 def weight_streaming(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
                      batch_size: int | None = None, n_systems: int = 1, seq_len: int | None = None,
                      micro_batch: float | None = None, io_bandwidth: float | None = None,
-                     efficiency: float | None = None) -> WeightStreamingEstimate:
+                     efficiency: float | None = None,
+                     activations: str | None = None) -> WeightStreamingEstimate:
     """Model one training step with weight streaming on ``n_systems`` wafers (data parallel).
 
     Each system gets ``batch_size / n_systems`` sequences and works through them in micro-batches
     no larger than fit in its SRAM (:func:`_max_micro_batch`; default: as large as fits). For every
     micro-batch each layer streams in (forward: compute ``f b T`` FLOPs), then in reverse order
-    streams in again for backward (``2 f b T`` FLOPs) while its gradients stream out. A pass takes
-    ``max(compute, weight bytes / io_bandwidth)``.
+    streams in again for backward (``2 f b T`` FLOPs, plus ``f b T`` recomputing the layer's
+    activations from its saved input under the ``"recompute"`` policy) while its gradients stream
+    out. A pass takes ``max(compute, weight bytes / io_bandwidth)``. ``utilisation`` counts the
+    model's FLOPs only (3 x forward), not the recomputation.
 
     The compute-bound micro-batch is where compute equals I/O for a matmul layer's forward pass:
     ``b* = peak * efficiency * weight_bytes / (io_bandwidth * f * T)``, about the same for every
@@ -470,8 +540,10 @@ def weight_streaming(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
         io_bandwidth: bytes/s each way between MemoryX and one system (default
             ``assumptions.MEMORYX_BANDWIDTH``, read at call time so a changed assumption applies).
         efficiency: fraction of peak the PEs reach (default ``assumptions.COMPUTE_EFFICIENCY``).
+        activations: ``"save all"`` or ``"recompute"`` (default ``assumptions.ACTIVATION_POLICY``).
     """
     name = config if isinstance(config, str) else None
+    policy = activation_policy(activations)
     c = _check_config(config)
     w = get_wafer(wafer)
     T = _seq_len(c, seq_len)
@@ -491,7 +563,7 @@ def weight_streaming(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
         raise PlacementError(f"efficiency must be in (0, 1], got {efficiency}")
     layers = layer_costs(c, T)
     per_system = batch_size / n_systems
-    max_micro = _max_micro_batch(layers, w, T)
+    max_micro = _max_micro_batch(layers, w, T, policy)
     if micro_batch is None:
         if max_micro < 1:
             micro, n_micro = per_system, 1  # does not fit: report, with the time it would take
@@ -507,9 +579,11 @@ def weight_streaming(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
     rate = w.peak_flops * efficiency
     value = assumptions.BYTES_PER_VALUE
     streamed = []
+    backward = training_passes(policy) - 1  # 2 x forward, or 3 x when it recomputes first
     for l in layers:
         fwd = l.flops_per_token * micro * T / rate
-        streamed.append(StreamedLayer(l.name, l.params * value, fwd, 2 * fwd, l.params * value / io_bandwidth))
+        streamed.append(StreamedLayer(l.name, l.params * value, fwd, backward * fwd,
+                                      l.params * value / io_bandwidth))
     step = n_micro * sum(s.forward + s.backward for s in streamed)
     tokens = batch_size * T
     b_star = max(l.params * value * rate / (io_bandwidth * l.flops_per_token * T)
@@ -518,7 +592,7 @@ def weight_streaming(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
     utilisation = flops / (step * n_systems * w.peak_flops)
     return WeightStreamingEstimate(c, w, T, batch_size, n_systems, float(io_bandwidth), float(efficiency),
                                    float(micro), n_micro, streamed, float(step), tokens / step,
-                                   float(b_star), max_micro, float(utilisation))
+                                   float(b_star), max_micro, float(utilisation), policy)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -547,8 +621,9 @@ def training_time(name: str, n_systems: int | None = None, wafer: WaferSpec | st
     this is a lower bound.
 
     Returns a dict: ``model``, ``n_systems``, ``steps``, ``step_time_s``, ``days``, ``tokens_per_s``,
-    ``compute_bound``, ``micro_batch``, ``flops_simulated`` (what the model charges: 3 x forward),
-    ``flops_paper`` (the paper's algorithmic FLOPs).
+    ``compute_bound``, ``micro_batch``, ``flops_simulated`` (the model's FLOPs: 3 x forward, the
+    embedding as a lookup, no recomputation), ``flops_paper`` (the paper's reported "algorithmic
+    FLOPs", which include attention; the paper does not publish their term-by-term accounting).
     """
     if name not in CEREBRAS_GPT:
         GPTConfig.cerebras(name)

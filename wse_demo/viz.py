@@ -398,7 +398,7 @@ def _highlight(p, start: int, count: int) -> list[dict]:
 def region_cost_text(p, name: str, component: str | None = None) -> str:
     """One line on a layer's (or one of its components') region: PEs, memory, FLOPs and time."""
     r = p.region(name)
-    k = 3 if p.training else 1
+    k = placement_model.training_passes(p.activations) if p.training else 1
     if component is None:
         flops = r.layer.flops_per_token
         return (f"<b>{name}</b>: {r.pes:,} PEs; needs {r.bytes_needed / 1e6:,.0f} MB of "
@@ -460,16 +460,30 @@ def layer_picker(model="111M", wafer="WSE-2", block: str = "h.0", training: bool
                    margin=dict(b=150))
 
 
-def fit_frontier(models=None, wafers=("WSE-1", "WSE-2", "WSE-3")) -> go.Figure:
-    """Bytes needed for layer-pipelined training of each size against each wafer's grid SRAM."""
+def largest_fitting(wafer="WSE-2", activations: str | None = None, training: bool = True,
+                    models=None) -> str | None:
+    """The largest Cerebras-GPT model whose layer-pipelined placement fits ``wafer`` (None: none)."""
+    fitting = [m for m in (models or CEREBRAS_GPT)
+               if placement_model.layer_pipelined(m, wafer, training=training,
+                                                  activations=activations).fits]
+    return fitting[-1] if fitting else None
+
+
+def fit_frontier(models=None, wafers=("WSE-1", "WSE-2", "WSE-3"), wafer: str = "WSE-2") -> go.Figure:
+    """Bytes needed for layer-pipelined training of each size, under both activation policies, and
+    for inference, placed on ``wafer``, against each wafer's grid SRAM. The title names the largest
+    model that fits ``wafer`` under each policy (computed, so it follows the model)."""
     models = list(models or CEREBRAS_GPT)
-    needs = [placement_model.layer_pipelined(m, "WSE-2").bytes_needed / 1e9 for m in models]
-    inference = [placement_model.layer_pipelined(m, "WSE-2", training=False).bytes_needed / 1e9
+    series = [("training, saving every activation", "save all", True, PALETTE[0]),
+              ("training, recomputing from layer inputs", "recompute", True, PALETTE[5]),
+              ("inference (FP16 weights, K and V)", None, False, PALETTE[2])]
+    fig = go.Figure()
+    for label, policy, training, colour in series:
+        needs = [placement_model.layer_pipelined(m, wafer, training=training,
+                                                 activations=policy).bytes_needed / 1e9
                  for m in models]
-    fig = go.Figure([go.Bar(x=models, y=needs, name="training (weights, Adam state, activations)",
-                            marker_color=PALETTE[0]),
-                     go.Bar(x=models, y=inference, name="inference (FP16 weights, K and V)",
-                            marker_color=PALETTE[2])])
+        fig.add_trace(go.Bar(x=models, y=needs, name=label, marker_color=colour,
+                             hovertemplate="%{x}: %{y:,.1f} GB<extra>" + label + "</extra>"))
     for i, wname in enumerate(wafers):  # lines as traces: shapes on a log axis take log10 values
         w = get_wafer(wname)
         fig.add_trace(go.Scatter(x=models, y=[w.grid_sram_bytes / 1e9] * len(models), mode="lines",
@@ -477,8 +491,12 @@ def fit_frontier(models=None, wafers=("WSE-1", "WSE-2", "WSE-3")) -> go.Figure:
                                  line=dict(color=PALETTE[3 + i], dash="dash")))
     fig.update_yaxes(type="log", title="memory needed on the wafer (GB, log scale)")
     fig.update_xaxes(title="Cerebras-GPT model")
-    return _layout(fig, "Layer-pipelined training stops fitting on one wafer above 590M",
-                   barmode="group", legend=dict(orientation="h", y=-0.22), height=520)
+    w = get_wafer(wafer)
+    save_all = largest_fitting(w, "save all", models=models) or "no model"
+    recompute = largest_fitting(w, "recompute", models=models) or "no model"
+    return _layout(fig, f"Layer-pipelined training fits one {w.name} up to {save_all} saving every "
+                        f"activation, up to {recompute} recomputing them", barmode="group",
+                   legend=dict(orientation="h", y=-0.22), height=540)
 
 
 def mode_comparison(models=None, wafers=("WSE-1", "WSE-2", "WSE-3")) -> go.Figure:
@@ -546,6 +564,97 @@ def streaming_timeline(model="1.3B", wafer="WSE-2", micro_batches=(1, 2, 4, 8, 1
                         f"(compute-bound from about {mid.compute_bound_micro_batch:.0f} sequences); "
                         f"{100 * mid.utilisation:.0f}% of peak", controls_above=True, title_lines=2,
                    height=540, margin=dict(b=150))
+
+
+def _dataflow_step(step: str, layer: int, n_layers: int) -> dict:
+    """Shapes and annotations of :func:`weight_streaming_dataflow` at one step: ``step`` is
+    ``"forward"``, ``"backward"`` or ``"update"``; ``layer`` counts from 1."""
+    shapes, notes = [], []
+
+    def box(x0, y0, x1, y1, fill, line="black", width=1, dash="solid"):
+        shapes.append(dict(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, fillcolor=fill,
+                           line=dict(color=line, width=width, dash=dash), layer="below"))
+
+    def text(x, y, t, size=12, colour="black", **kw):
+        notes.append(dict(x=x, y=y, text=t, showarrow=False, font=dict(size=size, color=colour),
+                          **kw))
+
+    def arrow(x0, x1, y, colour, label):
+        notes.append(dict(x=x1, y=y, ax=x0, ay=y, xref="x", yref="y", axref="x", ayref="y",
+                          showarrow=True, arrowhead=3, arrowsize=1.3, arrowwidth=3,
+                          arrowcolor=colour, text=""))
+        text((x0 + x1) / 2, y + 0.45, label, size=11, colour=colour)
+
+    # layer colours avoid the flows' blue and vermillion and the kept activations' green
+    layer_colours = [PALETTE[1], PALETTE[4], PALETTE[5], PALETTE[6]]
+    colours = [layer_colours[i % len(layer_colours)] for i in range(n_layers)]
+    # MemoryX: the weights and optimizer state of every layer
+    box(0.0, 0.4, 2.6, 5.6, "#F7F7F7")
+    text(1.3, 5.95, "<b>MemoryX</b> (off the wafer)")
+    text(1.3, 0.15, "weights + Adam state of every layer", size=10)
+    h = 4.6 / n_layers
+    for i in range(n_layers):
+        y0 = 5.4 - (i + 1) * h + 0.08
+        active = i + 1 == layer and step != "update"
+        updating = step == "update" or (step == "backward" and i + 1 >= layer)
+        box(0.25, y0, 2.35, y0 + h - 0.16, colours[i], width=3 if active else 1)
+        label = f"layer {i + 1}" + (" (updated)" if updating and step == "update" else "")
+        text(1.3, y0 + (h - 0.16) / 2, label, size=11)
+    # the wafer: every PE works on the one layer whose weights are streaming through
+    box(5.0, 0.4, 10.0, 5.6, "#FFFFFF", width=2)
+    text(7.5, 5.95, "<b>the wafer</b> (one CS-2)")
+    if step == "update":
+        box(5.2, 1.9, 9.8, 5.4, "#EEEEEE", line="#999999", dash="dot")
+        text(7.5, 3.65, "idle: MemoryX applies AdamW<br>to every layer's weights", size=12)
+    else:
+        box(5.2, 1.9, 9.8, 5.4, colours[layer - 1], width=1)
+        what = "forward" if step == "forward" else "recompute, then backward"
+        text(7.5, 3.65, f"all PEs: layer {layer}, {what}<br>its weights pass through, "
+                        f"then are dropped", size=12)
+    # activations that stay on the wafer: each layer's input, kept for backward
+    text(7.5, 1.62, "kept on the wafer: each layer's input (activations stay)", size=10)
+    kept = 0 if step == "update" else layer  # backward of layer l still reads its input x_{l-1}
+    w = 4.6 / n_layers
+    for i in range(n_layers):
+        x0 = 5.2 + i * w
+        on = i < kept
+        box(x0 + 0.05, 0.6, x0 + w - 0.05, 1.35, PALETTE[2] if on else "#FFFFFF",
+            line=PALETTE[2], dash="solid" if on else "dot")
+        text(x0 + w / 2, 0.975, f"x{i}" if on else "", size=11, colour="white")
+    # the flows between them
+    if step != "update":
+        arrow(2.75, 4.85, 4.3, PALETTE[0], f"weights of<br>layer {layer} in")
+    if step == "backward":
+        arrow(4.85, 2.75, 2.6, PALETTE[3], f"gradients of<br>layer {layer} out")
+    return {"shapes": shapes, "annotations": notes}
+
+
+def weight_streaming_dataflow(n_layers: int = 4) -> go.Figure:
+    """A schematic of one weight-streaming training step (one micro-batch) for a model of
+    ``n_layers`` layers, one slider step per stage: forward through the layers (each layer's weights
+    stream in from MemoryX, its input is kept on the wafer), backward in reverse order (the weights
+    stream in again, the layer's activations are recomputed from its kept input, its gradients
+    stream out), then MemoryX updates the weights. Weights move; activations stay."""
+    if isinstance(n_layers, bool) or not isinstance(n_layers, int) or not 1 <= n_layers <= 8:
+        raise ValueError(f"n_layers must be an integer from 1 to 8, got {n_layers!r}")
+    stages = ([("forward", i) for i in range(1, n_layers + 1)]
+              + [("backward", i) for i in range(n_layers, 0, -1)] + [("update", 0)])
+    fig = go.Figure(go.Scatter(x=[0, 10], y=[0, 6.3], mode="markers", marker=dict(opacity=0),
+                               hoverinfo="skip", showlegend=False))
+    first = _dataflow_step(*stages[0], n_layers)
+    steps = [dict(label="update" if kind == "update" else f"{kind[0]}wd {i}", method="relayout",
+                  args=[_dataflow_step(kind, i, n_layers)]) for kind, i in stages]
+    fig.update_layout(**first, sliders=[dict(steps=steps, active=0, y=-0.02,
+                                             currentvalue=dict(prefix="step: "))])
+    fig.update_xaxes(visible=False, range=[-0.2, 10.2])
+    fig.update_yaxes(visible=False, range=[-0.1, 6.4], scaleanchor="x")
+    fig = _layout(fig, "Weight streaming: the weights flow through the wafer and the activations "
+                       "stay on it, the reverse of chapter 9's kernel (slide through one step)",
+                  height=560, margin=dict(l=10, r=10, b=90))
+    # a figure of boxes has no axes; name what the two directions are for readers of the json
+    fig.update_xaxes(title="MemoryX (left) and the wafer (right)")
+    fig.update_yaxes(title="schematic, not to scale")
+    return fig
 
 
 def scale_out_figure(models=None, wafer="WSE-2", max_log2: int = 7) -> go.Figure:
@@ -684,5 +793,6 @@ def matmul_explorer():
 __all__ = ["table_figure", "fabric_heatmaps", "matmul_states", "matmul_animation", "cycles_by_op",
            "grid_scaling",
            "gpt_fabric_map", "tiled_maps", "wafer_explorer", "layer_picker", "region_cost_text",
-           "fit_frontier", "mode_comparison", "streaming_timeline", "scale_out_figure",
+           "fit_frontier", "largest_fitting", "mode_comparison", "weight_streaming_dataflow",
+           "streaming_timeline", "scale_out_figure",
            "placement_explorer", "explorer_figure", "matmul_explorer"]
