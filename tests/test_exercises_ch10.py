@@ -1,8 +1,12 @@
-"""Chapter 10's exercise checks confirm right answers, reject the stub and plausible wrong answers,
-and their references agree with the performance model the chapter uses."""
+"""Chapter 10's exercise checks confirm right answers (written more than one way), reject the stub
+and the wrong answers readers write, each with the hint meant for it, and their references agree
+with the performance model the chapter uses."""
+import math
+
+import numpy as np
 import pytest
 
-from gptlib import GPTConfig
+from gptlib import CEREBRAS_GPT, GPTConfig
 from gptlib.exercises import ExerciseError, ch10
 from wse_demo import placement
 
@@ -17,50 +21,212 @@ def rejects(check, *args, match=""):
         check(*args)
 
 
+# ----------------------------------------------------------------------------------------------
+# 10.1 the bytes of one block
+# ----------------------------------------------------------------------------------------------
 def test_block_training_bytes(capsys):
     C = 2048
     params = 12 * C * C + 13 * C  # matrices, their biases and two LayerNorms
     passes(capsys, ch10.check_block_training_bytes, params * 16)
+    passes(capsys, ch10.check_block_training_bytes, np.int64(params) * (2 + 2 + 4 + 4 + 4))
     rejects(ch10.check_block_training_bytes, ..., match="not answered yet")
-    rejects(ch10.check_block_training_bytes, 12 * C * C * 16, match="biases")
+    rejects(ch10.check_block_training_bytes, 12 * C * C * 16, match="13 C more")
+    rejects(ch10.check_block_training_bytes, (12 * C * C + 9 * C) * 16, match="LayerNorms")
     rejects(ch10.check_block_training_bytes, params * 2, match="16 bytes")
+    rejects(ch10.check_block_training_bytes, params * 12, match="every copy")
+    rejects(ch10.check_block_training_bytes, params * 4, match="every copy")
+    rejects(ch10.check_block_training_bytes, params, match="multiply by 16")
+    rejects(ch10.check_block_training_bytes, params * 16 * 24, match="all 24 blocks")
+    rejects(ch10.check_block_training_bytes, "806 MB", match="should be a number")
     # the performance model charges the same per block
-    block = placement.layer_costs("1.3B")[1]
-    assert block.params == params
+    assert placement.layer_costs("1.3B")[1].params == params
 
 
-def test_compute_bound_micro_batch(capsys):
-    b = 757 * 996 * 8.8e9 / (150e9 * 2048)
-    passes(capsys, ch10.check_compute_bound_micro_batch, b)
-    rejects(ch10.check_compute_bound_micro_batch, ..., match="not answered yet")
-    rejects(ch10.check_compute_bound_micro_batch, b * 2048, match="tokens")
-    rejects(ch10.check_compute_bound_micro_batch, 2 * b, match="factors of 2")
-    # the performance model's value (which includes attention's FLOPs) is close
-    est = placement.weight_streaming("1.3B", "WSE-2")
-    assert est.compute_bound_micro_batch == pytest.approx(b, rel=0.05)
+# ----------------------------------------------------------------------------------------------
+# 10.2 the rate of a pipeline
+# ----------------------------------------------------------------------------------------------
+def right_rate(pes, flops, passes):
+    return min(p * 8.8e9 / (passes * f) for p, f in zip(pes, flops))
 
 
-def right_rate(pes, flops):
-    return min(p * 8.8e9 / (3 * f) for p, f in zip(pes, flops))
+def numpy_rate(pes, flops, passes):  # written differently: arrays, time per token per stage
+    seconds = passes * np.asarray(flops) / (np.asarray(pes) * 8 * 1.1e9)
+    return 1.0 / seconds.max()
+
+
+def sorting_rate(pes, flops, passes):  # sorts its input in place: the check must notice
+    pes.sort()
+    return right_rate(pes, flops, passes)
 
 
 def test_pipeline_rate(capsys):
     passes(capsys, ch10.check_pipeline_rate, right_rate)
+    passes(capsys, ch10.check_pipeline_rate, numpy_rate)
     rejects(ch10.check_pipeline_rate, ..., match="not answered yet")
-    rejects(ch10.check_pipeline_rate, lambda p, f: max(a * 8.8e9 / (3 * b) for a, b in zip(p, f)),
-            match="SLOWEST")
-    rejects(ch10.check_pipeline_rate, lambda p, f: 3 * right_rate(p, f), match="3 x")
-    rejects(ch10.check_pipeline_rate, lambda p, f: sum(p) * 8.8e9 / (3 * sum(f)), match="balanced")
-    # the right answer reproduces the performance model's pipeline throughput
-    p = placement.layer_pipelined("111M", "WSE-2")
-    rate = right_rate([r.pes for r in p.regions], [r.layer.flops_per_token for r in p.regions])
-    assert rate == pytest.approx(p.tokens_per_s)
+    rejects(ch10.check_pipeline_rate,
+            lambda p, f, k: max(a * 8.8e9 / (k * b) for a, b in zip(p, f)), match="SLOWEST")
+    rejects(ch10.check_pipeline_rate, lambda p, f, k: right_rate(p, f, 3), match="`passes`")
+    rejects(ch10.check_pipeline_rate, lambda p, f, k: k * right_rate(p, f, k),
+            match="forward-only")
+    rejects(ch10.check_pipeline_rate, lambda p, f, k: sum(p) * 8.8e9 / (k * sum(f)),
+            match="balanced")
+    rejects(ch10.check_pipeline_rate,
+            lambda p, f, k: float(np.mean([a * 8.8e9 / (k * b) for a, b in zip(p, f)])),
+            match="average")
+    rejects(ch10.check_pipeline_rate,
+            lambda p, f, k: 1 / sum(k * b / (a * 8.8e9) for a, b in zip(p, f)), match="alone")
+    rejects(ch10.check_pipeline_rate, sorting_rate, match="changed the lists")
+    rejects(ch10.check_pipeline_rate, lambda p, f: 1.0, match="raised TypeError")
 
 
-def test_training_days(capsys):
-    days = 2.3e22 / (12 * 850_000 * 8.8e9) / 86400
-    passes(capsys, ch10.check_training_days, days)
-    rejects(ch10.check_training_days, ..., match="not answered yet")
-    rejects(ch10.check_training_days, days * 12, match="one CS-2")
-    rejects(ch10.check_training_days, days * 24, match="hours")
-    assert GPTConfig.cerebras("13B").n_layer == 40
+def test_the_pipeline_rate_reproduces_the_performance_model():
+    for policy in placement.POLICIES:
+        p = placement.layer_pipelined("111M", "WSE-2", activations=policy)
+        rate = right_rate([r.pes for r in p.regions], [r.layer.flops_per_token for r in p.regions],
+                          placement.training_passes(policy))
+        assert rate == pytest.approx(p.tokens_per_s)
+
+
+# ----------------------------------------------------------------------------------------------
+# 10.3 activation memory under both policies
+# ----------------------------------------------------------------------------------------------
+def right_bytes(C, F, L, T, policy):
+    keep = 8 * C + 2 * F if policy == "save all" else C
+    in_flight = L * (L + 1) // 2  # L + (L - 1) + ... + 1 sequences over the stages
+    working = 0 if policy == "save all" else L * (8 * C + 2 * F) * T
+    return 2 * (in_flight * keep * T + working)
+
+
+def loop_bytes(C, F, L, T, policy):  # written differently: stage by stage
+    total = 0.0
+    for s in range(L):
+        if policy == "save all":
+            total += (L - s) * (8 * C + 2 * F) * T * 2
+        else:
+            total += ((L - s) * C + 8 * C + 2 * F) * T * 2
+    return total
+
+
+def bytes_with(C, F, L, T, policy, mistake):
+    block = 8 * C + 2 * F
+    if mistake == "16 C":
+        block = 16 * C
+    if mistake == "F once":
+        block = 8 * C + F
+    total = 0
+    for s in range(L):
+        n = {"one": 1, "all": L, "plus one": L - s + 1, "minus one": L - s - 1}.get(mistake, L - s)
+        keep_all = (policy == "save all") != (mistake == "swapped")
+        if keep_all:
+            total += n * block * T
+        else:
+            total += n * C * T + (0 if mistake == "no working set" else block * T)
+    per_value = 1 if mistake == "values" else 2
+    total *= per_value
+    return total / T if mistake == "per token" else total
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("swapped", "swapped"), ("values", "2 per FP16 value"), ("per token", "per token"),
+    ("no working set", "one sequence's full activations"), ("16 C", "use the given F"),
+    ("F once", "before and after GELU"), ("one", "stage s still holds"),
+    ("all", "not every stage holds L"), ("plus one", "one sequence too many"),
+    ("minus one", "one sequence too few"),
+])
+def test_pipeline_activation_bytes_rejects_each_mistake_with_its_hint(mistake, hint):
+    rejects(ch10.check_pipeline_activation_bytes, lambda *a: bytes_with(*a, mistake), match=hint)
+
+
+def test_pipeline_activation_bytes(capsys):
+    passes(capsys, ch10.check_pipeline_activation_bytes, right_bytes)
+    passes(capsys, ch10.check_pipeline_activation_bytes, loop_bytes)
+    rejects(ch10.check_pipeline_activation_bytes, ..., match="not answered yet")
+    rejects(ch10.check_pipeline_activation_bytes, lambda *a: 40.3e9, match="expected")
+
+
+def test_the_activation_reference_is_the_performance_models_block_term():
+    # the model's blocks sit after the embedding, so block j has L + 1 - j sequences in flight,
+    # one more than in the exercise's pipeline of blocks alone
+    for name in ("111M", "1.3B"):
+        c = GPTConfig.cerebras(name)
+        for policy in placement.POLICIES:
+            p = placement.layer_pipelined(name, "WSE-2", activations=policy)
+            blocks = sum(r.activation_bytes for r in p.regions if r.layer.kind == "block")
+            ref = ch10._activation_bytes(c.d_model, c.d_ffn, c.n_layer, 2048, policy,
+                                         in_flight_offset=1)
+            assert blocks == pytest.approx(ref)
+
+
+# ----------------------------------------------------------------------------------------------
+# 10.4 systems that stay compute-bound
+# ----------------------------------------------------------------------------------------------
+def right_systems(batch, b_star, max_micro, n_max):
+    out = []
+    for n in range(1, min(n_max, batch) + 1):
+        share = batch / n
+        micro = share / math.ceil(share / min(share, max_micro))
+        if micro >= b_star:
+            out.append(n)
+    return out
+
+
+def numpy_systems(batch, b_star, max_micro, n_max):  # written differently: arrays
+    n = np.arange(1, min(n_max, batch) + 1)
+    share = batch / n
+    micro = share / np.ceil(share / np.minimum(share, max_micro))
+    return n[micro >= b_star].tolist()
+
+
+def systems_with(batch, b_star, max_micro, n_max, mistake):
+    top = min(n_max, batch)
+    ns = {"open range": range(1, top), "no batch cap": range(1, n_max + 1)}.get(
+        mistake, range(1, top + 1))
+    out = []
+    for n in ns:
+        share = (batch // n) if mistake == "integer share" else batch / n
+        if share == 0:
+            break
+        if mistake == "share":
+            micro = share
+        elif mistake == "min":
+            micro = min(share, max_micro)
+        elif mistake == "floor":
+            micro = share / max(1, math.floor(share / min(share, max_micro)))
+        else:
+            micro = share / math.ceil(share / min(share, max_micro))
+        ok = micro > b_star if mistake == "strict" else micro >= b_star
+        if mistake == "stop" and not ok:
+            break
+        if ok:
+            out.append(n)
+    return out
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("share", "compare the micro-batch"), ("strict", "exactly equal to b"),
+    ("min", "equal micro-batches"), ("floor", "round the number of micro-batches up"),
+    ("integer share", "may be fractional"), ("stop", "does not shrink steadily"),
+    ("open range", "includes its end"), ("no batch cap", "no more systems than sequences"),
+])
+def test_compute_bound_systems_rejects_each_mistake_with_its_hint(mistake, hint):
+    rejects(ch10.check_compute_bound_systems, lambda *a: systems_with(*a, mistake), match=hint)
+
+
+def test_compute_bound_systems(capsys):
+    passes(capsys, ch10.check_compute_bound_systems, right_systems)
+    passes(capsys, ch10.check_compute_bound_systems, numpy_systems)
+    rejects(ch10.check_compute_bound_systems, ..., match="not answered yet")
+    rejects(ch10.check_compute_bound_systems, lambda *a: 12, match="list of whole numbers")
+    rejects(ch10.check_compute_bound_systems, lambda *a: [12], match="expected")
+
+
+def test_the_systems_reference_agrees_with_the_performance_model():
+    for name in ("13B", "1.3B"):
+        batch = placement.published_batch_size(name)
+        one = placement.weight_streaming(name, "WSE-2")
+        ns = list(range(1, 65))
+        model = [e.n_systems for e in placement.scale_out(name, ns, "WSE-2") if e.compute_bound]
+        ref = ch10._compute_bound_systems(batch, one.compute_bound_micro_batch,
+                                          one.max_micro_batch, 64)
+        assert model == ref
+        assert CEREBRAS_GPT[name].n_cs2 in ref  # the paper's number of systems is compute-bound

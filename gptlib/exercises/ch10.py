@@ -1,8 +1,9 @@
 """Checks for the exercises of chapter 10 (mapping GPT onto the wafer).
 
 Each check computes its reference on its own (a real :class:`gptlib.model.Block` built on the
-``meta`` device for parameter counts, numpy for rates, the published table for FLOPs); gptlib never
-imports the chapter's simulator, ``wse_demo``.
+``meta`` device for parameter counts, plain Python and numpy from the rules the chapter states);
+gptlib never imports the chapter's simulator, ``wse_demo`` (the tests check that these references
+agree with it).
 """
 from __future__ import annotations
 
@@ -11,14 +12,12 @@ import math
 import numpy as np
 import torch
 
-from ..config import CEREBRAS_GPT, GPTConfig
-from ._core import ExerciseError, confirm, fail, number, require_callable
+from ..config import GPTConfig
+from ._core import call_answer, confirm, fail, number, require_callable
 
-WSE2_GRID = (757, 996)  # the SDK's PE grid of WSE-2
-WSE2_CORES = 850_000
 PE_FLOPS = 8 * 1.1e9  # FP16 FLOP/s of one PE (4 multiply-adds per cycle at 1.1 GHz, derived)
-STREAMING_BANDWIDTH = 150e9  # bytes/s, the chapter's stated assumption
 TRAINING_BYTES_PER_PARAM = 16  # FP16 weight + gradient, FP32 master copy + two Adam moments
+BYTES_PER_VALUE = 2  # FP16 activations
 
 
 # ----------------------------------------------------------------------------------------------
@@ -42,98 +41,274 @@ def check_block_training_bytes(block_bytes) -> None:
     if got == expected:
         return confirm(ex, f"{params:,} parameters x 16 bytes = {expected / 1e6:,.0f} MB per block")
     c = GPTConfig.cerebras("1.3B")
-    if got == 12 * c.d_model ** 2 * TRAINING_BYTES_PER_PARAM:
+    C = c.d_model
+    if got == 12 * C ** 2 * TRAINING_BYTES_PER_PARAM:
         fail(ex, "12 C^2 counts the weight matrices only; add the biases and the two LayerNorms' "
                  "gains and biases (13 C more parameters).")
+    if got == (12 * C ** 2 + 9 * C) * TRAINING_BYTES_PER_PARAM:
+        fail(ex, "you counted the matrices and their biases; the two LayerNorms have a gain and a "
+                 "bias each, 4 C more parameters.")
     if got == params * 2:
         fail(ex, "2 bytes per parameter is inference in FP16; training also keeps the gradient, an "
                  "FP32 master copy and two Adam moments: 16 bytes.")
+    if got in (params * 4, params * 8, params * 12):
+        fail(ex, "count every copy: FP16 weight (2) and gradient (2), FP32 master weight (4) and "
+                 "two FP32 Adam moments (4 + 4).")
     if got == params:
         fail(ex, "that is the number of parameters; multiply by 16 bytes each.")
+    if got == expected * c.n_layer:
+        fail(ex, f"that is all {c.n_layer} blocks; the question asks for one.")
     fail(ex, f"{got:g} bytes is not it. Count a block's parameters (or build one on the meta device "
              f"and sum p.numel()), then multiply by 16.")
-
-
-# ----------------------------------------------------------------------------------------------
-# Exercise 10.3: the micro-batch at which weight streaming is compute-bound
-# ----------------------------------------------------------------------------------------------
-def check_compute_bound_micro_batch(micro_batch) -> None:
-    """``micro_batch``: sequences of 2048 tokens per pass at which a layer's forward compute on the
-    WSE-2 grid (757 x 996 PEs at 8.8 GFLOP/s each) takes as long as streaming its FP16 weights at
-    150 GB/s, ignoring attention's score FLOPs (each weight: 2 FLOP per token, 2 bytes)."""
-    ex = "10.3"
-    got = number(ex, "micro_batch", micro_batch)
-    peak = WSE2_GRID[0] * WSE2_GRID[1] * PE_FLOPS
-    # compute for b sequences = 2 P b T / peak ; I/O = 2 P / bandwidth  ->  b = peak / (bandwidth T)
-    expected = peak / (STREAMING_BANDWIDTH * 2048)
-    if math.isclose(got, expected, rel_tol=0.02) or got == math.ceil(expected):
-        return confirm(ex, f"about {expected:.1f} sequences ({expected * 2048:,.0f} tokens) per pass")
-    if math.isclose(got, expected * 2048, rel_tol=0.02):
-        fail(ex, "that is in tokens; divide by 2048 tokens per sequence.")
-    if math.isclose(got, expected * 2, rel_tol=0.02) or math.isclose(got, expected / 2, rel_tol=0.02):
-        fail(ex, "check the factors of 2: a weight is 2 bytes in FP16 and does 2 FLOP per token, so "
-                 "they cancel.")
-    if math.isclose(got, WSE2_CORES * PE_FLOPS / (STREAMING_BANDWIDTH * 2048), rel_tol=0.02):
-        fail(ex, "use the grid's 757 x 996 PEs, not all 850,000 cores.")
-    fail(ex, f"{got:g} is not it. Set compute time (2 P b T / peak) equal to I/O time "
-             f"(2 P / bandwidth) and solve for b.")
 
 
 # ----------------------------------------------------------------------------------------------
 # Exercise 10.2: the rate of a pipeline
 # ----------------------------------------------------------------------------------------------
 def check_pipeline_rate(pipeline_rate) -> None:
-    """``pipeline_rate(pes, flops_per_token)``: two equal-length sequences, the PEs of each stage and
-    its forward FLOPs per token -> training tokens/s of the layer pipeline at peak (8.8 GFLOP/s per
-    PE; training costs 3 x forward)."""
+    """``pipeline_rate(pes, flops_per_token, passes)``: two equal-length lists, the PEs of each stage
+    and its forward FLOPs per token, and the forward passes' worth of FLOPs one training step costs
+    (3 saving all activations, 4 recomputing them) -> training tokens/s of the layer pipeline at
+    peak, 8.8 GFLOP/s per PE."""
     ex = "10.2"
     require_callable(ex, "pipeline_rate", pipeline_rate)
     rng = np.random.default_rng(103)
-    for _ in range(10):
+    cases = [([1000, 1000], [1e6, 1e6], 3), ([10, 20, 30], [3e6, 1e6, 3e6], 4), ([7], [5e5], 3)]
+    for _ in range(12):
         n = int(rng.integers(2, 12))
-        pes = rng.integers(1_000, 100_000, n)
-        flops = rng.uniform(1e6, 1e8, n)
-        try:
-            got = pipeline_rate(pes.tolist(), flops.tolist())
-        except ExerciseError:
-            raise
-        except Exception as error:
-            fail(ex, f"`pipeline_rate` raised {type(error).__name__}: {error} (pes and "
-                     f"flops_per_token are lists of {n} numbers)")
+        cases.append((rng.integers(1_000, 100_000, n).tolist(), rng.uniform(1e6, 1e8, n).tolist(),
+                      int(rng.choice([3, 4]))))
+    for pes, flops, passes in cases:
+        given = (list(pes), list(flops))
+        got = call_answer(ex, "pipeline_rate", pipeline_rate, given[0], given[1], passes)
+        if given != (list(pes), list(flops)):
+            fail(ex, "`pipeline_rate` changed the lists it was given; compute the rate without "
+                     "modifying them.")
         got = number(ex, "pipeline_rate(...)", got)
-        stage = pes * PE_FLOPS / (3 * flops)
+        p, f = np.array(pes, float), np.array(flops, float)
+        stage = p * PE_FLOPS / (passes * f)
         expected = float(stage.min())
         if math.isclose(got, expected, rel_tol=1e-6):
             continue
         if math.isclose(got, float(stage.max()), rel_tol=1e-6):
             fail(ex, "a pipeline runs at the pace of its SLOWEST stage: take the minimum rate.")
-        if math.isclose(got, 3 * expected, rel_tol=1e-6):
-            fail(ex, "training does forward and backward: 3 x the forward FLOPs per token.")
-        if math.isclose(got, float(pes.sum() * PE_FLOPS / (3 * flops.sum())), rel_tol=1e-6):
+        if math.isclose(got, float((p * PE_FLOPS / (3 * f)).min()), rel_tol=1e-6):
+            fail(ex, f"use the `passes` argument: recomputing activations costs {passes} forward "
+                     f"passes' worth of FLOPs per step, not always 3.")
+        if math.isclose(got, passes * expected, rel_tol=1e-6):
+            fail(ex, "that is the forward-only rate; a training step costs `passes` times the "
+                     "forward FLOPs.")
+        if math.isclose(got, float(p.sum() * PE_FLOPS / (passes * f.sum())), rel_tol=1e-6):
             fail(ex, "that is the rate of a perfectly balanced pipeline; these stages are not "
                      "balanced, so the slowest one sets the rate.")
+        if math.isclose(got, float(stage.mean()), rel_tol=1e-6):
+            fail(ex, "the stages work on different tokens at once, so they do not average out: the "
+                     "slowest one sets the rate.")
+        if math.isclose(got, float(1 / (1 / stage).sum()), rel_tol=1e-6):
+            fail(ex, "that adds the stages' times per token, as if one token went through them "
+                     "alone; in a pipeline they work at the same time.")
         fail(ex, f"got {got:g} tokens/s, expected {expected:g}. Rate of a stage = its PEs x 8.8e9 "
-                 f"/ (3 x its FLOPs per token).")
+                 f"/ (passes x its FLOPs per token).")
     confirm(ex, "your pipeline runs at the rate of its slowest stage")
 
 
 # ----------------------------------------------------------------------------------------------
-# Exercise 10.4: how long 13B took at least
+# Exercise 10.3: activation memory of a layer pipeline, under both policies
 # ----------------------------------------------------------------------------------------------
-def check_training_days(days) -> None:
-    """``days``: a lower bound on Cerebras-GPT 13B's training time, from the paper's training
-    FLOPs and its number of CS-2 systems, each at the peak of all 850,000 cores."""
+def _activation_bytes(C: int, F: int, L: int, T: int, policy: str, in_flight_offset: int = 0,
+                      working: bool = True, per_value: int = BYTES_PER_VALUE,
+                      saved: int | None = None) -> float:
+    """Activation bytes of ``L`` block stages: stage s (0-based) has ``L - s`` sequences in flight.
+    The keyword arguments reproduce readers' mistakes (for the hints)."""
+    block = 8 * C + 2 * F if saved is None else saved
+    total = 0
+    for s in range(L):
+        in_flight = L - s + in_flight_offset
+        if policy == "save all":
+            total += in_flight * block * T
+        else:
+            total += in_flight * C * T + (block * T if working else 0)
+    return float(total * per_value)
+
+
+def check_pipeline_activation_bytes(pipeline_activation_bytes) -> None:
+    """``pipeline_activation_bytes(C, F, L, T, policy)`` -> bytes of FP16 activations the ``L`` block
+    stages of a layer pipeline keep for backward (stage ``s``, counting from 0, has ``L - s``
+    sequences of ``T`` tokens in flight): ``"save all"`` keeps ``8 C + 2 F`` values per token of each
+    sequence in flight; ``"recompute"`` keeps ``C`` per token of each, plus one sequence's
+    ``8 C + 2 F`` per token (the one being recomputed)."""
+    ex = "10.3"
+    require_callable(ex, "pipeline_activation_bytes", pipeline_activation_bytes)
+    cases = [(2048, 8192, 24, 2048), (768, 3072, 10, 2048), (64, 100, 1, 8), (32, 128, 3, 16),
+             (5120, 20480, 40, 2048), (16, 40, 7, 5), (256, 1024, 2, 1)]
+    rng = np.random.default_rng(105)
+    for _ in range(8):
+        C, F, L, T = (int(v) for v in rng.integers(1, 300, 4))
+        cases.append((C, F, L, T))
+    answers = {}
+    for C, F, L, T in cases:
+        for policy in ("save all", "recompute"):
+            args = (C, F, L, T, policy)
+            answers[args] = number(ex, f"pipeline_activation_bytes{args}",
+                                   call_answer(ex, "pipeline_activation_bytes",
+                                               pipeline_activation_bytes, *args))
+    wrong = [a for a in answers if not math.isclose(answers[a], _activation_bytes(*a), rel_tol=1e-9)]
+    if wrong:
+        swap = {"save all": "recompute", "recompute": "save all"}
+        mistakes = [
+            (lambda C, F, L, T, p: _activation_bytes(C, F, L, T, swap[p]),
+             "the two policies are swapped: saving all keeps more, recomputing keeps less"),
+            (lambda C, F, L, T, p: _activation_bytes(C, F, L, T, p, per_value=1),
+             "that is a count of values; the question asks for bytes, 2 per FP16 value"),
+            (lambda C, F, L, T, p: _activation_bytes(C, F, L, T, p) / T,
+             "that is per token; every sequence in flight has T tokens"),
+            (lambda C, F, L, T, p: _activation_bytes(C, F, L, T, p, working=False),
+             "recomputing still needs room for one sequence's full activations (8 C + 2 F per "
+             "token) while its backward pass runs"),
+            (lambda C, F, L, T, p: _activation_bytes(C, F, L, T, p, saved=16 * C),
+             "use the given F: 8 C + 2 F is 16 C only when F = 4 C"),
+            (lambda C, F, L, T, p: _activation_bytes(C, F, L, T, p, saved=8 * C + F),
+             "the FFN keeps its hidden layer twice, before and after GELU: 2 F"),
+            (lambda C, F, L, T, p: _one_in_flight(C, F, L, T, p),
+             "every stage keeps one sequence there; stage s still holds L - s sequences that "
+             "are waiting for their backward pass"),
+            (lambda C, F, L, T, p: _all_in_flight(C, F, L, T, p),
+             "not every stage holds L sequences: the later a stage, the sooner its backward pass "
+             "comes, so stage s holds L - s"),
+            (lambda C, F, L, T, p: _activation_bytes(C, F, L, T, p, in_flight_offset=1),
+             "one sequence too many per stage: stage s (from 0) holds L - s, the last stage 1"),
+            (lambda C, F, L, T, p: _activation_bytes(C, F, L, T, p, in_flight_offset=-1),
+             "one sequence too few per stage: stage s (from 0) holds L - s, so the last stage "
+             "still holds 1"),
+        ]
+        for predict, hint in mistakes:
+            if all(math.isclose(answers[a], predict(*a), rel_tol=1e-9) for a in answers):
+                fail(ex, f"for {wrong[0]} you gave {answers[wrong[0]]:,.0f}: {hint}.")
+        a = wrong[0]
+        fail(ex, f"`pipeline_activation_bytes{a}` gave {answers[a]:,.0f}, expected "
+                 f"{_activation_bytes(*a):,.0f}. Add, stage by stage, the sequences in flight times "
+                 f"the values each keeps per token, times T tokens, times 2 bytes.")
+    save_all = pipeline_activation_bytes(2048, 8192, 24, 2048, "save all")
+    recompute = pipeline_activation_bytes(2048, 8192, 24, 2048, "recompute")
+    confirm(ex, f"for 1.3B's 24 blocks {save_all / 1e9:.1f} GB saving all, {recompute / 1e9:.1f} GB "
+                f"recomputing")
+
+
+def _one_in_flight(C, F, L, T, policy):
+    block = 8 * C + 2 * F
+    per_stage = block * T if policy == "save all" else C * T + block * T
+    return float(L * per_stage * BYTES_PER_VALUE)
+
+
+def _all_in_flight(C, F, L, T, policy):
+    block = 8 * C + 2 * F
+    per_stage = L * block * T if policy == "save all" else L * C * T + block * T
+    return float(L * per_stage * BYTES_PER_VALUE)
+
+
+# ----------------------------------------------------------------------------------------------
+# Exercise 10.4: how many systems keep weight streaming compute-bound
+# ----------------------------------------------------------------------------------------------
+def _micro_batch(batch: int, n: int, max_micro: int) -> float:
+    share = batch / n
+    return share / math.ceil(share / min(share, max_micro))
+
+
+def _compute_bound_systems(batch: int, b_star: float, max_micro: int, n_max: int) -> list[int]:
+    return [n for n in range(1, min(n_max, batch) + 1) if _micro_batch(batch, n, max_micro) >= b_star]
+
+
+def check_compute_bound_systems(compute_bound_systems) -> None:
+    """``compute_bound_systems(batch, b_star, max_micro, n_max)`` -> the sorted list of every number
+    of systems ``N`` from 1 to ``min(n_max, batch)`` at which each system's micro-batch is at least
+    ``b_star`` sequences: a system's share ``batch / N`` (possibly fractional) is split into as few
+    equal micro-batches of at most ``max_micro`` sequences as it takes. A micro-batch exactly equal
+    to ``b_star`` counts as compute-bound."""
     ex = "10.4"
-    got = number(ex, "days", days)
-    run = CEREBRAS_GPT["13B"]
-    per_system = WSE2_CORES * PE_FLOPS
-    expected = run.reported_flops / (run.n_cs2 * per_system) / 86400
-    if math.isclose(got, expected, rel_tol=0.02):
-        return confirm(ex, f"at least {expected:.1f} days on {run.n_cs2} CS-2")
-    if math.isclose(got, expected * run.n_cs2, rel_tol=0.02):
-        fail(ex, f"that is on one CS-2; the paper used {run.n_cs2} of them.")
-    if math.isclose(got, expected * 24, rel_tol=0.02):
-        fail(ex, "that is in hours; the question asks for days.")
-    if math.isclose(got, expected * 86400, rel_tol=0.02):
-        fail(ex, "that is in seconds; divide by 86,400.")
-    fail(ex, f"{got:g} days is not it: FLOPs / (systems x FLOP/s per system) / seconds per day.")
+    require_callable(ex, "compute_bound_systems", compute_bound_systems)
+    cases = [(1080, 21.6, 30, 64), (528, 21.6, 85, 32), (120, 20.0, 40, 12), (120, 21.6, 149, 8),
+             (1040, 21.6, 44, 64), (264, 22.0, 131, 16), (100, 10.0, 25, 100), (7, 1.0, 2, 10),
+             (90, 30.0, 30, 5), (64, 3.5, 7, 64), (6, 0.5, 4, 12), (100, 10.0, 8, 5)]
+    rng = np.random.default_rng(107)
+    for _ in range(10):
+        batch = int(rng.integers(1, 1200))
+        cases.append((batch, round(float(rng.uniform(1, 40)), 1), int(rng.integers(1, 150)),
+                      int(rng.integers(1, 130))))
+    answers = {}
+    for case in cases:
+        got = call_answer(ex, "compute_bound_systems", compute_bound_systems, *case)
+        try:
+            got = [int(n) for n in got]
+        except (TypeError, ValueError):
+            fail(ex, f"`compute_bound_systems{case}` should return a list of whole numbers, got "
+                     f"{got!r}.")
+        answers[case] = got
+    wrong = [c for c in cases if answers[c] != _compute_bound_systems(*c)]
+    if wrong:
+        mistakes = [
+            (lambda b, s, m, n: [k for k in range(1, min(n, b) + 1) if b / k >= s],
+             "you compared each system's whole share with b*; the share is split into "
+             "micro-batches of at most max_micro sequences, and each pass streams the weights "
+             "again, so compare the micro-batch"),
+            (lambda b, s, m, n: [k for k in range(1, min(n, b) + 1) if _micro_batch(b, k, m) > s],
+             "a micro-batch exactly equal to b* counts as compute-bound (>=, not >)"),
+            (lambda b, s, m, n: [k for k in range(1, min(n, b) + 1) if min(b / k, m) >= s],
+             "the share is split into equal micro-batches, so each holds share / (number of "
+             "micro-batches), not max_micro"),
+            (lambda b, s, m, n: [k for k in range(1, min(n, b) + 1) if _micro_floor(b, k, m) >= s],
+             "as few micro-batches as it takes: round the number of micro-batches up (a share of "
+             "31 with max_micro 30 needs two)"),
+            (lambda b, s, m, n: [k for k in range(1, min(n, b) + 1)
+                                 if _micro_batch(b // k * k, k, m) >= s],
+             "a system's share batch / N may be fractional; do not round it down"),
+            (_first_run, "the micro-batch does not shrink steadily as N grows (one more system can "
+                         "mean one micro-batch fewer): test every N, not only until the first "
+                         "that fails"),
+            (lambda b, s, m, n: [k for k in range(1, min(n, b)) if _micro_batch(b, k, m) >= s],
+             "the range includes its end: N goes from 1 to min(n_max, batch)"),
+            (lambda b, s, m, n: [k for k in range(1, n + 1) if _micro_batch(b, k, m) >= s],
+             "no more systems than sequences: N goes up to min(n_max, batch)"),
+        ]
+        for predict, hint in mistakes:
+            try:
+                same = all(answers[c] == predict(*c) for c in cases)
+            except ZeroDivisionError:
+                same = False
+            if same:
+                fail(ex, f"for {wrong[0]}: {hint}.")
+        c = wrong[0]
+        fail(ex, f"`compute_bound_systems{c}` gave {answers[c]}, expected "
+                 f"{_compute_bound_systems(*c)}. For each N, split the share into micro-batches "
+                 f"and compare one micro-batch with b*.")
+    bound = compute_bound_systems(1080, 21.6, 30, 64)
+    gaps = sorted(set(range(1, bound[-1] + 1)) - set(bound))
+    confirm(ex, f"for 13B's batch of 1080, every N up to {bound[-1]} is compute-bound except "
+                f"{_ranges(gaps)}")
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[17, 26, 27, 28]`` -> ``"17 and 26-28"``."""
+    if not numbers:
+        return "none"
+    runs = []
+    for n in numbers:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    parts = [f"{a}" if a == b else f"{a}-{b}" for a, b in runs]
+    return " and ".join([", ".join(parts[:-1]), parts[-1]]) if len(parts) > 1 else parts[0]
+
+
+def _micro_floor(batch, n, max_micro):
+    share = batch / n
+    return share / max(1, math.floor(share / min(share, max_micro)))
+
+
+def _first_run(batch, b_star, max_micro, n_max):
+    out = []
+    for n in range(1, min(n_max, batch) + 1):
+        if _micro_batch(batch, n, max_micro) < b_star:
+            break
+        out.append(n)
+    return out
