@@ -1,5 +1,6 @@
-"""Exercise checks of chapter 2: each confirms a correct answer and rejects the unanswered
-stub ``...`` and plausible wrong answers with an ExerciseError that names the mistake."""
+"""Exercise checks of chapter 2: each confirms correct answers (the book's and differently written
+ones) and rejects the unanswered stub ``...`` and the wrong answers readers really write, each
+with the hint that names its mistake."""
 import math
 
 import numpy as np
@@ -11,68 +12,253 @@ from gptlib.exercises import ExerciseError, ch02
 
 
 # ---------------------------------------------------------------------------------------------- 2.1
+def embedding_grad(ids, grad_out, vocab_size):
+    C = grad_out.shape[-1]
+    grad = torch.zeros(vocab_size, C, dtype=grad_out.dtype)
+    return grad.index_add_(0, ids.flatten(), grad_out.reshape(-1, C))
+
+
+def embedding_grad_one_hot(ids, grad_out, vocab_size):  # written differently: X^T G in the open
+    X = torch.nn.functional.one_hot(ids.flatten(), vocab_size).to(grad_out.dtype)  # (N, V)
+    return X.T @ grad_out.reshape(-1, grad_out.shape[-1])
+
+
+def embedding_grad_loop(ids, grad_out, vocab_size):  # written differently: a Python loop
+    flat_ids, flat_g = ids.reshape(-1).tolist(), grad_out.reshape(len(ids.reshape(-1)), -1)
+    grad = [[0.0] * flat_g.shape[1] for _ in range(vocab_size)]
+    for i, row in zip(flat_ids, flat_g.tolist()):
+        grad[i] = [a + b for a, b in zip(grad[i], row)]
+    return grad  # a list of lists is accepted
+
+
+def grad_assign(ids, grad_out, vocab_size):  # indexed assignment: repeats overwrite
+    grad = torch.zeros(vocab_size, grad_out.shape[-1], dtype=grad_out.dtype)
+    grad[ids.flatten()] = grad_out.reshape(-1, grad_out.shape[-1])
+    return grad
+
+
+def grad_plus_equals(ids, grad_out, vocab_size):  # `+=` with repeated indices adds once
+    grad = torch.zeros(vocab_size, grad_out.shape[-1], dtype=grad_out.dtype)
+    grad[ids.flatten()] += grad_out.reshape(-1, grad_out.shape[-1])
+    return grad
+
+
+def grad_mean(ids, grad_out, vocab_size):  # averages the positions of a token
+    counts = torch.bincount(ids.flatten(), minlength=vocab_size).clamp(min=1)
+    return embedding_grad(ids, grad_out, vocab_size) / counts[:, None]
+
+
+def grad_only_seen_rows(ids, grad_out, vocab_size):  # rows up to the largest id only
+    return embedding_grad(ids, grad_out, int(ids.max()) + 1)
+
+
+def grad_1d_only(ids, grad_out, vocab_size):  # index_add_ without flattening: fails on a batch
+    grad = torch.zeros(vocab_size, grad_out.shape[-1], dtype=grad_out.dtype)
+    return grad.index_add_(0, ids, grad_out)
+
+
+def grad_transposed(ids, grad_out, vocab_size):
+    return embedding_grad(ids, grad_out, vocab_size).T
+
+
+def grad_in_place(ids, grad_out, vocab_size):  # right answer, but scales the input in place
+    grad_out.mul_(1.0)
+    grad_out.add_(0.0)
+    grad = embedding_grad(ids, grad_out, vocab_size)
+    grad_out.zero_()
+    return grad
+
+
 def test_2_1(capsys):
-    ids = torch.tensor([4, 1, 1, 0, 6])
-    W = torch.randn(7, 3, generator=torch.Generator().manual_seed(2))
-    one_hot = torch.zeros(5, 7)
-    one_hot[torch.arange(5), ids] = 1.0
-    ch02.check_one_hot(one_hot, one_hot @ W, ids, W)
+    ch02.check_embedding_grad(embedding_grad)
     assert "Exercise 2.1" in capsys.readouterr().out
+    ch02.check_embedding_grad(embedding_grad_one_hot)
+    ch02.check_embedding_grad(embedding_grad_loop)
     with pytest.raises(ExerciseError, match="not answered yet"):
-        ch02.check_one_hot(..., ..., ids, W)
-    with pytest.raises(ExerciseError, match="transposed"):
-        ch02.check_one_hot(one_hot.T, one_hot @ W, ids, W)
-    with pytest.raises(ExerciseError, match="dtype"):
-        ch02.check_one_hot(one_hot.long(), one_hot @ W, ids, W)
-    shifted = torch.roll(one_hot, 1, dims=1)  # off by one column
-    with pytest.raises(ExerciseError, match="one_hot"):
-        ch02.check_one_hot(shifted, shifted @ W, ids, W)
-    with pytest.raises(ExerciseError, match="embedded"):
-        ch02.check_one_hot(one_hot, W[:5], ids, W)
+        ch02.check_embedding_grad(...)
+    with pytest.raises(ExerciseError, match="writes each repeated index once"):
+        ch02.check_embedding_grad(grad_assign)
+    with pytest.raises(ExerciseError, match="writes each repeated index once"):
+        ch02.check_embedding_grad(grad_plus_equals)
+    with pytest.raises(ExerciseError, match="SUM of the gradients of its positions, not their av"):
+        ch02.check_embedding_grad(grad_mean)
+    with pytest.raises(ExerciseError, match="tokens that do not occur get a row of zeros"):
+        ch02.check_embedding_grad(grad_only_seen_rows)
+    with pytest.raises(ExerciseError, match="flatten ids to"):
+        ch02.check_embedding_grad(grad_1d_only)
+    with pytest.raises(ExerciseError, match="it is transposed"):
+        ch02.check_embedding_grad(grad_transposed)
+    with pytest.raises(ExerciseError, match="changed its input"):
+        ch02.check_embedding_grad(grad_in_place)
+    with pytest.raises(ExerciseError, match="should be a function"):
+        ch02.check_embedding_grad(torch.zeros(10, 6))
 
 
 # ---------------------------------------------------------------------------------------------- 2.2
-def test_2_2(capsys):
-    def pe_dot(k, d_model):
-        return float(np.cos(10000.0 ** (-np.arange(0, d_model, 2) / d_model) * k).sum())
+def absent_row_step(g, n, lr, betas):
+    b1, b2 = betas
+    m_hat = (1 - b1) * b1 ** (n - 1) * g / (1 - b1 ** n)
+    v_hat = (1 - b2) * b2 ** (n - 1) * g ** 2 / (1 - b2 ** n)
+    return -lr * m_hat / v_hat.sqrt()
 
-    ch02.check_offset_dot(pe_dot)
+
+def absent_row_step_sign(g, n, lr, betas):  # written differently: the size times -sign(g)
+    b1, b2 = betas
+    size = lr * ((1 - b1) * b1 ** (n - 1) / (1 - b1 ** n)) \
+        / math.sqrt((1 - b2) * b2 ** (n - 1) / (1 - b2 ** n))
+    return -size * torch.sign(g)
+
+
+def absent_row_step_simulated(g, n, lr, betas):  # written differently: run the recursion
+    m, v = torch.zeros_like(g), torch.zeros_like(g)
+    for step in range(1, n + 1):
+        grad = g if step == 1 else torch.zeros_like(g)
+        m = betas[0] * m + (1 - betas[0]) * grad
+        v = betas[1] * v + (1 - betas[1]) * grad ** 2
+    return -lr * (m / (1 - betas[0] ** n)) / (v / (1 - betas[1] ** n)).sqrt()
+
+
+def no_bias_correction(g, n, lr, betas):
+    b1, b2 = betas
+    return -lr * (1 - b1) * b1 ** (n - 1) * g / ((1 - b2) * b2 ** (n - 1) * g ** 2).sqrt()
+
+
+def sgd_momentum_thinking(g, n, lr, betas):  # the step shrinks like beta1^(n-1), scaled by g
+    return -lr * betas[0] ** (n - 1) * g
+
+
+def no_sqrt(g, n, lr, betas):
+    b1, b2 = betas
+    m_hat = (1 - b1) * b1 ** (n - 1) * g / (1 - b1 ** n)
+    v_hat = (1 - b2) * b2 ** (n - 1) * g ** 2 / (1 - b2 ** n)
+    return -lr * m_hat / v_hat
+
+
+def rows_do_not_move(g, n, lr, betas):  # "only rows in the batch move"
+    return -lr * torch.sign(g) if n == 1 else torch.zeros_like(g)
+
+
+def wrong_sign(g, n, lr, betas):
+    return -absent_row_step(g, n, lr, betas)
+
+
+def exponent_off_by_one(g, n, lr, betas):  # beta^n instead of beta^(n-1)
+    b1, b2 = betas
+    m_hat = (1 - b1) * b1 ** n * g / (1 - b1 ** n)
+    v_hat = (1 - b2) * b2 ** n * g ** 2 / (1 - b2 ** n)
+    return -lr * m_hat / v_hat.sqrt()
+
+
+def hard_coded_betas(g, n, lr, betas):  # ignores the betas it is given
+    return absent_row_step(g, n, lr, (0.9, 0.95))
+
+
+def g_in_place(g, n, lr, betas):
+    out = absent_row_step(g, n, lr, betas)
+    g.abs_()
+    return out
+
+
+def test_2_2(capsys):
+    ch02.check_absent_row_step(absent_row_step)
     assert "Exercise 2.2" in capsys.readouterr().out
+    ch02.check_absent_row_step(absent_row_step_sign)
+    ch02.check_absent_row_step(absent_row_step_simulated)
     with pytest.raises(ExerciseError, match="not answered yet"):
-        ch02.check_offset_dot(...)
-    with pytest.raises(ExerciseError, match="pe_dot"):  # sums over C frequencies instead of C/2
-        ch02.check_offset_dot(lambda k, d: float(np.cos(10000.0 ** (-np.arange(d) / d) * k).sum()))
-    with pytest.raises(ExerciseError, match="pe_dot"):  # exponent i/C instead of 2i/C
-        ch02.check_offset_dot(lambda k, d: float(np.cos(10000.0 ** (-np.arange(d // 2) / d) * k).sum()))
+        ch02.check_absent_row_step(...)
+    with pytest.raises(ExerciseError, match="lacks Adam's bias correction"):
+        ch02.check_absent_row_step(no_bias_correction)
+    with pytest.raises(ExerciseError, match="scales with the size of g"):
+        ch02.check_absent_row_step(sgd_momentum_thinking)
+    with pytest.raises(ExerciseError, match="scales with the size of g"):
+        ch02.check_absent_row_step(no_sqrt)
+    with pytest.raises(ExerciseError, match="momentum m still remembers g"):
+        ch02.check_absent_row_step(rows_do_not_move)
+    with pytest.raises(ExerciseError, match="wrong sign"):
+        ch02.check_absent_row_step(wrong_sign)
+    with pytest.raises(ExerciseError, match=r"at step n=1 .*\(1 - beta1\) beta1\^\(n-1\) g"):
+        ch02.check_absent_row_step(exponent_off_by_one)
+    with pytest.raises(ExerciseError, match=r"betas=\(0.9, 0.999\)"):
+        ch02.check_absent_row_step(hard_coded_betas)
+    with pytest.raises(ExerciseError, match="changed `g` in place"):
+        ch02.check_absent_row_step(g_in_place)
+    with pytest.raises(ExerciseError, match=r"returned shape \(\)"):
+        ch02.check_absent_row_step(lambda g, n, lr, betas: torch.tensor(0.0))
 
 
 # ---------------------------------------------------------------------------------------------- 2.3
-def test_2_3(capsys):
-    def rotation(omega, k):
-        c, s = math.cos(omega * k), math.sin(omega * k)
-        return torch.tensor([[c, s], [-s, c]])
+def pe_dot(k, d_model):
+    return float(np.cos(10000.0 ** (-np.arange(0, d_model, 2) / d_model) * k).sum())
 
-    ch02.check_rotation(rotation)
+
+def test_2_3(capsys):
+    ch02.check_offset_dot(pe_dot)
     assert "Exercise 2.3" in capsys.readouterr().out
+    ch02.check_offset_dot(lambda k, d: sum(math.cos(k / 10000 ** (2 * i / d))
+                                           for i in range(d // 2)))
+    with pytest.raises(ExerciseError, match="not answered yet"):
+        ch02.check_offset_dot(...)
+    with pytest.raises(ExerciseError, match=r"pe_dot\(0, 8\).*C/2 \(sin, cos\) pairs"):
+        # sums over C frequencies instead of C/2
+        ch02.check_offset_dot(lambda k, d: float(np.cos(10000.0 ** (-np.arange(d) / d) * k).sum()))
+    with pytest.raises(ExerciseError, match="Expand sin"):  # exponent i/C instead of 2i/C
+        ch02.check_offset_dot(
+            lambda k, d: float(np.cos(10000.0 ** (-np.arange(d // 2) / d) * k).sum()))
+    with pytest.raises(ExerciseError, match="mean over the C/2 pairs"):
+        ch02.check_offset_dot(lambda k, d: pe_dot(k, d) / (d // 2))
+    with pytest.raises(ExerciseError, match=r"pe_dot\(0, 8\)"):  # sin instead of cos: 0 at k = 0
+        ch02.check_offset_dot(
+            lambda k, d: float(np.sin(10000.0 ** (-np.arange(0, d, 2) / d) * k).sum()))
+    with pytest.raises(ExerciseError, match=r"pe_dot\(-7, 8\)"):  # only right for k >= 0
+        ch02.check_offset_dot(lambda k, d: pe_dot(abs(k), d) if k >= 0 else 0.0)
+
+
+# ---------------------------------------------------------------------------------------------- 2.4
+def rotation(omega, k):
+    c, s = math.cos(omega * k), math.sin(omega * k)
+    return torch.tensor([[c, s], [-s, c]])
+
+
+def test_2_4(capsys):
+    ch02.check_rotation(rotation)
+    assert "Exercise 2.4" in capsys.readouterr().out
+    ch02.check_rotation(lambda omega, k: np.array([[np.cos(omega * k), np.sin(omega * k)],
+                                                   [-np.sin(omega * k), np.cos(omega * k)]]))
     with pytest.raises(ExerciseError, match="not answered yet"):
         ch02.check_rotation(...)
-    with pytest.raises(ExerciseError, match="is not"):  # the transpose rotates the other way
+    with pytest.raises(ExerciseError, match="transpose"):  # the textbook rotation matrix
         ch02.check_rotation(lambda omega, k: rotation(omega, k).T)
+    with pytest.raises(ExerciseError, match="leaves it where it is"):
+        ch02.check_rotation(lambda omega, k: torch.eye(2))
+    with pytest.raises(ExerciseError, match="Use sin\\(a\\+b\\)"):  # degrees instead of radians
+        ch02.check_rotation(lambda omega, k: rotation(math.radians(omega), k))
+    with pytest.raises(ExerciseError, match="Use sin\\(a\\+b\\)"):  # forgets k
+        ch02.check_rotation(lambda omega, k: rotation(omega, 1))
     with pytest.raises(ExerciseError, match="shape"):
         ch02.check_rotation(lambda omega, k: torch.eye(3))
 
 
-# ---------------------------------------------------------------------------------------------- 2.4
-def test_2_4(capsys):
+# ---------------------------------------------------------------------------------------------- 2.5
+def test_2_5(capsys):
     c = GPTConfig.cerebras("111M")
     right = (c.vocab_size - 32000) * c.d_model + c.context_length * c.d_model
     ch02.check_parameters_saved(right)
-    assert "Exercise 2.4" in capsys.readouterr().out
+    assert "Exercise 2.5" in capsys.readouterr().out
+    ch02.check_parameters_saved(float(right))  # 15594240.0 is a whole number too
+    ch02.check_parameters_saved(np.int64((50257 - 32000 + 2048) * 768))
     with pytest.raises(ExerciseError, match="not answered yet"):
         ch02.check_parameters_saved(...)
     with pytest.raises(ExerciseError, match="counted once"):  # untied head counted too
         ch02.check_parameters_saved(right + (c.vocab_size - 32000) * c.d_model)
     with pytest.raises(ExerciseError, match="position table"):
         ch02.check_parameters_saved(right - c.context_length * c.d_model)
+    with pytest.raises(ExerciseError, match="uses 50,000 tokens"):
+        ch02.check_parameters_saved((50000 - 32000) * 768 + 2048 * 768)
+    with pytest.raises(ExerciseError, match="1,024 positions"):
+        ch02.check_parameters_saved((50257 - 32000) * 768 + 1024 * 768)
+    with pytest.raises(ExerciseError, match="is not right"):  # a percentage instead of a count
+        ch02.check_parameters_saved(14)
     with pytest.raises(ExerciseError, match="whole number"):
         ch02.check_parameters_saved(right + 0.5)
+    with pytest.raises(ExerciseError, match="whole number"):
+        ch02.check_parameters_saved("15,594,240")

@@ -1,8 +1,9 @@
 """Checks for the exercises of chapter 2 (embeddings).
 
-References are computed here, independently of the chapter's own code: ``F.one_hot`` and indexing
-(2.1), sinusoidal tables built from complex exponentials with ``torch.polar`` (2.2, 2.3), and
-parameter counts of real :class:`gptlib.GPT` modules built on the ``meta`` device (2.4).
+References are computed here from the check's own inputs, never from the chapter's variables:
+autograd through ``F.embedding`` (2.1), ``torch.optim.AdamW`` itself (2.2), sinusoidal tables
+built from complex exponentials with ``torch.polar`` (2.3, 2.4), and parameter counts of real
+:class:`gptlib.GPT` modules built on the ``meta`` device (2.5).
 """
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._core import close, confirm, fail, require_answer
+from ._core import confirm, fail, require_answer
 
 
 def _sinusoidal_reference(n_positions: int, d_model: int) -> torch.Tensor:
-    """``(T, C)`` float64: columns 2i, 2i+1 are sin and cos of t * 10000^(-2i/C), via e^(i angle)."""
+    """``(T, C)`` float64: columns 2i, 2i+1 hold sin and cos of t * 10000^(-2i/C), from
+    e^(i angle)."""
     t = torch.arange(n_positions, dtype=torch.float64)
     omega = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
     angle = t[:, None] * omega[None, :]  # (T, C/2)
@@ -24,86 +26,225 @@ def _sinusoidal_reference(n_positions: int, d_model: int) -> torch.Tensor:
     return torch.stack([z.imag, z.real], dim=-1).reshape(n_positions, d_model)
 
 
-def _call(exercise: str, name: str, function, *args):
+def _shown(a) -> str:
+    return f"tensor of shape {tuple(a.shape)}" if isinstance(a, torch.Tensor) else repr(a)
+
+
+def _call(exercise: str, name: str, function, *args, hint: str = ""):
     try:
         return function(*args)
     except Exception as error:  # noqa: BLE001 - any crash in the reader's code becomes a hint
-        fail(exercise, f"`{name}{args}` raised {type(error).__name__}: {error}")
+        fail(exercise, f"`{name}({', '.join(_shown(a) for a in args)})` raised "
+                       f"{type(error).__name__}: {error}{hint}")
+
+
+def _require_callable(exercise: str, name: str, value) -> None:
+    require_answer(exercise, **{name: value})
+    if not callable(value):
+        fail(exercise, f"`{name}` should be a function, got {type(value).__name__}")
+
+
+def _as_float64(exercise: str, name: str, value, shape) -> torch.Tensor:
+    try:
+        t = torch.as_tensor(value.detach() if isinstance(value, torch.Tensor) else value,
+                            dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        fail(exercise, f"`{name}` should return a tensor, got {type(value).__name__}")
+    if tuple(t.shape) != tuple(shape):
+        fail(exercise, f"`{name}` returned shape {tuple(t.shape)}, expected {tuple(shape)}")
+    return t
 
 
 # ----------------------------------------------------------------------------------------------
-def check_one_hot(one_hot, embedded, ids: torch.Tensor, weight: torch.Tensor) -> None:
-    """Exercise 2.1: ``one_hot`` is the ``(T, V)`` float one-hot matrix of ``ids`` and
-    ``embedded = one_hot @ weight`` is ``(T, C)``."""
+def _embedding_grad_cases():
+    """(ids, upstream gradient, vocab_size, what the case tests): repeated ids, a batch whose
+    rows differ in scale by 10^6, tokens that never occur (the last row included), one id only."""
+    g = torch.Generator().manual_seed(21)
+    scales = torch.tensor([1e3, 1e-3])[:, None, None]
+    return [
+        (torch.tensor([3, 0, 3, 7]), torch.randn(4, 6, generator=g, dtype=torch.float64), 10,
+         "ids [3, 0, 3, 7] (token 3 twice)"),
+        (torch.tensor([[4, 1, 1, 0, 4], [2, 4, 1, 5, 5]]),
+         torch.randn(2, 5, 3, generator=g, dtype=torch.float64) * scales, 7,
+         "a (2, 5) batch whose rows differ in scale"),
+        (torch.full((6,), 2), torch.randn(6, 2, generator=g, dtype=torch.float64), 4,
+         "six copies of token 2"),
+        (torch.randint(0, 50, (3, 4, 5), generator=g),
+         torch.randn(3, 4, 5, 8, generator=g, dtype=torch.float64), 60, "ids of shape (3, 4, 5)"),
+    ]
+
+
+def check_embedding_grad(embedding_grad) -> None:
+    """Exercise 2.1: ``embedding_grad(ids, grad_out, vocab_size) -> (V, C)``, the gradient of the
+    loss with respect to the token table, from ids of any shape and ``grad_out`` of shape
+    ``ids.shape + (C,)``. Compared with autograd through ``F.embedding``."""
     ex = "2.1"
-    require_answer(ex, one_hot=one_hot, embedded=embedded)
-    V = weight.shape[0]
-    expected = F.one_hot(ids, V).to(weight.dtype)  # (T, V)
-    got = torch.as_tensor(one_hot)
-    if tuple(got.shape) == (V, len(ids)) and V != len(ids):
-        fail(ex, f"`one_hot` has shape {tuple(got.shape)} = (V, T): it is transposed. One row per "
-                 f"position, one column per token id: (T, V) = {tuple(expected.shape)}.")
-    if not (got.dtype.is_floating_point):
-        fail(ex, f"`one_hot` has dtype {got.dtype}; make it float (e.g. `.float()`) so that it can "
-                 f"multiply the float table W.")
-    close(ex, "one_hot", got, expected,
-          hint="Row t must be all zeros except a 1 in column ids[t].")
-    close(ex, "embedded", embedded, weight[ids], atol=1e-6,
-          hint="`embedded` is one_hot @ W, shape (T, C): row t is W[ids[t]].")
-    confirm(ex, "one_hot @ W picks exactly the rows W[ids]")
+    _require_callable(ex, "embedding_grad", embedding_grad)
+    for ids, grad_out, V, what in _embedding_grad_cases():
+        C = grad_out.shape[-1]
+        weight = torch.zeros(V, C, dtype=torch.float64, requires_grad=True)
+        (F.embedding(ids, weight) * grad_out).sum().backward()
+        expected = weight.grad  # (V, C): X^T G, by autograd
+        ids_given, grad_given = ids.clone(), grad_out.clone()
+        crash = ("\nHint: with a batch of ids, flatten ids to (N,) and grad_out to (N, C) first."
+                 if ids.dim() > 1 else "")
+        got = _call(ex, "embedding_grad", embedding_grad, ids_given, grad_given, V, hint=crash)
+        if not (torch.equal(ids_given, ids) and torch.equal(grad_given, grad_out)):
+            fail(ex, f"on {what}, `embedding_grad` changed its input (`ids` or `grad_out`) in "
+                     f"place; compute the gradient in a new tensor and leave the inputs alone.")
+        try:
+            got = torch.as_tensor(got.detach() if isinstance(got, torch.Tensor) else got,
+                                  dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            fail(ex, f"`embedding_grad` should return a (V, C) tensor, got {type(got).__name__}")
+        if tuple(got.shape) != (V, C):
+            why = ("it is transposed" if tuple(got.shape) == (C, V) else
+                   "the table has one row per token of the vocabulary, and tokens that do not "
+                   "occur get a row of zeros")
+            fail(ex, f"on {what} with vocab_size={V}, the gradient must have the table's shape "
+                     f"(V, C) = ({V}, {C}); yours has {tuple(got.shape)}: {why}.")
+        if torch.allclose(got, expected, rtol=1e-9, atol=1e-12):
+            continue
+        counts = torch.bincount(ids.flatten(), minlength=V).to(torch.float64)  # (V,)
+        once = counts == 1
+        repeated = counts > 1
+        if repeated.any() and torch.allclose(got, expected / counts.clamp(min=1)[:, None],
+                                             rtol=1e-9, atol=1e-12):
+            fail(ex, f"on {what}: a token that occurs several times gets the SUM of the "
+                     f"gradients of its positions, not their average.")
+        rows_right = torch.isclose(got, expected, rtol=1e-9, atol=1e-12).all(dim=1)  # (V,)
+        if rows_right[once | (counts == 0)].all() and not rows_right[repeated].all():
+            fail(ex, f"on {what}: the rows of tokens that occur once are right, but a token that "
+                     f"occurs several times must get the sum of all its positions' gradients. "
+                     f"Indexed assignment (`grad[ids] = ...` and even `grad[ids] += ...`) "
+                     f"writes each repeated index once; it does not add them up.")
+        if not rows_right[counts == 0].all():
+            fail(ex, f"on {what}: tokens that do not occur must get exactly zero gradient.")
+        fail(ex, f"on {what}, your gradient differs from autograd's. Row j of dL/dW_E is the sum "
+                 f"of grad_out over the positions where ids == j (X^T G).")
+    confirm(ex, "your gradient equals autograd's, repeats and batches included")
+
+
+# ----------------------------------------------------------------------------------------------
+def _absent_row_reference(g: torch.Tensor, n: int, lr: float, betas) -> torch.Tensor:
+    """The change of a row at step n under torch.optim.AdamW (eps 0, no decay) when its gradient
+    is g at step 1 and zero at every later step."""
+    w = torch.nn.Parameter(torch.zeros_like(g, dtype=torch.float64))
+    optimizer = torch.optim.AdamW([w], lr=lr, betas=betas, eps=0.0, weight_decay=0.0,
+                                  foreach=False)
+    before = w.detach().clone()
+    for step in range(1, n + 1):
+        before = w.detach().clone()
+        w.grad = g.to(torch.float64).clone() if step == 1 else torch.zeros_like(w)
+        optimizer.step()
+    return w.detach() - before
+
+
+def check_absent_row_step(absent_row_step) -> None:
+    """Exercise 2.2: ``absent_row_step(g, n, lr, betas) -> tensor like g``: how Adam moves a row
+    at step ``n`` when the row's gradient was ``g`` at step 1 and zero ever since (eps and
+    weight decay 0). Compared with ``torch.optim.AdamW`` for several n, betas, rates and rows
+    of very different scales."""
+    ex = "2.2"
+    _require_callable(ex, "absent_row_step", absent_row_step)
+    gen = torch.Generator().manual_seed(22)
+    g_base = torch.randn(2, 5, generator=gen, dtype=torch.float64)
+    g_base = g_base.sign() * (g_base.abs() + 0.1)  # no zero entries
+    g_base = g_base * torch.tensor([[1e-4], [1e3]], dtype=torch.float64)  # two very unequal rows
+    cases = [(n, 1e-2, (0.9, 0.95)) for n in (1, 2, 3, 10, 40)]
+    cases += [(5, 0.1, (0.9, 0.999)), (7, 3e-4, (0.5, 0.9)), (2, 1.0, (0.0, 0.5))]
+    for n, lr, betas in cases:
+        g = g_base.clone()
+        got = _call(ex, "absent_row_step", absent_row_step, g, n, lr, betas)
+        if not torch.equal(g, g_base):
+            fail(ex, "`absent_row_step` changed `g` in place; leave its input alone.")
+        got = _as_float64(ex, "absent_row_step", got, g.shape)
+        expected = _absent_row_reference(g_base, n, lr, betas)
+        if torch.allclose(got, expected, rtol=1e-7, atol=0.0):
+            continue
+        b1, b2 = betas
+        setting = f"at step n={n} with lr={lr:g}, betas={betas}"
+        sign = g_base.sign()
+        raw = lr * (1 - b1) * b1 ** (n - 1) / math.sqrt((1 - b2) * b2 ** (n - 1))
+        if n > 1 and torch.count_nonzero(got) == 0:
+            fail(ex, f"{setting} the row still moves: its gradient is zero now, but Adam's "
+                     f"momentum m still remembers g.")
+        if torch.allclose(got, -expected, rtol=1e-7, atol=0.0):
+            fail(ex, f"{setting} your step has the wrong sign: Adam moves against the "
+                     f"gradient's direction (w <- w - lr * ...).")
+        if torch.allclose(got, -raw * sign, rtol=1e-7, atol=0.0):
+            fail(ex, f"{setting} your step lacks Adam's bias correction: divide m by "
+                     f"(1 - beta1**n) and v by (1 - beta2**n) before using them.")
+        ratio = got / expected
+        if not torch.allclose(ratio[0].median(), ratio[1].median(), rtol=1e-3):
+            fail(ex, f"{setting} your step scales with the size of g (the two rows differ by "
+                     f"10^7 in scale, and so do your steps). Adam divides m by the square root "
+                     f"of v, so how far a row moves does not depend on how large g was.")
+        fail(ex, f"{setting} you give {got[0, 0].item():.6g} for the first entry, torch's AdamW "
+                 f"moves it by {expected[0, 0].item():.6g}. After the gradient g of step 1 and "
+                 f"n - 1 steps of zero gradient, m = (1 - beta1) beta1^(n-1) g and "
+                 f"v = (1 - beta2) beta2^(n-1) g^2.")
+    confirm(ex, "your closed form matches torch's AdamW at every step checked")
 
 
 # ----------------------------------------------------------------------------------------------
 def check_offset_dot(pe_dot) -> None:
-    """Exercise 2.2: ``pe_dot(k, d_model)`` is PE[t] . PE[t + k] for every t, in closed form."""
-    ex = "2.2"
-    require_answer(ex, pe_dot=pe_dot)
-    if not callable(pe_dot):
-        fail(ex, "`pe_dot` should be a function (k, d_model) -> number")
-    for d_model in (8, 64):
+    """Exercise 2.3: ``pe_dot(k, d_model)`` is PE[t] . PE[t + k] for every t, in closed form."""
+    ex = "2.3"
+    _require_callable(ex, "pe_dot", pe_dot)
+    for d_model in (8, 6, 64):
         table = _sinusoidal_reference(140, d_model)
-        for k in (0, 1, 3, 17, 100):
-            dots = (table[: 140 - k] * table[k:]).sum(dim=-1)  # PE[t] . PE[t + k] for every t
+        for k in (0, 1, 3, 17, 100, -7):
+            a, b = (table[:140 - k], table[k:]) if k >= 0 else (table[-k:], table[:140 + k])
+            dots = (a * b).sum(dim=-1)  # PE[t] . PE[t + k] for every t where both exist
             if not torch.allclose(dots, dots[0], atol=1e-9):  # a property of the table itself
                 raise RuntimeError("the reference sinusoidal table is wrong: dots depend on t")
             got = _call(ex, "pe_dot", pe_dot, k, d_model)
             try:
                 got = float(got)
             except (TypeError, ValueError):
-                fail(ex, f"`pe_dot({k}, {d_model})` should return a number, got {type(got).__name__}")
-            if not math.isclose(got, float(dots[0]), rel_tol=1e-6, abs_tol=1e-6):
-                hint = (" For k = 0 it is |PE[t]|^2: each of the C/2 (sin, cos) pairs contributes "
-                        "sin^2 + cos^2 = 1." if k == 0 else
-                        " Expand sin(a)sin(b) + cos(a)cos(b) for one pair of dimensions, then sum "
-                        "over the C/2 frequencies omega_i = 10000^(-2i/C).")
-                fail(ex, f"pe_dot({k}, {d_model}) should be {float(dots[0]):.6f}, you gave {got:.6f}.{hint}")
+                fail(ex, f"`pe_dot({k}, {d_model})` should return a number, "
+                         f"got {type(got).__name__}")
+            want = float(dots[0])
+            if math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-6):
+                continue
+            if math.isclose(got * (d_model // 2), want, rel_tol=1e-6, abs_tol=1e-6):
+                hint = " That is the mean over the C/2 pairs; the dot product is their sum."
+            elif k == 0:
+                hint = (" For k = 0 it is |PE[t]|^2: each of the C/2 (sin, cos) pairs "
+                        "contributes sin^2 + cos^2 = 1.")
+            else:
+                hint = (" Expand sin(a)sin(b) + cos(a)cos(b) for one pair of dimensions, then "
+                        "sum over the C/2 frequencies omega_i = 10000^(-2i/C).")
+            fail(ex, f"pe_dot({k}, {d_model}) should be {want:.6f}, you gave {got:.6f}.{hint}")
     confirm(ex, "your closed form gives PE[t] . PE[t+k] for every t")
 
 
 # ----------------------------------------------------------------------------------------------
 def check_rotation(rotation) -> None:
-    """Exercise 2.3: ``rotation(omega, k)`` is the 2x2 matrix R with
+    """Exercise 2.4: ``rotation(omega, k)`` is the 2x2 matrix R with
     ``[sin w(t+k), cos w(t+k)] = R @ [sin wt, cos wt]`` for every t."""
-    ex = "2.3"
-    require_answer(ex, rotation=rotation)
-    if not callable(rotation):
-        fail(ex, "`rotation` should be a function (omega, k) -> 2x2 tensor")
+    ex = "2.4"
+    _require_callable(ex, "rotation", rotation)
     t = torch.arange(0, 60, dtype=torch.float64)
-    for omega, k in ((1.0, 1), (0.1, 5), (10000.0 ** (-0.5), 40), (0.7, 0)):
-        R = _call(ex, "rotation", rotation, omega, k)
-        try:
-            R = torch.as_tensor(R, dtype=torch.float64)
-        except (TypeError, ValueError, RuntimeError):
-            fail(ex, f"`rotation({omega}, {k})` should return a 2x2 tensor or array")
-        if tuple(R.shape) != (2, 2):
-            fail(ex, f"`rotation({omega}, {k})` has shape {tuple(R.shape)}, expected (2, 2)")
+    for omega, k in ((1.0, 1), (0.1, 5), (10000.0 ** (-0.5), 40), (0.7, 0), (0.3, -4)):
+        R = _as_float64(ex, f"rotation({omega:.4g}, {k})",
+                        _call(ex, "rotation", rotation, omega, k), (2, 2))
         now = torch.stack([torch.sin(omega * t), torch.cos(omega * t)])  # (2, T)
         later = torch.stack([torch.sin(omega * (t + k)), torch.cos(omega * (t + k))])
-        if not torch.allclose(R @ now, later, atol=1e-6):
-            fail(ex, f"with omega={omega:.4g}, k={k}, R @ [sin wt, cos wt] is not "
-                     f"[sin w(t+k), cos w(t+k)]. Use sin(a+b) = sin a cos b + cos a sin b and "
-                     f"cos(a+b) = cos a cos b - sin a sin b with a = wt, b = wk; the first row of R "
-                     f"multiplies [sin wt, cos wt] to give sin w(t+k).")
+        if torch.allclose(R @ now, later, atol=1e-6):
+            continue
+        if torch.allclose(R.T @ now, later, atol=1e-6):
+            hint = ("Your R turns the pair by -omega k (it is the transpose of the right one): "
+                    "mind that the vector is ordered (sin, cos), not (cos, sin).")
+        elif k != 0 and torch.allclose(R, torch.eye(2, dtype=torch.float64)):
+            hint = "R must turn the pair by the angle omega k; yours leaves it where it is."
+        else:
+            hint = ("Use sin(a+b) = sin a cos b + cos a sin b and cos(a+b) = cos a cos b - "
+                    "sin a sin b with a = wt, b = wk; the first row of R multiplies "
+                    "[sin wt, cos wt] to give sin w(t+k).")
+        fail(ex, f"with omega={omega:.4g}, k={k}, R @ [sin wt, cos wt] is not "
+                 f"[sin w(t+k), cos w(t+k)]. {hint}")
     confirm(ex, "R turns each (sin, cos) pair by the angle omega k")
 
 
@@ -113,7 +254,7 @@ def _module_params(config) -> tuple[int, int]:
     from ..model import GPT
     with torch.device("meta"):
         model = GPT(config)
-    total = sum(p.numel() for p in model.parameters())  # a tied matrix is one Parameter: counted once
+    total = sum(p.numel() for p in model.parameters())  # a tied matrix is one Parameter
     return total, model.transformer.wpe.weight.numel()
 
 
@@ -128,9 +269,9 @@ def _parameters_saved_reference() -> tuple[int, int]:
 
 
 def check_parameters_saved(saved) -> None:
-    """Exercise 2.4: parameters Cerebras-GPT 111M would save with a 32,000-token vocabulary and
+    """Exercise 2.5: parameters Cerebras-GPT 111M would save with a 32,000-token vocabulary and
     sinusoidal (parameter-free) positions."""
-    ex = "2.4"
+    ex = "2.5"
     require_answer(ex, saved=saved)
     from ..config import GPTConfig
     config = GPTConfig.cerebras("111M")
@@ -141,13 +282,19 @@ def check_parameters_saved(saved) -> None:
         fail(ex, f"`saved` should be a whole number of parameters, got {type(saved).__name__}")
     if got != saved:
         fail(ex, f"`saved` should be a whole number of parameters, got {saved!r}")
-    C = config.d_model
-    if got == expected + (config.vocab_size - 32000) * C:
+    C, V, T_max = config.d_model, config.vocab_size, config.context_length
+    if got == expected + (V - 32000) * C:
         fail(ex, f"{got:,} counts the vocabulary saving twice. Cerebras-GPT ties the output head "
                  f"to the token table: it is the same matrix, so it is counted once.")
-    if got == expected - config.context_length * C:
-        fail(ex, f"{got:,} forgets the position table: sinusoidal positions need no parameters, so "
-                 f"all T_max x C of them are saved too.")
+    if got == expected - T_max * C:
+        fail(ex, f"{got:,} forgets the position table: sinusoidal positions need no parameters, "
+                 f"so all T_max x C of them are saved too.")
+    if got == (50000 - 32000) * C + T_max * C:
+        fail(ex, f"{got:,} uses 50,000 tokens: GPT-2's vocabulary is {V:,} ids (256 bytes, "
+                 f"50,000 merges and <|endoftext|>).")
+    if got == (V - 32000) * C + 1024 * C:
+        fail(ex, f"{got:,} uses GPT-2's 1,024 positions; Cerebras-GPT's context, and so its "
+                 f"position table, is {T_max:,} long.")
     if got != expected:
         fail(ex, f"`saved` = {got:,} is not right. Count the rows that disappear from the token "
                  f"table (each has C = {C} numbers) and the whole position table.")
