@@ -484,11 +484,13 @@ def fit_frontier(models=None, wafers=("WSE-1", "WSE-2", "WSE-3"), wafer: str = "
                  for m in models]
         fig.add_trace(go.Bar(x=models, y=needs, name=label, marker_color=colour,
                              hovertemplate="%{x}: %{y:,.1f} GB<extra>" + label + "</extra>"))
+    line_colours = [PALETTE[3], PALETTE[7], PALETTE[4]]  # none of the bars' colours
     for i, wname in enumerate(wafers):  # lines as traces: shapes on a log axis take log10 values
         w = get_wafer(wname)
         fig.add_trace(go.Scatter(x=models, y=[w.grid_sram_bytes / 1e9] * len(models), mode="lines",
                                  name=f"{w.name} grid SRAM ({w.grid_sram_bytes / 1e9:.0f} GB)",
-                                 line=dict(color=PALETTE[3 + i], dash="dash")))
+                                 line=dict(color=line_colours[i % 3],
+                                           dash=("dot", "dash", "dashdot")[i % 3])))
     fig.update_yaxes(type="log", title="memory needed on the wafer (GB, log scale)")
     fig.update_xaxes(title="Cerebras-GPT model")
     w = get_wafer(wafer)
