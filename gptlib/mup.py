@@ -10,9 +10,11 @@ Chapter 8 uses both. The parametrization itself lives where it acts: :class:`gpt
   rate and records the typical size (mean absolute value) of every layer's output. Under the
   standard parametrization the updates make activations grow with the width; under muP the curves
   lie on top of each other. It is the test Yang et al. use to catch a parametrization bug.
-* :func:`lr_transfer` trains small models of several widths over a grid of learning rates. Under
-  muP the best learning rate stays put as the width grows, which is what let Cerebras tune on a
-  40M-parameter proxy and transfer the settings to 2.7B.
+* :func:`lr_transfer` trains small models of several widths over a grid of learning rates (one
+  seed per call; :func:`mean_losses` and :func:`best_learning_rates` average several). Under muP
+  the best learning rate should stay put as the width grows (Yang et al. show it at the scale of
+  GPT-3), which is what let Cerebras tune on a 40M-parameter proxy and transfer the settings to
+  2.7B; :func:`best_is_interior` says whether a grid was wide enough to locate each optimum.
 """
 from __future__ import annotations
 
@@ -151,9 +153,11 @@ def lr_transfer(widths: Sequence[int] = (64, 128, 256), learning_rates: Sequence
         learning_rates: peak learning rates; under muP these are eta_base (the hidden matrices
             train at eta_base / m_d, m_d = width / base_width).
         progress: optional ``callback(done, total, record)`` after each run.
+        seed: the trainer's seed (initialisation and batches); run again with other seeds and
+            concatenate the records to see how much of a curve is noise.
     Returns:
-        ``[{"width", "lr", "val_loss", "mup"}, ...]``, one per (width, learning rate). Plot loss
-        against learning rate, one line per width: under muP the minima line up.
+        ``[{"width", "lr", "val_loss", "mup", "seed"}, ...]``, one per (width, learning rate).
+        Plot loss against learning rate, one line per width: under muP the minima line up.
     """
     from .train import Trainer, TrainConfig, TrainingDiverged, load_dataset
 
@@ -177,21 +181,48 @@ def lr_transfer(widths: Sequence[int] = (64, 128, 256), learning_rates: Sequence
                 val = trainer.fit().final_val_loss
             except TrainingDiverged:  # a data point too: this learning rate is too high for this width
                 val = float("nan")
-            record = {"width": width, "lr": lr, "val_loss": val, "mup": mup}
+            record = {"width": width, "lr": lr, "val_loss": val, "mup": mup, "seed": seed}
             records.append(record)
             if progress is not None:
                 progress(len(records), total, record)
     return records
 
 
+def mean_losses(records: list[dict]) -> dict[tuple[int, float], float]:
+    """For :func:`lr_transfer` records (one or more seeds per width and rate): the mean final
+    loss of each ``(width, lr)``, in the order first seen. A rate at which any seed diverged
+    (NaN) gets NaN: a rate that sometimes blows up is not a candidate for the best."""
+    grouped: dict[tuple[int, float], list[float]] = {}
+    for i, r in enumerate(records):
+        missing = {"width", "lr", "val_loss"} - set(r) if isinstance(r, dict) else None
+        if missing is None or missing:
+            raise ValueError(f"record {i} should be a dict with 'width', 'lr' and 'val_loss' (as "
+                             f"lr_transfer returns), got {r!r}")
+        grouped.setdefault((r["width"], r["lr"]), []).append(float(r["val_loss"]))
+    return {key: (math.nan if any(math.isnan(v) for v in values) else sum(values) / len(values))
+            for key, values in grouped.items()}
+
+
 def best_learning_rates(records: list[dict]) -> dict[int, float]:
-    """For :func:`lr_transfer` records: the learning rate with the lowest loss at each width
-    (diverged runs, NaN, never win)."""
+    """For :func:`lr_transfer` records: the learning rate with the lowest loss at each width,
+    averaged over seeds when there are several (:func:`mean_losses`; diverged runs, NaN, never
+    win)."""
     best: dict[int, tuple[float, float]] = {}
-    for r in records:
-        loss = r["val_loss"]
+    for (width, lr), loss in mean_losses(records).items():
         if math.isnan(loss):
             continue
-        if r["width"] not in best or loss < best[r["width"]][1]:
-            best[r["width"]] = (r["lr"], loss)
+        if width not in best or loss < best[width][1]:
+            best[width] = (lr, loss)
     return {w: lr for w, (lr, _) in sorted(best.items())}
+
+
+def best_is_interior(records: list[dict]) -> dict[int, bool]:
+    """For :func:`lr_transfer` records: whether each width's best rate has a rate of the grid on
+    both sides of it. A best rate at an end of the grid is only a bound: the true optimum may
+    lie beyond it."""
+    best = best_learning_rates(records)
+    out = {}
+    for width, lr in best.items():
+        rates = sorted({r["lr"] for r in records if r["width"] == width})
+        out[width] = rates[0] < lr < rates[-1]
+    return out

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 from gptlib import GPT, GPTConfig
 from gptlib.model import attention, causal_mask
-from gptlib.mup import activation_sizes, best_learning_rates, coordinate_check, growth_with_width, lr_transfer
+from gptlib.mup import (activation_sizes, best_is_interior, best_learning_rates, coordinate_check,
+                        growth_with_width, lr_transfer, mean_losses)
 
 
 def mup_model(width=512, base=256, n_layer=2, seed=0):
@@ -96,7 +97,7 @@ def test_lr_transfer_grid_runs_and_picks_a_best_rate():
     records = lr_transfer(widths=(32, 64), learning_rates=(1e-3, 1e-1), steps=12, n_layer=1, d_head=16,
                           context_length=16, batch_size=4, threads=1)
     assert [(r["width"], r["lr"]) for r in records] == [(32, 1e-3), (32, 1e-1), (64, 1e-3), (64, 1e-1)]
-    assert all(r["mup"] for r in records)
+    assert all(r["mup"] for r in records) and all(r["seed"] == 0 for r in records)
     best = best_learning_rates(records)
     assert set(best) == {32, 64}
     # in 12 steps the larger learning rate learns more, at both widths
@@ -108,3 +109,48 @@ def test_bad_widths_are_refused():
         coordinate_check(widths=(48,), d_head=32, tokens=torch.arange(100), vocab_size=100)
     with pytest.raises(ValueError, match="at least two widths"):
         growth_with_width([{"width": 8, "step": 0, "layer": "logits", "size": 1.0}], "logits", 0)
+
+
+def test_lr_transfer_seed_changes_the_runs_and_is_recorded():
+    kwargs = dict(widths=(32,), learning_rates=(1e-2,), steps=4, n_layer=1, d_head=16,
+                  context_length=16, batch_size=4, threads=1)
+    a, b, again = lr_transfer(seed=0, **kwargs), lr_transfer(seed=1, **kwargs), lr_transfer(seed=0, **kwargs)
+    assert a[0]["seed"] == 0 and b[0]["seed"] == 1
+    assert a[0]["val_loss"] == again[0]["val_loss"] != b[0]["val_loss"]
+
+
+def seeded(rows):
+    """Records from (width, lr, seed, loss) rows."""
+    return [{"width": w, "lr": lr, "seed": s, "val_loss": loss, "mup": True} for w, lr, s, loss in rows]
+
+
+def test_mean_losses_average_seeds_and_a_diverged_seed_spoils_the_rate():
+    records = seeded([(32, 1e-2, 0, 3.0), (32, 1e-2, 1, 2.0), (32, 1e-1, 0, 1.0),
+                      (32, 1e-1, 1, float("nan")), (64, 1e-2, 0, 2.5)])
+    means = mean_losses(records)
+    assert list(means) == [(32, 1e-2), (32, 1e-1), (64, 1e-2)]
+    assert means[32, 1e-2] == 2.5 and math.isnan(means[32, 1e-1]) and means[64, 1e-2] == 2.5
+
+
+def test_best_learning_rates_use_the_mean_over_seeds():
+    # seed 0 alone prefers 1e-1, seed 1 alone 1e-2; their mean prefers 1e-2
+    records = seeded([(32, 1e-2, 0, 2.6), (32, 1e-1, 0, 2.5), (32, 1e-2, 1, 2.4), (32, 1e-1, 1, 2.7)])
+    assert best_learning_rates([r for r in records if r["seed"] == 0]) == {32: 1e-1}
+    assert best_learning_rates([r for r in records if r["seed"] == 1]) == {32: 1e-2}
+    assert best_learning_rates(records) == {32: 1e-2}
+    # one record per rate: the plain minimum, as before seeds existed
+    assert best_learning_rates(seeded([(8, 1e-3, 0, 3.0), (8, 1e-2, 0, 2.0)])) == {8: 1e-2}
+
+
+def test_best_is_interior_flags_a_best_rate_at_an_end_of_the_grid():
+    records = seeded([(32, lr, 0, loss) for lr, loss in ((1e-3, 3.0), (1e-2, 2.0), (1e-1, 2.5))]
+                     + [(64, lr, 0, loss) for lr, loss in ((1e-3, 2.0), (1e-2, 2.2), (1e-1, 2.9))]
+                     + [(96, lr, 0, loss) for lr, loss in ((1e-3, 3.0), (1e-2, 2.2), (1e-1, 2.1))])
+    assert best_is_interior(records) == {32: True, 64: False, 96: False}
+
+
+def test_records_without_the_keys_are_refused_by_name():
+    with pytest.raises(ValueError, match="'width', 'lr' and 'val_loss'"):
+        mean_losses([{"width": 32, "lr": 1e-2}])
+    with pytest.raises(ValueError, match="record 1"):
+        best_learning_rates([{"width": 32, "lr": 1e-2, "val_loss": 2.0}, (32, 1e-2, 2.0)])

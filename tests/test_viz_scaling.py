@@ -8,8 +8,8 @@ import torch
 from gptlib import mup
 from gptlib.schedule import Schedule
 from gptlib.scaling import PAPER_LAW, PowerLaw, cerebras_points
-from gptlib.viz.scaling import (coordinate_check_figure, flops_comparison_figure, lr_transfer_figure,
-                                scaling_law_figure, tokens_per_parameter_figure)
+from gptlib.viz.scaling import (coordinate_check_figure, flops_comparison_figure, isoflop_figure,
+                                lr_transfer_figure, scaling_law_figure, tokens_per_parameter_figure)
 
 
 def test_flops_comparison_figure_is_log_scaled_bars():
@@ -84,3 +84,56 @@ def test_lr_transfer_figure_stars_the_best_rate_and_skips_diverged_runs():
     assert fig.layout.xaxis.type == "log"
     with pytest.raises(ValueError, match="lack"):
         lr_transfer_figure([{"width": 1}], records)
+
+
+def test_scaling_law_figure_draws_every_seed_and_a_fan_of_refits():
+    law = PowerLaw(a=30.0, b=-0.1, c=1.0)
+    compute = np.array([1e10, 1e11, 1e12])
+    seeds = np.stack([law(compute) - 0.01, law(compute) + 0.01], axis=1)  # (3 runs, 2 seeds)
+    refits = [PowerLaw(20.0, -0.05, 0.0), PowerLaw(40.0, -0.2, 1.5)]
+    fig = scaling_law_figure(compute, seeds.mean(axis=1), law, PAPER_LAW, *cerebras_points(),
+                             seed_losses=seeds, other_fits=refits)
+    dots = next(t for t in fig.data if t.name == "each seed")
+    assert list(dots.y) == list(seeds.ravel()) and list(dots.x) == list(np.repeat(compute, 2))
+    fan = [t for t in fig.data if t.legendgroup == "refits"]
+    assert len(fan) == 2
+    for trace, refit in zip(fan, refits):  # each a line of its own slope from (1, 1)
+        x, y = np.log(np.asarray(trace.x)), np.log(np.asarray(trace.y))
+        assert math.isclose(y[0], 0.0, abs_tol=1e-12)
+        assert np.allclose(np.diff(y) / np.diff(x), refit.b)
+    with pytest.raises(ValueError, match="seed_losses"):
+        scaling_law_figure(compute, law(compute), law, PAPER_LAW, *cerebras_points(),
+                           seed_losses=np.ones((2, 3)))
+    with pytest.raises(TypeError, match="other_fits"):
+        scaling_law_figure(compute, law(compute), law, PAPER_LAW, *cerebras_points(),
+                           other_fits=[lambda f: f])
+
+
+def test_isoflop_figure_sorts_by_ratio_and_stars_the_lowest_mean():
+    ratio = [200.0, 5.0, 50.0]
+    losses = np.array([[2.6, 2.5], [3.1, 3.2], [2.7, 2.6]])  # (sizes, seeds)
+    fig = isoflop_figure(ratio, losses, 1e10, labels=["small", "large", "middle"])
+    dots, mean, star = fig.data
+    assert list(mean.x) == [5.0, 50.0, 200.0]
+    assert np.allclose(list(mean.y), [3.15, 2.65, 2.55])
+    assert list(mean.text) == ["large", "middle", "small"]
+    assert len(dots.y) == 6 and list(star.x) == [200.0] and math.isclose(star.y[0], 2.55)
+    assert fig.layout.xaxis.type == "log"
+    assert any(shape.x0 == 20.0 for shape in fig.layout.shapes)  # Chinchilla's 20
+    with pytest.raises(ValueError, match="losses must be"):
+        isoflop_figure(ratio, losses[:2], 1e10)
+    with pytest.raises(ValueError, match="finite"):
+        isoflop_figure(ratio, np.array([[2.6, float("nan")], [3.1, 3.2], [2.7, 2.6]]), 1e10)
+    with pytest.raises(ValueError, match="positive"):
+        isoflop_figure([0.0, 5.0, 50.0], losses, 1e10)
+
+
+def test_lr_transfer_figure_averages_seeds_and_skips_rates_where_one_diverged():
+    records = [{"width": 32, "lr": lr, "seed": s, "val_loss": loss} for lr, s, loss in
+               ((1e-3, 0, 3.0), (1e-3, 1, 2.8), (1e-2, 0, 2.4), (1e-2, 1, 2.6),
+                (1e-1, 0, 2.0), (1e-1, 1, float("nan")))]
+    fig = lr_transfer_figure(records, records)
+    dots, line, star = fig.data[0], fig.data[1], fig.data[2]
+    assert line.name == "width 32" and np.allclose(line.y[:2], [2.9, 2.5]) and line.y[2] is None
+    assert sorted(dots.y) == [2.0, 2.4, 2.6, 2.8, 3.0]  # every finite seed, as a dot
+    assert list(star.x) == [1e-2]  # 1e-1 is out: one of its seeds diverged

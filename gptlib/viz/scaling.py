@@ -4,13 +4,17 @@
   fuller count, the paper's number), on a log axis.
 * :func:`tokens_per_parameter_figure`: training tokens against parameters, with the line of
   20 tokens per parameter that every compute-optimal Cerebras-GPT run sits on.
-* :func:`scaling_law_figure`: a sweep's final losses against compute with its fitted power law,
-  and beside it the *shape* of that law against the paper's (reducible loss against compute,
-  both relative to their smallest run, so the slopes, the exponents, can be compared).
+* :func:`scaling_law_figure`: a sweep's final losses against compute (every seed, and their
+  mean) with its fitted power law, and beside it the *shape* of that law against the paper's
+  (reducible loss against compute, both relative to their smallest run, so the slopes, the
+  exponents, can be compared), with the slopes of refits (one seed, one run left out) as a fan.
+* :func:`isoflop_figure`: an IsoFLOP profile, the loss of models of several sizes trained with
+  the same compute, against their tokens per parameter, every seed and the mean.
 * :func:`coordinate_check_figure`: activation size against width per layer, standard
   parametrization beside muP, with a slider over the training steps.
-* :func:`lr_transfer_figure`: final loss against learning rate, one line per width, standard
-  parametrization beside muP; the best rate of each width is starred.
+* :func:`lr_transfer_figure`: final loss against learning rate, one line per width (the mean
+  over seeds, each seed a faint dot), standard parametrization beside muP; the best rate of each
+  width is starred.
 """
 from __future__ import annotations
 
@@ -100,46 +104,72 @@ def tokens_per_parameter_figure(names: Sequence[str], params: Sequence[float], t
 # ----------------------------------------------------------------------------------------------
 def scaling_law_figure(compute: Sequence[float], loss: Sequence[float], fit, paper_law,
                        paper_compute: Sequence[float], paper_loss: Sequence[float],
-                       labels: Sequence[str] | None = None,
+                       labels: Sequence[str] | None = None, seed_losses=None,
+                       other_fits: Sequence = (),
                        title: str = "Our sweep's power law beside the paper's: compare the slopes"
                        ) -> go.Figure:
-    """Left: the sweep's final losses against compute, and its fitted law ``fit(C)``. Right: the
+    """Left: the sweep's final losses against compute, and its fitted law ``fit(f)``. Right: the
     reducible loss ``L - c`` of both families against compute, each relative to its smallest run,
-    on log-log axes, where ``a C^b`` is a straight line of slope ``b``.
+    on log-log axes, where ``a f^b`` is a straight line of slope ``b``.
 
     Args:
-        compute, loss: ``(n,)`` the sweep's training FLOPs and final validation losses.
+        compute, loss: ``(n,)`` the sweep's training FLOPs and final validation losses (with
+            several seeds: the mean over seeds).
         fit, paper_law: objects with ``a``, ``b``, ``c`` attributes, callable on FLOPs (e.g.
             :class:`gptlib.scaling.PowerLaw`).
         paper_compute, paper_loss: ``(m,)`` the paper's runs (FLOPs, Pile test loss).
         labels: ``(n,)`` names of the sweep's runs (e.g. their widths), shown on hover.
+        seed_losses: optional ``(n, S)`` the loss of every seed, drawn as faint dots (left).
+        other_fits: optional refits (e.g. one per seed, or with one run left out): each is
+            drawn on the right as a thin line of its own slope from (1, 1), so the fan shows how
+            far the exponent moves.
     """
     compute, paper_compute = _positive("compute", compute), _positive("paper_compute", paper_compute)
     loss, paper_loss = np.asarray(loss, dtype=float), np.asarray(paper_loss, dtype=float)
     if loss.shape != compute.shape or paper_loss.shape != paper_compute.shape:
         raise ValueError("compute and loss (and paper_compute and paper_loss) must have equal lengths")
-    for name, law in (("fit", fit), ("paper_law", paper_law)):
+    other_fits = list(other_fits)
+    for name, law in [("fit", fit), ("paper_law", paper_law)] + [
+            (f"other_fits[{i}]", f) for i, f in enumerate(other_fits)]:
         if not all(hasattr(law, k) for k in ("a", "b", "c")) or not callable(law):
             raise TypeError(f"{name} must be a callable power law with a, b and c (gptlib.scaling.PowerLaw)")
+    if seed_losses is not None:
+        seed_losses = np.asarray(seed_losses, dtype=float)
+        if seed_losses.ndim != 2 or seed_losses.shape[0] != len(compute):
+            raise ValueError(f"seed_losses must be (n runs, seeds) with n = {len(compute)}, got shape "
+                             f"{seed_losses.shape}")
     labels = [str(x) for x in labels] if labels is not None else [f"run {i + 1}" for i in range(len(compute))]
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
         "our sweep: loss against compute", "shape: reducible loss, relative to the smallest run"))
     grid = np.geomspace(compute.min() / 1.5, compute.max() * 1.5, 100)
-    fig.add_scatter(x=compute, y=loss, mode="markers", name="our runs (Shakespeare, characters)",
+    if seed_losses is not None:
+        xs = np.repeat(compute, seed_losses.shape[1])
+        fig.add_scatter(x=xs, y=seed_losses.ravel(), mode="markers", name="each seed",
+                        marker=dict(color=PALETTE[5], size=6, opacity=0.7), row=1, col=1,
+                        hovertemplate="%{x:.3g} FLOPs, loss %{y:.3f}<extra>one seed</extra>")
+    mean_name = "our runs (mean over seeds)" if seed_losses is not None else \
+        "our runs (Shakespeare, characters)"
+    fig.add_scatter(x=compute, y=loss, mode="markers", name=mean_name,
                     text=labels, marker=dict(color=PALETTE[0], size=10), row=1, col=1,
                     hovertemplate="%{text}: %{x:.3g} FLOPs, loss %{y:.3f}<extra></extra>")
     fig.add_scatter(x=grid, y=fit(grid), mode="lines", line=dict(color=PALETTE[0]),
-                    name=f"our fit: {fit.a:.3g} C^{fit.b:.3f} + {fit.c:.2f}", row=1, col=1)
-    # the shape: (L - c) / (L(C_min) - c) against C / C_min, for both families
+                    name=f"our fit: {fit.a:.3g} f^{fit.b:.3f} + {fit.c:.2f}", row=1, col=1)
+    span_ours = np.geomspace(1.0, compute.max() / compute.min() * 1.2, 60)
+    for i, other in enumerate(other_fits):
+        fig.add_scatter(x=span_ours, y=span_ours ** other.b, mode="lines",
+                        line=dict(color=PALETTE[5], width=1), legendgroup="refits",
+                        name="our refits (one seed, or one run left out)", showlegend=i == 0,
+                        row=1, col=2, hovertemplate=f"refit: slope b = {other.b:.3f}<extra></extra>")
+    # the shape: (L - c) / (L(f_min) - c) against f / f_min, for both families
     for (xs, ys, law, colour, who) in ((compute, loss, fit, PALETTE[0], "ours"),
                                        (paper_compute, paper_loss, paper_law, PALETTE[3], "paper")):
-        c_min = xs.min()
-        reference = law(c_min) - law.c
-        span = np.geomspace(1.0, xs.max() / c_min * 1.2, 60)
-        fig.add_scatter(x=span, y=(law(c_min * span) - law.c) / reference, mode="lines",
+        f_min = xs.min()
+        reference = law(f_min) - law.c
+        span = np.geomspace(1.0, xs.max() / f_min * 1.2, 60)
+        fig.add_scatter(x=span, y=(law(f_min * span) - law.c) / reference, mode="lines",
                         line=dict(color=colour, dash="solid" if who == "ours" else "dash"),
                         name=f"{who}: slope b = {law.b:.4f}", row=1, col=2)
-        fig.add_scatter(x=xs / c_min, y=(ys - law.c) / reference, mode="markers",
+        fig.add_scatter(x=xs / f_min, y=(ys - law.c) / reference, mode="markers",
                         marker=dict(color=colour, size=9, symbol="circle" if who == "ours" else "diamond"),
                         name="Cerebras-GPT runs (the Pile)" if who == "paper" else "our runs, rescaled",
                         showlegend=who == "paper", row=1, col=2)
@@ -147,8 +177,61 @@ def scaling_law_figure(compute: Sequence[float], loss: Sequence[float], fit, pap
     fig.update_yaxes(title_text="validation loss (nats/character)", row=1, col=1)
     fig.update_xaxes(type="log", title_text="f / f of the smallest run", row=1, col=2)
     fig.update_yaxes(type="log", title_text="(L - c) / (L - c) of the smallest run", row=1, col=2)
-    fig.update_layout(title=title, template="plotly_white", height=460,
+    fig.update_layout(title=title, template="plotly_white", height=480,
                       legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def isoflop_figure(tokens_per_parameter: Sequence[float], losses, budget: float,
+                   labels: Sequence[str] | None = None, reference_ratio: float = 20.0,
+                   title: str = "One compute budget, several model sizes: where is the loss lowest?"
+                   ) -> go.Figure:
+    """An IsoFLOP profile: the final loss of models of several sizes, all trained with the same
+    compute ``budget``, against their tokens per parameter (log axis). Every seed is a faint dot,
+    the mean over seeds a line; the lowest mean is starred and ``reference_ratio`` (Chinchilla's
+    20) is marked.
+
+    Args:
+        tokens_per_parameter: ``(n,)`` D_tok / N of each size (the small models have the most).
+        losses: ``(n, S)`` the final loss of each size for each of S seeds.
+        budget: the FLOPs every run spent (shown in the legend).
+        labels: ``(n,)`` names of the sizes (e.g. ``"d_model 8"``), shown on hover.
+    """
+    ratio = _positive("tokens_per_parameter", tokens_per_parameter)
+    losses = np.asarray(losses, dtype=float)
+    if losses.ndim != 2 or losses.shape[0] != len(ratio) or losses.shape[1] == 0:
+        raise ValueError(f"losses must be (n sizes, seeds) with n = {len(ratio)}, got shape "
+                         f"{losses.shape}")
+    if not np.all(np.isfinite(losses)):
+        raise ValueError("losses must be finite (a diverged run has no place on the profile)")
+    if not (math.isfinite(budget) and budget > 0) or not reference_ratio > 0:
+        raise ValueError(f"budget and reference_ratio must be positive, got {budget}, {reference_ratio}")
+    labels = [str(x) for x in labels] if labels is not None else [f"size {i + 1}" for i in range(len(ratio))]
+    order = np.argsort(ratio)
+    ratio, losses, labels = ratio[order], losses[order], [labels[i] for i in order]
+    mean = losses.mean(axis=1)
+    fig = go.Figure()
+    fig.add_scatter(x=np.repeat(ratio, losses.shape[1]), y=losses.ravel(), mode="markers",
+                    name="each seed", marker=dict(color=PALETTE[5], size=7, opacity=0.7),
+                    text=[lab for lab in labels for _ in range(losses.shape[1])],
+                    hovertemplate="%{text}: %{x:.3g} tokens/parameter, loss %{y:.3f}"
+                                  "<extra>one seed</extra>")
+    fig.add_scatter(x=ratio, y=mean, mode="lines+markers", name=f"mean over {losses.shape[1]} seeds",
+                    text=labels, line=dict(color=PALETTE[0]), marker=dict(size=9),
+                    hovertemplate="%{text}: %{x:.3g} tokens/parameter, mean loss %{y:.3f}"
+                                  "<extra></extra>")
+    best = int(np.argmin(mean))
+    fig.add_scatter(x=[ratio[best]], y=[mean[best]], mode="markers", name="lowest mean",
+                    marker=dict(symbol="star", size=18, color=PALETTE[0],
+                                line=dict(color="black", width=1)), hoverinfo="skip")
+    fig.add_vline(x=reference_ratio, line=dict(color="#777777", dash="dash"))
+    fig.add_annotation(x=math.log10(reference_ratio), y=1.0, yref="paper", showarrow=False,
+                       text=f"{reference_ratio:g} tokens per parameter", xanchor="left",
+                       yanchor="top")
+    fig.update_layout(title=title, template="plotly_white", height=440, xaxis_type="log",
+                      xaxis_title=f"tokens per parameter D_tok / N (budget {budget:.3g} FLOPs)",
+                      yaxis_title="validation loss (nats/character)",
+                      legend=dict(orientation="h", y=-0.22))
     return fig
 
 
@@ -217,12 +300,17 @@ def lr_transfer_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
                        title: str = "Best learning rate per width: it drifts (standard), "
                                     "stays put (muP)") -> go.Figure:
     """Final validation loss against peak learning rate, one line per width, standard
-    parametrization (left) and muP (right); each width's best rate is starred and diverged runs
-    (NaN) are left out of the line.
+    parametrization (left) and muP (right). With several seeds per (width, rate) the line is
+    their mean and each seed is a faint dot. Each width's best rate (lowest mean, as
+    :func:`gptlib.mup.best_learning_rates` picks it) is starred; a rate at which any seed
+    diverged (NaN) is left out of the line.
 
     Args:
-        standard, mup: records ``{"width", "lr", "val_loss"}`` from :func:`gptlib.mup.lr_transfer`.
+        standard, mup: records ``{"width", "lr", "val_loss"}`` (and ``"seed"``) from
+            :func:`gptlib.mup.lr_transfer`.
     """
+    from ..mup import mean_losses
+
     panels = [list(standard), list(mup)]
     for name, records in zip(("standard", "mup"), panels):
         if not records:
@@ -234,13 +322,23 @@ def lr_transfer_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06,
                         subplot_titles=("standard parametrization", "muP"))
     for col, records in enumerate(panels, start=1):
+        means = mean_losses(records)  # {(width, lr): mean loss over seeds, NaN if any diverged}
+        several = any(sum(1 for r in records if (r["width"], r["lr"]) == key) > 1 for key in means)
         for i, width in enumerate(widths):
-            points = sorted((r["lr"], r["val_loss"]) for r in records if r["width"] == width)
+            points = sorted((lr, loss) for (w, lr), loss in means.items() if w == width)
             if not points:
                 continue
+            colour = PALETTE[i % len(PALETTE)]
+            if several:
+                seeds = [(r["lr"], r["val_loss"]) for r in records
+                         if r["width"] == width and math.isfinite(r["val_loss"])]
+                fig.add_scatter(x=[lr for lr, _ in seeds], y=[v for _, v in seeds], mode="markers",
+                                legendgroup=str(width), showlegend=False, row=1, col=col,
+                                marker=dict(color=colour, size=6, opacity=0.45),
+                                hovertemplate=f"width {width}, one seed: lr %{{x:.3g}}, "
+                                              f"loss %{{y:.3f}}<extra></extra>")
             xs = [lr for lr, _ in points]
             ys = [loss if math.isfinite(loss) else None for _, loss in points]
-            colour = PALETTE[i % len(PALETTE)]
             fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=f"width {width}", legendgroup=str(width),
                             showlegend=col == 1, line=dict(color=colour), row=1, col=col,
                             hovertemplate=f"width {width}: lr %{{x:.3g}}, loss %{{y:.3f}}<extra></extra>")
