@@ -176,7 +176,7 @@ def test_2_2(capsys):
         ch02.check_absent_row_step(rows_do_not_move)
     with pytest.raises(ExerciseError, match="wrong sign"):
         ch02.check_absent_row_step(wrong_sign)
-    with pytest.raises(ExerciseError, match=r"at step n=1 .*\(1 - beta1\) beta1\^\(n-1\) g"):
+    with pytest.raises(ExerciseError, match=r"at step n=1 .*multiplies m by beta1"):
         ch02.check_absent_row_step(exponent_off_by_one)
     with pytest.raises(ExerciseError, match=r"betas=\(0.9, 0.999\)"):
         ch02.check_absent_row_step(hard_coded_betas)

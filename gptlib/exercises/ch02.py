@@ -181,9 +181,9 @@ def check_absent_row_step(absent_row_step) -> None:
                      f"10^7 in scale, and so do your steps). Adam divides m by the square root "
                      f"of v, so how far a row moves does not depend on how large g was.")
         fail(ex, f"{setting} you give {got[0, 0].item():.6g} for the first entry, torch's AdamW "
-                 f"moves it by {expected[0, 0].item():.6g}. After the gradient g of step 1 and "
-                 f"n - 1 steps of zero gradient, m = (1 - beta1) beta1^(n-1) g and "
-                 f"v = (1 - beta2) beta2^(n-1) g^2.")
+                 f"moves it by {expected[0, 0].item():.6g}. Write m and v after step 1, then note "
+                 f"that each step of zero gradient only multiplies m by beta1 and v by beta2; "
+                 f"the bias corrections use the step number n.")
     confirm(ex, "your closed form matches torch's AdamW at every step checked")
 
 
