@@ -161,15 +161,26 @@ def test_head_overview_figure_shows_entropy():
     assert list(fig.data[0].y) == ["layer 0", "layer 1"] and len(fig.data[0].x) == 3
 
 
-def test_attention_scaling_figure():
+def test_attention_scaling_figure_draws_four_panels_and_the_median():
     d = [4, 16, 64]
     series = {"q·k": [4.0, 16.0, 64.0], "scaled": [1.0, 1.0, 1.0]}
-    fig = va.attention_scaling_figure(d, series, series, series)
-    assert len(fig.data) == 6 and fig.layout.xaxis.type == "log"
+    median = {"q·k": [3.0, 1.0, 0.1], "scaled": [0.9, 0.9, 0.9]}
+    fig = va.attention_scaling_figure(d, series, series, series, series, median)
+    # two lines in each of the four panels, plus the two median lines in the last
+    assert len(fig.data) == 2 * 4 + 2 and fig.layout.xaxis.type == "log"
+    dashed = [t for t in fig.data if t.line.dash == "dash"]
+    assert [list(t.y) for t in dashed] == [median["q·k"], median["scaled"]]
+    assert fig.layout.yaxis4.type == "log" and fig.layout.yaxis2.type == "linear"
+    assert sum(t.showlegend is not False for t in fig.data) == 4  # two means, two medians
     with pytest.raises(ValueError, match="shape"):
-        va.attention_scaling_figure(d, {"a": [1.0]}, {"a": [1.0]}, {"a": [1.0]})
+        va.attention_scaling_figure(d, *[{"a": [1.0]}] * 5)
     with pytest.raises(ValueError, match="same labels"):
-        va.attention_scaling_figure(d, series, {"other": [1.0, 1.0, 1.0]}, series)
+        va.attention_scaling_figure(d, series, {"other": [1.0, 1.0, 1.0]}, series, series, median)
+    with pytest.raises(ValueError, match="NaN"):
+        va.attention_scaling_figure(d, series, series, series, series,
+                                    {"q·k": [1.0, float("nan"), 1.0], "scaled": [1, 1, 1]})
+    with pytest.raises(ValueError, match="positive widths"):
+        va.attention_scaling_figure([], {}, {}, {}, {}, {})
 
 
 # ---------------------------------------------------------------------------------- widget

@@ -1,7 +1,15 @@
 """Checks for the exercises of chapter 3 (the attention formula).
 
-Each check builds its reference with plain numpy or torch operations written here, never with
-``gptlib.model``, so a reader's answer is compared with an independent computation.
+Each check makes its own inputs and builds its reference with numpy (or torch's autograd) written
+here, never with ``gptlib.model`` and never from the notebook's variables, so a reader's answer is
+compared with an independent computation that the reader cannot change by accident. The inputs
+are chosen so the common mistakes show: several shapes (not only the example's), fewer queries
+than keys, rows of a batch at very different scales, exact zeros where keys are masked. A check
+also fails an answer that changes its input in place.
+
+When an answer is wrong, the check recomputes the usual wrong answers (no scale, no mask, the
+mask in the wrong place, the softmax over the wrong axis, ...) and names the one that matches;
+otherwise it reports the first entry that differs.
 """
 from __future__ import annotations
 
@@ -10,10 +18,14 @@ import math
 import numpy as np
 import torch
 
-from ._core import close, confirm, fail, require_answer
+from ._core import close, confirm, fail, require_answer, require_callable
 
 
+# ----------------------------------------------------------------------------------------------
+# Shared helpers (chapter 5's checks use _call and _to_numpy too)
+# ----------------------------------------------------------------------------------------------
 def _to_numpy(exercise: str, name: str, value) -> np.ndarray:
+    """An answer (tensor, array or nested list) as a float64 numpy array, or a clear failure."""
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().double().numpy()
     try:
@@ -26,7 +38,8 @@ def _call(exercise: str, name: str, function, *args):
     """Call the reader's function, turning a crash or a missing result into a hint."""
     require_answer(exercise, **{name: function})
     if not callable(function):
-        fail(exercise, f"`{name}` should be a function (def {name}(...): ...), got {type(function).__name__}.")
+        fail(exercise, f"`{name}` should be a function (def {name}(...): ...), got "
+                       f"{type(function).__name__}.")
     try:
         result = function(*args)
     except Exception as e:  # the reader's code; report what went wrong and where
@@ -36,111 +49,343 @@ def _call(exercise: str, name: str, function, *args):
     return result
 
 
+def _run(exercise: str, name: str, function, inputs: dict, case: str) -> np.ndarray:
+    """Call ``function(**inputs)`` positionally on copies' originals, then check it returned a
+    tensor and left every tensor input unchanged. ``case`` says in words which input this was."""
+    require_callable(exercise, name, function)
+    before = {k: v.clone() for k, v in inputs.items() if isinstance(v, torch.Tensor)}
+    try:
+        result = function(*inputs.values())
+    except Exception as e:  # the reader's code failed: say on what
+        fail(exercise, f"`{name}` raised {type(e).__name__} on {case}: {e}")
+    if result is None or result is Ellipsis:
+        fail(exercise, f"`{name}` returned {result!r}: did you forget the `return`?")
+    for key, old in before.items():
+        if not torch.equal(inputs[key], old):
+            fail(exercise, f"`{name}` changed its input `{key}` in place (on {case}). The caller "
+                           f"still needs it: compute new tensors (x / 2, masked_fill) instead of "
+                           f"writing into the argument (x /= 2, masked_fill_, x[...] = ...).")
+    if not isinstance(result, torch.Tensor):
+        fail(exercise, f"`{name}` should return a tensor, got {type(result).__name__}.")
+    return result.detach().cpu().double().numpy()
+
+
+def _same(got: np.ndarray, other: np.ndarray, atol: float = 1e-6) -> bool:
+    """True if ``got`` equals ``other`` (same shape, close, NaN where ``other`` has NaN)."""
+    return got.shape == other.shape and np.allclose(got, other, atol=atol, rtol=1e-5,
+                                                    equal_nan=True)
+
+
+def _softmax(s: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Softmax over ``axis``, stable per row; a row that is all -inf gives NaN (0 / 0)."""
+    top = np.max(s, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        e = np.exp(s - top)
+        return e / e.sum(axis=axis, keepdims=True)
+
+
+def _mask(t_query: int, t_key: int, offset: int = 0) -> np.ndarray:
+    """``(T_q, T_k)`` bool: query i (the newest T_q of T_k positions) sees keys up to
+    ``T_k - T_q + i + offset``. ``offset`` = 0 is the right mask; others are readers' mistakes."""
+    i = np.arange(t_query)[:, None]
+    j = np.arange(t_key)[None, :]
+    return j <= t_key - t_query + i + offset
+
+
+def _attend(q, k, v, *, scale=None, allowed=None, fill=-np.inf, axis=-1, zero_after=False):
+    """softmax(q k^T * scale, masked) v in numpy, with switches for the usual mistakes."""
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    s = np.einsum("...id,...jd->...ij", q, k) * scale
+    if allowed is not None and not zero_after:
+        s = np.where(allowed, s, fill)
+    w = _softmax(s, axis=axis)
+    if allowed is not None and zero_after:
+        w = np.where(allowed, w, 0.0)
+    with np.errstate(invalid="ignore"):
+        return np.einsum("...ij,...jd->...id", w, v)
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
 # ----------------------------------------------------------------------------------------------
-def check_scaled_scores(q, k, scores) -> None:
-    """Exercise 3.1: ``scores`` must be Q K^T / sqrt(d_k) for the ``(T, d_k)`` tensors ``q``, ``k``."""
+# Exercise 3.1: attention with fewer queries than keys (what a KV cache needs)
+# ----------------------------------------------------------------------------------------------
+CACHE_CASES = (  # leading dims, T_q, T_k, D
+    ((3,), 6, 6, 8),        # no cache: ordinary causal attention, rows at three scales
+    ((2,), 1, 5, 8),        # one new token that sees the whole cache
+    ((2, 3), 3, 7, 16),     # three new tokens after four cached ones, batch and heads
+    ((), 4, 9, 4),          # no leading dimensions at all
+    ((3,), 2, 6, 4),        # rows at three scales again, now with a cache
+)
+
+
+def _cache_inputs(lead, t_query, t_key, d, seed):
+    g = _generator(seed)
+    q = torch.randn(*lead, t_query, d, generator=g, dtype=torch.float64)
+    k = torch.randn(*lead, t_key, d, generator=g, dtype=torch.float64)
+    v = torch.randn(*lead, t_key, d, generator=g, dtype=torch.float64)
+    if lead == (3,):  # the batch's rows at very different scales
+        scales = torch.tensor([0.2, 1.0, 30.0], dtype=torch.float64)[:, None, None]
+        q, k = q * scales, k * scales
+    return q, k, v
+
+
+def _attention_diagnosis(got, q, k, v, allowed, t_query, t_key, expected_shape, where):
+    """The hint for a wrong attention output, by recomputing the usual mistakes."""
+    d = q.shape[-1]
+    if got.shape != expected_shape:
+        if got.shape[-1] == t_key and got.shape[:-1] == expected_shape[:-1]:
+            return (f"on {where} the result has shape {got.shape}, which looks like the weights "
+                    f"(one per key). Return the weighted sum of the values, shape "
+                    f"{expected_shape} (..., T_q, D).")
+        return f"on {where} the result should have shape {expected_shape} (..., T_q, D), got {got.shape}."
+    off = t_key - t_query
+    mistakes = [
+        (dict(allowed=_mask(t_query, t_key, -off)),
+         "the mask lines query i up with key i, as if the queries were the first T_q positions. "
+         "They are the newest ones: query i sits at position T_k - T_q + i and may see every key "
+         "up to there."),
+        (dict(allowed=None), "queries attend to keys after their own position: the causal mask is "
+                             "missing."),
+        (dict(allowed=_mask(t_query, t_key, +1)),
+         "each query also sees the one key just after its own position: the mask is off by one."),
+        (dict(allowed=_mask(t_query, t_key, -1)),
+         "each query is kept from its own key: the mask is off by one (a token may attend to "
+         "itself)."),
+        (dict(allowed=allowed, fill=0.0),
+         "masked keys still get weight: a masked score set to 0 becomes exp(0) = 1 before "
+         "normalising. Masked scores must be -inf."),
+        (dict(allowed=allowed, zero_after=True),
+         "the weights are zeroed after the softmax, so each row no longer sums to 1. Mask the "
+         "scores before the softmax, so it renormalises over the keys a query may see."),
+        (dict(allowed=allowed, scale=1.0), f"the scores are not scaled: divide them by sqrt(D), "
+                                           f"D = {d} here (the last dimension of q)."),
+        (dict(allowed=allowed, scale=1 / d), "you divided the scores by D; the standard scale is "
+                                             "1/sqrt(D) (1/D is muP's, section 3.7)."),
+        (dict(allowed=allowed, scale=1 / math.sqrt(t_key)),
+         "the scale uses the number of keys; it comes from the head size D, the last dimension "
+         "of q and k."),
+        (dict(allowed=allowed, scale=1 / math.sqrt(max(t_query, 1))),
+         "the scale uses the number of queries; it comes from the head size D, the last "
+         "dimension of q and k."),
+        (dict(allowed=allowed, axis=-2),
+         "the softmax runs over the queries (dim -2); each query's weights over the keys (the "
+         "last dimension) must sum to 1."),
+    ]
+    for switches, hint in mistakes:
+        if _same(got, _attend(q, k, v, **switches)):
+            return f"on {where}, {hint}"
+    if np.isnan(got).any():
+        return (f"on {where} some outputs are NaN (0 / 0 in a softmax): if you subtract a maximum "
+                f"before exp, take it per row, over the keys; a maximum over the whole tensor "
+                f"underflows every row whose scores are far smaller (the rows here differ in scale "
+                f"by 150x).")
+    return ""
+
+
+def check_cached_attention(cached_attention) -> None:
+    """Exercise 3.1: ``cached_attention(q, k, v)``: causal attention where the ``T_q`` queries are
+    the last ``T_q`` of the ``T_k`` positions. ``q``: ``(..., T_q, D)``; ``k``, ``v``:
+    ``(..., T_k, D)``; returns ``(..., T_q, D)``."""
     ex = "3.1"
-    require_answer(ex, scores=scores)
-    qn, kn = _to_numpy(ex, "q", q), _to_numpy(ex, "k", k)
-    got = _to_numpy(ex, "scores", scores)
-    d_k = qn.shape[-1]
-    raw = np.einsum("id,jd->ij", qn, kn)
-    expected = raw / math.sqrt(d_k)
-    if got.shape == expected.shape:
-        if np.allclose(got, raw, atol=1e-4):
-            fail(ex, "these are the raw dot products Q K^T: divide them by sqrt(d_k) "
-                     f"= sqrt({d_k}) = {math.sqrt(d_k):.3f}.")
-        if np.allclose(got, raw / d_k, atol=1e-4):
-            fail(ex, "you divided by d_k; the standard scale is 1/sqrt(d_k) (1/d_k is muP's, "
-                     "section on muP below).")
-        if np.allclose(got, expected.T, atol=1e-4):
-            fail(ex, "the matrix is transposed: row i should belong to query i, so compute q @ k.T, "
-                     "not k @ q.T.")
-    close(ex, "scores", got, expected, atol=1e-4,
-          hint="Entry (i, j) is the dot product of query i with key j, divided by sqrt(d_k).")
-    confirm(ex, f"scores are Q K^T / sqrt({d_k}), shape {tuple(expected.shape)}")
+    require_callable(ex, "cached_attention", cached_attention)
+    for n, (lead, t_query, t_key, d) in enumerate(CACHE_CASES):
+        q, k, v = _cache_inputs(lead, t_query, t_key, d, seed=310 + n)
+        shape = tuple(lead) + (t_query, d)
+        where = f"q {tuple(q.shape)}, k and v {tuple(k.shape)} (T_q = {t_query}, T_k = {t_key})"
+        got = _run(ex, "cached_attention", cached_attention, {"q": q, "k": k, "v": v}, where)
+        qn, kn, vn = q.numpy(), k.numpy(), v.numpy()
+        allowed = _mask(t_query, t_key)
+        expected = _attend(qn, kn, vn, allowed=allowed)
+        if _same(got, expected, atol=1e-6) and not np.isnan(got).any():
+            continue
+        hint = _attention_diagnosis(got, qn, kn, vn, allowed, t_query, t_key, shape, where)
+        if hint:
+            fail(ex, hint)
+        close(ex, "cached_attention(q, k, v)", got, expected, atol=1e-6,
+              hint=f"(on {where}) Query i may see keys 0 .. T_k - T_q + i; the scores are "
+                   f"q k^T / sqrt(D), masked with -inf, softmax over the keys, times v.")
+    confirm(ex, "cached_attention is right for T_q = T_k, T_q = 1 and T_q < T_k")
 
 
 # ----------------------------------------------------------------------------------------------
-def _reference_causal_softmax(scores: np.ndarray) -> np.ndarray:
-    T = scores.shape[-1]
-    allowed = np.tril(np.ones((T, T), dtype=bool))
-    s = np.where(allowed, scores, -np.inf)
-    s = s - s.max(-1, keepdims=True)
-    e = np.exp(s)
-    return e / e.sum(-1, keepdims=True)
+# Exercise 3.2: the softmax's backward pass, derived
+# ----------------------------------------------------------------------------------------------
+def _backward_inputs(shape, seed, masked=False):
+    """Scores at three scales per row (flat to nearly one-hot), and upstream gradients whose rows
+    also differ in size; ``masked`` sets a causal pattern of -inf (probabilities exactly 0)."""
+    g = _generator(seed)
+    s = torch.randn(*shape, generator=g, dtype=torch.float64)
+    rows = s.shape[-2] if s.dim() > 1 else 1
+    row_scale = torch.tensor([0.1, 1.0, 8.0], dtype=torch.float64).repeat(rows)[:rows]
+    grad_scale = torch.tensor([1.0, 50.0, 0.02], dtype=torch.float64).repeat(rows)[:rows]
+    if s.dim() > 1:
+        s = s * row_scale[:, None]
+    if masked:
+        T = shape[-1]
+        s = s.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
+    grad_p = torch.randn(*shape, generator=g, dtype=torch.float64)
+    if grad_p.dim() > 1:
+        grad_p = grad_p * grad_scale[:, None]
+    return s, grad_p
 
 
-def check_causal_softmax(causal_softmax) -> None:
-    """Exercise 3.2: ``causal_softmax(scores)`` maps ``(T, T)`` scores to causal attention weights."""
+def check_softmax_backward(softmax_backward) -> None:
+    """Exercise 3.2: ``softmax_backward(p, grad_p)`` returns dL/ds for ``p = softmax(s)`` over the
+    last dimension and ``grad_p = dL/dp``, both ``(..., T)``; the reference is torch's autograd."""
     ex = "3.2"
-    g = torch.Generator().manual_seed(32)
-    for T in (1, 4, 7):
-        scores = torch.randn(T, T, generator=g, dtype=torch.float64) * 2
-        got = _to_numpy(ex, "causal_softmax(scores)", _call(ex, "causal_softmax", causal_softmax, scores.clone()))
-        expected = _reference_causal_softmax(scores.numpy())
+    require_callable(ex, "softmax_backward", softmax_backward)
+    cases = (((6,), False), ((3, 5), False), ((2, 4, 4), True), ((3, 7), False))
+    for n, (shape, masked) in enumerate(cases):
+        s, grad_p = _backward_inputs(shape, seed=320 + n, masked=masked)
+        s.requires_grad_(True)
+        p = torch.softmax(s, dim=-1)
+        (expected,) = torch.autograd.grad(p, s, grad_outputs=grad_p)
+        expected = expected.numpy()
+        p = p.detach()
+        where = (f"p and grad_p of shape {tuple(shape)}" + (" with masked (zero) probabilities"
+                                                            if masked else ""))
+        got = _run(ex, "softmax_backward", softmax_backward, {"p": p.clone(), "grad_p": grad_p},
+                   where)
         if got.shape != expected.shape:
-            fail(ex, f"for ({T}, {T}) scores your function returned shape {got.shape}; it should keep "
-                     f"the shape (one row of weights per query).")
-        if np.isnan(got).any():
-            fail(ex, "the result contains NaN. A row whose every score is -inf gives 0/0; only the keys "
-                     "after the query (above the diagonal) should be masked, never the diagonal.")
-        if np.abs(np.triu(got, 1)).max() > 1e-6:
-            fail(ex, "query i gives weight to keys after it (above the diagonal). Mask with "
-                     "torch.tril: True on and below the diagonal means 'allowed'.")
-        if T > 1 and not np.allclose(got.sum(-1), 1, atol=1e-5):
-            fail(ex, "the rows do not sum to 1. Did you zero the weights after the softmax? Set the "
-                     "masked scores to -inf before the softmax, so each row is renormalised over "
-                     "the keys it may see.")
-        close(ex, "causal_softmax(scores)", got, expected, atol=1e-6,
-              hint="Masked scores must be -inf (exactly zero weight), not 0: a score of 0 still gets "
-                   "weight exp(0) = 1 before normalising.")
-    confirm(ex, "causal_softmax matches the masked softmax for T = 1, 4 and 7")
+            fail(ex, f"on {where} the result should keep the shape {tuple(shape)} (one gradient "
+                     f"per score), got {got.shape}.")
+        if _same(got, expected, atol=1e-9):
+            continue
+        P, G = p.numpy(), grad_p.numpy()
+        inner = (P * G).sum(-1, keepdims=True)
+        mistakes = [
+            (G, "that is grad_p itself, the gradient with respect to the probabilities; the "
+                "question asks for the gradient with respect to the scores s."),
+            (P * (1 - P) * G, "you kept only the diagonal of the Jacobian, dp_j/ds_j = p_j (1 - "
+                              "p_j). Raising one score also lowers every other probability (the "
+                              "-p_i p_j terms), and those terms carry gradient too."),
+            (P * (G - (P * G).sum()), "the inner product sum_i p_i g_i is taken over the whole "
+                                      "tensor; it belongs to each row (one softmax per row)."),
+            (P * (G - G.sum(-1, keepdims=True)), "the sum subtracted from g is not weighted by "
+                                                 "p: it is the probability-weighted mean of the "
+                                                 "row's g that comes out of the derivation."),
+            (G - inner, "the whole result must be multiplied by p elementwise (a key the softmax "
+                        "gives no weight gets no gradient)."),
+            (P * (inner - G), "the sign is flipped: raising s_j by a little raises the loss by "
+                              "p_j (g_j - sum_i p_i g_i) times that little."),
+            (P * G, "the term that comes from the normaliser is missing: each p_i depends on s_j "
+                    "through the sum in the denominator too."),
+        ]
+        if P.ndim > 1:
+            mistakes.append((P * (G - (P * G).sum(0, keepdims=True)),
+                             "the inner product sum_i p_i g_i runs over the wrong dimension: the "
+                             "softmax normalises over the last one."))
+        for wrong, hint in mistakes:
+            if _same(got, wrong, atol=1e-9):
+                fail(ex, f"on {where}, {hint}")
+        close(ex, "softmax_backward(p, grad_p)", got, expected, atol=1e-9,
+              hint=f"(on {where}) Compare your formula with autograd on one small row: the "
+                   f"answer is J^T g for the Jacobian J derived in section 3.3.")
+    confirm(ex, "softmax_backward equals autograd, masked keys included")
 
 
 # ----------------------------------------------------------------------------------------------
-def check_split_heads(split_heads) -> None:
-    """Exercise 3.3: ``split_heads(x, n_head)`` maps ``(B, T, C)`` to ``(B, H, T, C / H)``, head h
-    holding channels ``h*D .. (h+1)*D - 1`` of every position."""
+# Exercise 3.3: grouped-query attention
+# ----------------------------------------------------------------------------------------------
+GQA_CASES = (  # B, H, G, T, D
+    (3, 4, 2, 5, 8),    # two groups of two heads; the batch's rows at three scales
+    (1, 6, 3, 4, 4),    # three groups of two
+    (2, 8, 2, 3, 16),   # two groups of four
+    (2, 4, 1, 6, 8),    # one group: multi-query attention
+    (1, 3, 3, 5, 4),    # as many groups as heads: ordinary multi-head attention
+)
+
+
+def check_grouped_query_attention(grouped_query_attention) -> None:
+    """Exercise 3.3: ``grouped_query_attention(q, k, v)``: causal attention where ``q`` is
+    ``(B, H, T, D)`` and ``k``, ``v`` are ``(B, G, T, D)`` with G dividing H, query head ``h``
+    using key/value group ``h // (H // G)``; returns ``(B, H, T, D)``."""
     ex = "3.3"
-    g = torch.Generator().manual_seed(33)
-    for B, T, C, H in ((2, 5, 12, 3), (1, 4, 8, 2)):
-        x = torch.randn(B, T, C, generator=g)
-        got = _to_numpy(ex, "split_heads(x, n_head)", _call(ex, "split_heads", split_heads, x.clone(), H))
-        D = C // H
-        expected = x.numpy().reshape(B, T, H, D).transpose(0, 2, 1, 3)
+    name = "grouped_query_attention"
+    require_callable(ex, name, grouped_query_attention)
+    for n, (B, H, G, T, D) in enumerate(GQA_CASES):
+        g = _generator(330 + n)
+        q = torch.randn(B, H, T, D, generator=g, dtype=torch.float64)
+        k = torch.randn(B, G, T, D, generator=g, dtype=torch.float64)
+        v = torch.randn(B, G, T, D, generator=g, dtype=torch.float64)
+        if B == 3:
+            scales = torch.tensor([0.2, 1.0, 30.0], dtype=torch.float64)[:, None, None, None]
+            q, k = q * scales, k * scales
+        where = f"q {tuple(q.shape)}, k and v {tuple(k.shape)} (H = {H} heads, G = {G} groups)"
+        got = _run(ex, name, grouped_query_attention, {"q": q, "k": k, "v": v}, where)
+        qn, kn, vn = q.numpy(), k.numpy(), v.numpy()
+        group = np.arange(H) // (H // G)
+        allowed = _mask(T, T)
+        expected = _attend(qn, kn[:, group], vn[:, group], allowed=allowed)
+        if _same(got, expected, atol=1e-6) and not np.isnan(got).any():
+            continue
         if got.shape != expected.shape:
-            fail(ex, f"for x of shape {(B, T, C)} and {H} heads the result should be (B, H, T, D) = "
-                     f"{expected.shape}, got {got.shape}.")
-        if np.allclose(got, x.numpy().reshape(B, H, T, D)):
-            fail(ex, "right shape, wrong contents: x.view(B, H, T, D) cuts the sequence into pieces "
-                     "instead of cutting each position's channels. View as (B, T, H, D) first, then "
-                     "swap the T and H axes with .transpose(1, 2).")
-        close(ex, "split_heads(x, n_head)", got, expected,
-              hint="Head h of position t should hold x[b, t, h*D:(h+1)*D].")
-    confirm(ex, "split_heads gives every head its own slice of channels, shape (B, H, T, D)")
+            fail(ex, f"on {where} the result should have one output per query head, shape "
+                     f"(B, H, T, D) = {expected.shape}, got {got.shape}.")
+        tiled = np.arange(H) % G
+        first = np.zeros(H, dtype=int)
+        if _same(got, _attend(qn, kn[:, tiled], vn[:, tiled], allowed=allowed)):
+            fail(ex, f"on {where}, head h was paired with group h mod G (the groups tiled "
+                     f"0, 1, 0, 1, ...). The question pairs consecutive heads with the same "
+                     f"group: heads 0 .. H/G - 1 with group 0, and so on.")
+        if _same(got, _attend(qn, kn[:, first], vn[:, first], allowed=allowed)):
+            fail(ex, f"on {where}, every query head used the first group's keys and values; "
+                     f"head h should use group h // (H // G).")
+        hint = _attention_diagnosis(got, qn, kn[:, group], vn[:, group], allowed, T, T,
+                                    expected.shape, where)
+        if hint:
+            fail(ex, hint)
+        close(ex, f"{name}(q, k, v)", got, expected, atol=1e-6,
+              hint=f"(on {where}) Each query head h attends, causally and with scale "
+                   f"1/sqrt(D), to the keys and values of group h // (H // G).")
+    confirm(ex, "grouped_query_attention is right for G = 1, 2, 3 and G = H")
 
 
+# ----------------------------------------------------------------------------------------------
+# Exercise 3.4: temperature from the weights alone
 # ----------------------------------------------------------------------------------------------
 def check_retemper(retemper) -> None:
-    """Exercise 3.4: ``retemper(weights, tau)`` must turn softmax(s) into softmax(s / tau) without s."""
+    """Exercise 3.4: ``retemper(weights, tau)`` must turn softmax(s) into softmax(s / tau) without
+    s. ``weights``: ``(..., T)``, rows summing to 1, masked keys exactly 0."""
     ex = "3.4"
-    g = torch.Generator().manual_seed(34)
-    scores = torch.randn(3, 6, generator=g, dtype=torch.float64) * 1.5
-    weights = torch.softmax(scores, dim=-1)
-    for tau in (0.5, 2.0, 1.0):
-        got = _to_numpy(ex, "retemper(weights, tau)", _call(ex, "retemper", retemper, weights.clone(), tau))
+    require_callable(ex, "retemper", retemper)
+    g = _generator(34)
+    T = 6
+    scores = torch.randn(2, 3, T, T, generator=g, dtype=torch.float64)
+    scores = scores * torch.tensor([0.3, 1.0, 4.0], dtype=torch.float64)[:, None, None]
+    scores = scores.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
+    weights = torch.softmax(scores, dim=-1)         # (2, 3, T, T), zeros above the diagonal
+    for tau in (0.5, 2.0, 0.25, 1.0):
+        where = f"causal weights of shape {tuple(weights.shape)}, tau = {tau}"
+        got = _run(ex, "retemper", retemper, {"weights": weights.clone(), "tau": tau}, where)
         expected = torch.softmax(scores / tau, dim=-1).numpy()
         if got.shape != expected.shape:
             fail(ex, f"retemper should keep the shape {expected.shape}, got {got.shape}.")
-        if tau != 1.0:
-            inverted = weights.numpy() ** tau
-            inverted /= inverted.sum(-1, keepdims=True)
-            if np.allclose(got, inverted, atol=1e-6):
-                fail(ex, f"you raised the weights to the power tau; softmax(s / tau) is proportional to "
-                         f"exp(s)^(1/tau), so the power is 1/tau (tau = {tau}).")
-            if np.allclose(got.sum(-1), 1 / tau, atol=1e-6) or not np.allclose(got.sum(-1), 1, atol=1e-6):
-                fail(ex, "the rows no longer sum to 1: renormalise each row after changing the weights.")
-        close(ex, f"retemper(weights, {tau})", got, expected, atol=1e-6,
+        if _same(got, expected, atol=1e-9):
+            continue
+        w = weights.numpy()
+        if np.isnan(got).any():
+            fail(ex, f"on {where} the result has NaN. Masked keys have weight exactly 0: whatever "
+                     f"you do to them (a power, a log then exp) must keep them at 0, not 0/0.")
+        powered = w ** tau
+        powered = powered / powered.sum(-1, keepdims=True)
+        if _same(got, powered, atol=1e-9):
+            fail(ex, f"you raised the weights to the power tau; softmax(s / tau) is proportional "
+                     f"to exp(s)^(1/tau), so the power is 1/tau (tau = {tau}).")
+        if _same(got, torch.softmax(torch.as_tensor(w) / tau, -1).numpy(), atol=1e-9):
+            fail(ex, "you applied a softmax to weights / tau, as if the weights were scores. "
+                     "The scores s are gone; start from w_j = exp(s_j) / Z.")
+        if np.abs(got[..., np.triu_indices(T, 1)[0], np.triu_indices(T, 1)[1]]).max() > 1e-12:
+            fail(ex, f"on {where} masked keys (weight 0) got weight. A key the model could not "
+                     f"see must stay at exactly 0 at every temperature; an epsilon added to the "
+                     f"weights (before a log, say) lifts it.")
+        if not np.allclose(got.sum(-1), 1, atol=1e-6):
+            fail(ex, f"on {where} the rows no longer sum to 1: renormalise each row (over the "
+                     f"last dimension) after changing the weights.")
+        close(ex, f"retemper(weights, {tau})", got, expected, atol=1e-9,
               hint="w_j = exp(s_j) / Z, so w_j^(1/tau) is proportional to exp(s_j / tau).")
-    confirm(ex, "re-tempered weights equal softmax(scores / tau) for tau = 0.5, 2 and 1")
+    confirm(ex, "retemper equals softmax(s / tau) for four tau, masked keys at 0")

@@ -1,5 +1,6 @@
 """Pictures of attention (chapter 3): the weights of every layer and head over a prompt, a per-head
-overview, and why the scores are divided by sqrt(d_k).
+overview, and why the scores are divided by sqrt(d_k) (the spread of the scores, the softmax's
+saturation and the two factors of the gradient that reaches the query).
 
 The explorer figure stays interactive in the static book with no kernel: a dropdown picks the layer,
 another the head, and a slider the softmax temperature. All L x H heads of the prompt sit in one
@@ -287,40 +288,67 @@ def head_overview_figure(weights, title: str | None = None) -> go.Figure:
 # Why sqrt(d_k)
 # ----------------------------------------------------------------------------------------------
 def attention_scaling_figure(d_k: Sequence[int], variance: dict, max_weight: dict,
-                             gradient: dict) -> go.Figure:
-    """Three panels against the key width d_k (log axis): the variance of the scores, the largest
-    softmax weight in a row, and the size of the softmax's gradient, for unscaled and scaled scores.
+                             score_gradient: dict, query_gradient: dict,
+                             median_query_gradient: dict) -> go.Figure:
+    """Four panels against the key width d_k (log axis), for unscaled and scaled scores: the
+    variance of the scores, the largest softmax weight in a row, the size of the softmax's
+    Jacobian dp/ds, and the size of the gradient that reaches the query, dp/dq = (dp/ds)(ds/dq),
+    as a mean over the queries (solid) and for the median query (dashed).
 
     Args:
         d_k: the widths measured, ``(N,)``.
-        variance, max_weight, gradient: each ``{"q·k": (N,), "q·k / sqrt(d_k)": (N,)}`` (any two
-            labels; the same labels in all three), as measured in chapter 3.
+        variance, max_weight, score_gradient, query_gradient, median_query_gradient: each
+            ``{"q·k": (N,), "q·k / √d_k": (N,)}`` (any labels; the same labels in all five), as
+            measured in chapter 3.
     """
     d_k = np.asarray(d_k, dtype=float)
-    for name, series in (("variance", variance), ("max_weight", max_weight), ("gradient", gradient)):
+    if d_k.ndim != 1 or d_k.size == 0 or not np.all(d_k > 0):
+        raise ValueError(f"d_k must be a non-empty list of positive widths, got {d_k.tolist()}")
+    named = (("variance", variance), ("max_weight", max_weight),
+             ("score_gradient", score_gradient), ("query_gradient", query_gradient),
+             ("median_query_gradient", median_query_gradient))
+    for name, series in named:
         if not isinstance(series, dict) or not series:
             raise ValueError(f"{name} must be a non-empty dict of label -> values")
         for label, values in series.items():
             if np.shape(values) != d_k.shape:
-                raise ValueError(f"{name}[{label!r}] has shape {np.shape(values)}, expected {d_k.shape}")
-    if list(variance) != list(max_weight) or list(variance) != list(gradient):
-        raise ValueError("variance, max_weight and gradient must use the same labels")
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.09, subplot_titles=(
-        "variance of the scores", "largest weight in a row", "gradient through the softmax"))
-    for col, (series, ytitle, logy) in enumerate(((variance, "variance", True),
-                                                   (max_weight, "max softmax weight", False),
-                                                   (gradient, "‖∂softmax/∂scores‖ (Frobenius)", False)), 1):
+                raise ValueError(f"{name}[{label!r}] has shape {np.shape(values)}, expected "
+                                 f"{d_k.shape}")
+            if not np.all(np.isfinite(np.asarray(values, dtype=float))):
+                raise ValueError(f"{name}[{label!r}] contains NaN or infinite values")
+    if any(list(series) != list(variance) for _, series in named):
+        raise ValueError("variance, max_weight, score_gradient, query_gradient and "
+                         "median_query_gradient must use the same labels")
+    fig = make_subplots(rows=2, cols=2, horizontal_spacing=0.12, vertical_spacing=0.2,
+                        subplot_titles=("variance of the scores s",
+                                        "largest weight in a row (1 = one-hot)",
+                                        "through the softmax: ‖∂p/∂s‖",
+                                        "reaching the query: ‖∂p/∂q‖ (— mean, -- median)"))
+    panels = (((1, 1), variance, "variance", True), ((1, 2), max_weight, "max weight", False),
+              ((2, 1), score_gradient, "Frobenius norm", False),
+              ((2, 2), query_gradient, "Frobenius norm", True))
+    for (row, col), series, ytitle, logy in panels:
         for i, (label, values) in enumerate(series.items()):
-            fig.add_trace(go.Scatter(x=d_k, y=np.asarray(values, dtype=float), name=label,
-                                     mode="lines+markers", legendgroup=label, showlegend=col == 1,
-                                     line=dict(color=PALETTE[i % len(PALETTE)], width=2.5)), row=1, col=col)
-        fig.update_xaxes(type="log", title_text="key width d_k", row=1, col=col)
-        fig.update_yaxes(type="log" if logy else "linear", title_text=ytitle, row=1, col=col)
+            colour = PALETTE[i % len(PALETTE)]
+            first = row == 1 and col == 1
+            fig.add_trace(go.Scatter(
+                x=d_k, y=np.asarray(values, dtype=float), mode="lines+markers",
+                name=label, legendgroup=label,
+                showlegend=first, line=dict(color=colour, width=2.5)), row=row, col=col)
+            if (row, col) == (2, 2):
+                fig.add_trace(go.Scatter(
+                    x=d_k, y=np.asarray(median_query_gradient[label], dtype=float),
+                    mode="lines+markers", name=f"{label}: median query (dashed)", legendgroup=label,
+                    line=dict(color=colour, width=2, dash="dash"), marker=dict(symbol="x")),
+                    row=row, col=col)
+        fig.update_xaxes(type="log", title_text="key width d_k", row=row, col=col)
+        fig.update_yaxes(type="log" if logy else "linear", title_text=ytitle, row=row, col=col)
     fig.update_layout(
-        title=dict(text="Without the 1/√d_k the scores grow with d_k, the softmax turns one-hot "
-                        "and its gradient vanishes", font=dict(size=15)),
-        height=400, margin=dict(l=60, r=20, t=90, b=50),
-        legend=dict(orientation="h", y=-0.22, x=0.5, xanchor="center"))
+        title=dict(text="Divided by √d_k, nothing changes with the width; undivided, the rows "
+                        "saturate<br>and the gradient reaching the query is large for a few "
+                        "and near zero for most", font=dict(size=15)),
+        height=680, margin=dict(l=60, r=20, t=110, b=50),
+        legend=dict(orientation="h", y=-0.14, x=0.5, xanchor="center"))
     return fig
 
 
