@@ -1,7 +1,11 @@
 """Checks for the exercises of chapter 4 (feed-forward network, LayerNorm and the block).
 
-References come from torch itself (``F.gelu``, ``F.layer_norm``), from counting the parameters of
-plain ``torch.nn`` layers, and from torch's own FLOP counter, never from ``gptlib.model``.
+References come from torch itself (autograd through ``F.gelu``, ``F.rms_norm``), from plain
+Python (``math.erf`` and a bisection), from counting the parameters of plain ``torch.nn`` layers,
+and from torch's own FLOP counter, never from ``gptlib.model`` and never from the notebook's
+variables. The inputs expose the usual mistakes: rows at very different scales (one so small
+that epsilon matters, one all zeros), several shapes and widths, an epsilon that is not the
+usual one, and a check that the answer leaves its input unchanged.
 """
 from __future__ import annotations
 
@@ -13,102 +17,262 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from ._core import close, confirm, fail, require_answer
-from .ch03 import _call, _to_numpy
+from ._core import confirm, fail, number, require_callable
+from .ch03 import _call, _run, _same
+
+
+def _whole(ex: str, name: str, value, where: str) -> int:
+    """An answer that must be a whole number (int, numpy int, or a float with no fraction)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.dtype != torch.bool:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                   np.floating)):
+        fail(ex, f"`{name}` should return a whole number, got {value!r}.")
+    if not math.isfinite(float(value)) or float(value) != int(value):
+        fail(ex, f"for {where} `{name}` returned {value!r}, which is not a whole number.")
+    return int(value)
 
 
 # ----------------------------------------------------------------------------------------------
-def check_gelu_tanh(gelu_tanh) -> None:
-    """Exercise 4.1: ``gelu_tanh(x)`` is GPT-2's tanh approximation of GELU, elementwise."""
+# Exercise 4.1: the GELU's slope and its minimum
+# ----------------------------------------------------------------------------------------------
+def _phi(x: float) -> float:
+    return math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+
+
+def _Phi(x: float) -> float:
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+
+def gelu_minimum() -> float:
+    """Where the exact GELU is smallest: the root of Phi(x) + x phi(x) on [-2, 0], by bisection
+    in plain Python floats (about -0.7518)."""
+    lo, hi = -2.0, 0.0          # slope < 0 at -2, > 0 at 0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if _Phi(mid) + mid * _phi(mid) < 0:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def _autograd_slope(x: torch.Tensor, approximate: str = "none") -> np.ndarray:
+    x = x.detach().clone().requires_grad_(True)
+    (slope,) = torch.autograd.grad(F.gelu(x, approximate=approximate).sum(), x)
+    return slope.numpy()
+
+
+def check_gelu_slope(gelu_slope, gelu_min_x) -> None:
+    """Exercise 4.1: ``gelu_slope(x)`` is d/dx [x Phi(x)], elementwise on any shape, and
+    ``gelu_min_x`` the x where the exact GELU is smallest (to within 1e-4)."""
     ex = "4.1"
-    x = torch.linspace(-6, 6, 241, dtype=torch.float64)
-    got = _to_numpy(ex, "gelu_tanh(x)", _call(ex, "gelu_tanh", gelu_tanh, x.clone()))
-    expected = F.gelu(x, approximate="tanh").numpy()
-    if got.shape != expected.shape:
-        fail(ex, f"gelu_tanh should act elementwise and keep the shape {expected.shape}, got {got.shape}.")
-    if np.allclose(got, F.gelu(x).numpy(), atol=1e-9):
-        fail(ex, "that is the exact GELU, x * Phi(x) with erf. This exercise asks for the tanh "
-                 "approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).")
-    close(ex, "gelu_tanh(x)", got, expected, atol=1e-7, rtol=1e-6,
-          hint="Check the constants: sqrt(2 / pi) and 0.044715, and the cube x**3 inside the tanh.")
-    confirm(ex, "gelu_tanh matches F.gelu(x, approximate='tanh') on [-6, 6]")
+    require_callable(ex, "gelu_slope", gelu_slope)
+    grid = torch.linspace(-6, 6, 241, dtype=torch.float64)
+    block = torch.randn(3, 5, generator=torch.Generator().manual_seed(41), dtype=torch.float64) * 3
+    for x, where in ((grid, "x from -6 to 6, shape (241,)"), (block, "x of shape (3, 5)")):
+        got = _run(ex, "gelu_slope", gelu_slope, {"x": x.clone()}, where)
+        expected = _autograd_slope(x)
+        if got.shape != expected.shape:
+            fail(ex, f"gelu_slope should act elementwise and keep the shape {tuple(x.shape)}, "
+                     f"got {got.shape}.")
+        if _same(got, expected, atol=1e-8):
+            continue
+        xn = x.numpy()
+        Phi = 0.5 * (1 + np.vectorize(math.erf)(xn / math.sqrt(2)))
+        phi = np.exp(-xn ** 2 / 2) / math.sqrt(2 * math.pi)
+        erf_no_root = 0.5 * (1 + np.vectorize(math.erf)(xn))
+        mistakes = [
+            (Phi, "that is Phi(x) alone. GELU(x) = x * Phi(x) is a product, so its derivative "
+                  "has two terms (the product rule)."),
+            (xn * phi, "that is x * phi(x) alone. GELU(x) = x * Phi(x) is a product, so its "
+                       "derivative has two terms (the product rule)."),
+            (Phi - xn * phi, "the second term has the wrong sign: Phi'(x) = phi(x) > 0."),
+            (Phi + xn * phi * math.sqrt(2 * math.pi),
+             "the density phi is missing its 1/sqrt(2 pi): phi(x) = exp(-x^2/2) / sqrt(2 pi)."),
+            (erf_no_root + xn * phi, "Phi(x) = (1 + erf(x / sqrt(2))) / 2: the sqrt(2) inside "
+                                     "the erf is missing."),
+            (_autograd_slope(x, "tanh"), "that is the slope of the tanh approximation; the "
+                                         "question asks for the exact GELU, x * Phi(x)."),
+            (F.gelu(x).numpy(), "that is GELU(x) itself; the question asks for its slope."),
+        ]
+        for wrong, hint in mistakes:
+            if _same(got, wrong, atol=1e-6):
+                fail(ex, hint)
+        worst = int(np.abs(got - expected).argmax())
+        fail(ex, f"on {where}, at x = {xn.flat[worst]:.3f} your slope is {got.flat[worst]:.6g}, "
+                 f"autograd through F.gelu gives {expected.flat[worst]:.6g}. Differentiate "
+                 f"x * Phi(x) with the product rule, using Phi' = phi.")
+    x_min = number(ex, "gelu_min_x", gelu_min_x)
+    reference = gelu_minimum()
+    if abs(x_min - reference) <= 1e-4:
+        confirm(ex, f"gelu_slope equals autograd; GELU is smallest at x = {reference:.4f}")
+        return
+    grid_x = torch.linspace(-0.8, -0.7, 100_001, dtype=torch.float64)
+    tanh_min = float(grid_x[F.gelu(grid_x, approximate="tanh").argmin()])
+    if x_min >= 0:
+        fail(ex, "GELU is smallest for a negative x: it dips below zero left of 0, then rises "
+                 "back towards 0 as x goes to -infinity.")
+    if abs(x_min - (-0.75)) < 5e-6:
+        fail(ex, "-0.75 is the text's value, rounded to two digits; the question asks for four. "
+                 "Find where your slope is zero, e.g. by bisection on [-2, 0].")
+    if abs(x_min - float(F.gelu(torch.tensor(reference, dtype=torch.float64)))) < 1e-3:
+        fail(ex, "that is the value of GELU at its minimum; gelu_min_x should be the x where it "
+                 "is reached.")
+    if abs(x_min - tanh_min) < 1e-4:
+        fail(ex, "that is where the tanh approximation is smallest; the exact GELU's minimum is "
+                 "a little to the right.")
+    fail(ex, f"gelu_min_x = {x_min:.6g} is more than 1e-4 from where GELU is smallest. There the "
+             f"slope is zero: bisect on [-2, 0], keeping the half where the slope changes sign.")
 
 
 # ----------------------------------------------------------------------------------------------
-def check_layer_norm(layer_norm) -> None:
-    """Exercise 4.2: ``layer_norm(x, weight, bias, eps)`` normalises the last dimension of ``x``."""
-    ex = "4.2"
+# Exercise 4.2: RMSNorm
+# ----------------------------------------------------------------------------------------------
+def _rms_inputs():
     g = torch.Generator().manual_seed(42)
-    x = torch.randn(2, 3, 8, generator=g, dtype=torch.float64) * 3 + 1
-    weight = torch.randn(8, generator=g, dtype=torch.float64)
-    bias = torch.randn(8, generator=g, dtype=torch.float64)
-    eps = 1e-5
-    got = _to_numpy(ex, "layer_norm(x, weight, bias, eps)",
-                    _call(ex, "layer_norm", layer_norm, x.clone(), weight.clone(), bias.clone(), eps))
-    expected = F.layer_norm(x, (8,), weight, bias, eps).numpy()
-    if got.shape != expected.shape:
-        fail(ex, f"layer_norm should keep the shape {tuple(x.shape)}, got {got.shape}.")
-    centred = x - x.mean(-1, keepdim=True)
-    unbiased = (centred / torch.sqrt(x.var(-1, keepdim=True, unbiased=True) + eps) * weight + bias).numpy()
-    if np.allclose(got, unbiased, atol=1e-8):
-        fail(ex, "you used the unbiased variance (divide by C - 1; torch.var's default). LayerNorm "
-                 "divides by C: use x.var(-1, unbiased=False, keepdim=True) or ((x - mean)**2).mean(-1).")
-    no_affine = F.layer_norm(x, (8,), eps=eps).numpy()
-    if np.allclose(got, no_affine, atol=1e-8):
-        fail(ex, "the normalisation is right, but multiply by `weight` (gamma) and add `bias` (beta) at "
-                 "the end.")
-    over_time = ((x - x.mean(-2, keepdim=True)) / torch.sqrt(x.var(-2, keepdim=True, unbiased=False) + eps)
-                 * weight + bias).numpy()
-    if np.allclose(got, over_time, atol=1e-8):
-        fail(ex, "you normalised over the sequence (dim -2). LayerNorm normalises each position over "
-                 "its C channels, the last dimension.")
-    close(ex, "layer_norm(x, weight, bias, eps)", got, expected, atol=1e-8,
-          hint="(x - mean) / sqrt(var + eps) * weight + bias, mean and var over the last dimension; "
-               "eps goes inside the square root.")
-    confirm(ex, "layer_norm matches F.layer_norm")
+    cases = []
+    x = torch.randn(5, 8, generator=g, dtype=torch.float64)
+    x = x * torch.tensor([1.0, 1e-3, 100.0, 1.0, 1.0], dtype=torch.float64)[:, None] + \
+        torch.tensor([0.0, 0.0, 0.0, 3.0, 0.0], dtype=torch.float64)[:, None]
+    x[4] = 0.0                                   # a token of all zeros
+    cases.append((x, torch.randn(8, generator=g, dtype=torch.float64), 1e-5,
+                  "x of shape (5, 8) whose rows differ in scale (one tiny, one all zeros)"))
+    cases.append((torch.randn(2, 3, 16, generator=g, dtype=torch.float64) * 2 + 1,
+                  torch.randn(16, generator=g, dtype=torch.float64), 1e-5, "x of shape (2, 3, 16)"))
+    cases.append((torch.randn(7, generator=g, dtype=torch.float64) * 0.3,
+                  torch.randn(7, generator=g, dtype=torch.float64), 0.1,
+                  "x of shape (7,) with eps = 0.1"))
+    return cases
 
 
+def check_rms_norm(rms_norm) -> None:
+    """Exercise 4.2: ``rms_norm(x, weight, eps)`` divides each vector along the last dimension of
+    ``x`` ``(..., C)`` by its root mean square (eps inside the root) and multiplies by ``weight``
+    ``(C,)``; the reference is ``F.rms_norm``."""
+    ex = "4.2"
+    require_callable(ex, "rms_norm", rms_norm)
+    for x, weight, eps, where in _rms_inputs():
+        C = x.shape[-1]
+        got = _run(ex, "rms_norm", rms_norm, {"x": x.clone(), "weight": weight.clone(), "eps": eps},
+                   where)
+        expected = F.rms_norm(x, (C,), weight, eps).numpy()
+        if got.shape != expected.shape:
+            fail(ex, f"rms_norm should keep the shape of x, {tuple(x.shape)}, got {got.shape}.")
+        if _same(got, expected, atol=1e-9):
+            continue
+        xn, w = x.numpy(), weight.numpy()
+        ms = (xn ** 2).mean(-1, keepdims=True)
+        centred = xn - xn.mean(-1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mistakes = [
+                (centred / np.sqrt((centred ** 2).mean(-1, keepdims=True) + eps) * w,
+                 "you subtracted the mean, which makes it LayerNorm. RMSNorm does not centre: it "
+                 "only divides by the root mean square of the values themselves."),
+                (centred / np.sqrt((centred ** 2).sum(-1, keepdims=True) / max(C - 1, 1) + eps) * w,
+                 "you divided by a standard deviation, which subtracts the mean. RMSNorm divides "
+                 "by the root mean square of the values themselves."),
+                (xn / np.sqrt((centred ** 2).sum(-1, keepdims=True) / max(C - 1, 1) + eps) * w,
+                 "you divided by a standard deviation (x.var or x.std subtract the mean first). "
+                 "RMSNorm divides by the root mean square of the values themselves."),
+                (xn / np.sqrt((centred ** 2).mean(-1, keepdims=True) + eps) * w,
+                 "you divided by a standard deviation (x.var or x.std subtract the mean first). "
+                 "RMSNorm divides by the root mean square of the values themselves."),
+                (xn / (np.sqrt(ms) + eps) * w,
+                 f"eps must go inside the square root, sqrt(mean(x^2) + eps), as in LayerNorm; it "
+                 f"matters for the tiny token on {where}."),
+                (xn / np.sqrt((xn ** 2).sum(-1, keepdims=True) + eps) * w,
+                 "you divided by the square root of the sum of squares (the vector's norm). The "
+                 "root mean square divides that sum by C first."),
+                (xn / np.sqrt((xn ** 2).sum(-1, keepdims=True) / max(C - 1, 1) + eps) * w,
+                 "the mean of the squares divides by C, not C - 1."),
+                (xn / np.sqrt((xn ** 2).mean() + eps) * w,
+                 "you used one mean square for the whole tensor. Each token (each vector along "
+                 "the last dimension) is divided by its own; one shared value is right only when "
+                 "every row has the same scale."),
+                (xn / np.sqrt(ms) * w, "eps is missing (the all-zero token gives 0 / 0 without "
+                                       "it)."),
+                (xn / np.sqrt(ms + 1e-5) * w, "you used a fixed eps = 1e-5 instead of the `eps` "
+                                              "argument."),
+                (xn / np.sqrt(ms + eps), "the result is never multiplied by `weight` (the "
+                                         "learned gain)."),
+                (xn / np.sqrt(ms + eps) + w, "`weight` is a gain: multiply by it, don't add it."),
+            ]
+            if xn.ndim > 1:
+                mistakes.append((xn / np.sqrt((xn ** 2).mean(0, keepdims=True) + eps) * w,
+                                 "the mean of the squares runs over the wrong dimension: "
+                                 "normalise each token over its C channels, the last "
+                                 "dimension."))
+        for wrong, hint in mistakes:
+            if _same(got, wrong, atol=1e-9):
+                fail(ex, hint)
+        if np.isnan(got).any():
+            fail(ex, f"on {where} the result has NaN: the all-zero token must come out as zeros "
+                     f"(eps keeps the root above 0).")
+        worst = np.unravel_index(int(np.abs(got - expected).argmax()), expected.shape)
+        fail(ex, f"on {where}, at index {tuple(int(i) for i in worst)} you have "
+                 f"{got[worst]:.6g}, F.rms_norm gives {expected[worst]:.6g}. Divide each vector "
+                 f"by sqrt(mean of its squares + eps), then multiply by weight.")
+    confirm(ex, "rms_norm matches F.rms_norm, zero token and tiny rows included")
+
+
+# ----------------------------------------------------------------------------------------------
+# Exercise 4.3: parameters of a block
 # ----------------------------------------------------------------------------------------------
 def _count_block(d_model: int, d_ffn: int) -> int:
     """Parameters of one pre-LN block built from plain torch.nn layers (independent of gptlib)."""
     with torch.device("meta"):
-        layers = [nn.LayerNorm(d_model), nn.Linear(d_model, 3 * d_model), nn.Linear(d_model, d_model),
-                  nn.LayerNorm(d_model), nn.Linear(d_model, d_ffn), nn.Linear(d_ffn, d_model)]
+        layers = [nn.LayerNorm(d_model), nn.Linear(d_model, 3 * d_model),
+                  nn.Linear(d_model, d_model), nn.LayerNorm(d_model), nn.Linear(d_model, d_ffn),
+                  nn.Linear(d_ffn, d_model)]
     return sum(p.numel() for layer in layers for p in layer.parameters())
 
 
 def check_block_parameters(block_parameters) -> None:
     """Exercise 4.3: ``block_parameters(d_model, d_ffn)`` counts one block's parameters."""
     ex = "4.3"
-    for C, Fw in ((768, 3072), (1088, 4352), (64, 100), (5120, 20480)):
-        got = _call(ex, "block_parameters", block_parameters, C, Fw)
+    require_callable(ex, "block_parameters", block_parameters)
+    for C, Fw in ((768, 3072), (1088, 4352), (64, 100), (5120, 20480), (96, 96)):
+        where = f"d_model = {C}, d_ffn = {Fw}"
+        got = _whole(ex, "block_parameters", _call(ex, "block_parameters", block_parameters, C, Fw),
+                     where)
         expected = _count_block(C, Fw)
-        if isinstance(got, bool) or not isinstance(got, (int, np.integer, float)) or got != int(got):
-            fail(ex, f"block_parameters should return a whole number, got {got!r}.")
-        got = int(got)
+        if got == expected:
+            continue
         weights_only = 4 * C * C + 2 * C * Fw
         if got == weights_only:
-            fail(ex, f"for d_model={C}, d_ffn={Fw} you counted only the weight matrices ({got:,}). Every "
-                     f"Linear also has a bias (one per output), and each of the two LayerNorms has a "
+            fail(ex, f"for {where} you counted only the weight matrices ({got:,}). Every Linear "
+                     f"also has a bias (one per output), and each of the two LayerNorms has a "
                      f"gain and a bias of C values.")
         if got == expected - 4 * C:
-            fail(ex, f"for d_model={C}, d_ffn={Fw} you are {4 * C:,} short: the two LayerNorms, each "
-                     f"with a gain and a bias of C values.")
-        if got != expected:
-            fail(ex, f"for d_model={C}, d_ffn={Fw} you counted {got:,}; the block has {expected:,} "
-                     f"(difference {got - expected:+,}). Count c_attn (C -> 3C), attn.c_proj (C -> C), "
-                     f"mlp.c_fc (C -> F), mlp.c_proj (F -> C), each with a bias, and two LayerNorms.")
-    confirm(ex, "block_parameters matches the parameters of torch.nn layers for four sizes")
+            fail(ex, f"for {where} you are {4 * C:,} short: the two LayerNorms, each with a gain "
+                     f"and a bias of C values.")
+        if got in (expected - 2 * C, expected - 3 * C):
+            fail(ex, f"for {where} you are {expected - got:,} short: there are two LayerNorms "
+                     f"per block, and each has a gain and a bias of C values.")
+        if got == _count_block(C, 4 * C) and Fw != 4 * C:
+            fail(ex, f"for {where} you assumed F = 4C; use the d_ffn you are given (here "
+                     f"F / C = {Fw / C:g}).")
+        if got == expected - 2 * C * C - 2 * C:
+            fail(ex, f"for {where} you are {2 * C * C + 2 * C:,} short: c_attn makes the queries, "
+                     f"keys and values, C -> 3C, not C -> C.")
+        fail(ex, f"for {where} you counted {got:,}; the block has {expected:,} (difference "
+                 f"{got - expected:+,}). Count c_attn (C -> 3C), attn.c_proj (C -> C), mlp.c_fc "
+                 f"(C -> F), mlp.c_proj (F -> C), each with a bias, and two LayerNorms.")
+    confirm(ex, "block_parameters matches torch.nn layers for five sizes")
 
 
 # ----------------------------------------------------------------------------------------------
-def _measure_block_flops(d_model: int, d_ffn: int, seq_len: int, n_head: int = 1) -> float:
+# Exercise 4.4: FLOPs of a block
+# ----------------------------------------------------------------------------------------------
+def _measure_block_flops(d_model: int, d_ffn: int, seq_len: int) -> float:
     """Forward FLOPs per token of one block's matrix products, counted by torch's FlopCounterMode
     on a block written here with plain torch (attention over all seq_len keys, unmasked)."""
     C, Fw, T = d_model, d_ffn, seq_len
-    c_attn, c_proj = nn.Linear(C, 3 * C), nn.Linear(C, C)
-    c_fc, c_proj2 = nn.Linear(C, Fw), nn.Linear(Fw, C)
-    x = torch.randn(1, T, C)
+    with torch.device("meta"):  # shapes only: no arithmetic, no use of the random generator
+        c_attn, c_proj = nn.Linear(C, 3 * C), nn.Linear(C, C)
+        c_fc, c_proj2 = nn.Linear(C, Fw), nn.Linear(Fw, C)
+        x = torch.empty(1, T, C)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         q, k, v = c_attn(x).split(C, dim=-1)
         w = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(C), dim=-1)
@@ -121,20 +285,100 @@ def check_block_flops(block_flops) -> None:
     """Exercise 4.4: ``block_flops(d_model, d_ffn, seq_len)`` counts the forward matmul FLOPs of one
     block for one token that attends to ``seq_len`` keys (2 FLOPs per multiply-add)."""
     ex = "4.4"
+    require_callable(ex, "block_flops", block_flops)
     for C, Fw, T in ((64, 256, 16), (96, 200, 40), (32, 128, 128)):
-        got = _call(ex, "block_flops", block_flops, C, Fw, T)
-        if isinstance(got, bool) or not isinstance(got, (int, float, np.integer, np.floating)):
-            fail(ex, f"block_flops should return a number, got {type(got).__name__}.")
+        where = f"C = {C}, F = {Fw}, T = {T}"
+        got = number(ex, "block_flops(...)", _call(ex, "block_flops", block_flops, C, Fw, T))
         expected = _measure_block_flops(C, Fw, T)
+        if math.isclose(got, expected, rel_tol=1e-9):
+            continue
+        weights = 2 * (4 * C * C + 2 * C * Fw)
+        biases = 3 * C + C + Fw + C
         if math.isclose(got, expected / 2, rel_tol=1e-9):
-            fail(ex, f"for C={C}, F={Fw}, T={T} you counted multiply-adds ({got:,.0f}); count 2 FLOPs per "
+            fail(ex, f"for {where} you counted multiply-adds ({got:,.0f}); count 2 FLOPs per "
                      f"multiply-add (one multiply, one add).")
-        if math.isclose(got, expected - 4 * T * C, rel_tol=1e-9):
-            fail(ex, f"for C={C}, F={Fw}, T={T} you counted the weight matrices only. Attention also does "
-                     f"Q K^T (T dot products of length C) and A V (a weighted sum of T vectors of length "
-                     f"C): 2 T C FLOPs each.")
-        if not math.isclose(got, expected, rel_tol=1e-9):
-            fail(ex, f"for C={C}, F={Fw}, T={T} you got {got:,.0f}, torch's FLOP counter measures "
-                     f"{expected:,.0f} per token. Matmuls: Q,K,V (C x 3C), output (C x C), FFN (C x F and "
-                     f"F x C), plus Q K^T and A V over T keys.")
+        if math.isclose(got, 3 * expected, rel_tol=1e-9):
+            fail(ex, f"for {where} you counted a training step (forward and backward, 3x); the "
+                     f"question asks for the forward pass only.")
+        if math.isclose(got, weights, rel_tol=1e-9):
+            fail(ex, f"for {where} you counted the weight matrices only. Attention also does Q K^T "
+                     f"(T dot products of length C) and A V (a weighted sum of T vectors of "
+                     f"length C): 2 T C FLOPs each.")
+        if any(math.isclose(got, weights + 4 * keys * C, rel_tol=1e-9)
+               for keys in (T / 2, (T + 1) / 2)):
+            fail(ex, f"for {where} attention's T-dependent part is half what it should be: "
+                     f"Q K^T and A V each cost 2 T C FLOPs per token, over all seq_len keys (the "
+                     f"question, like a dense kernel, does not count only the T/2 keys the "
+                     f"causal mask leaves on average).")
+        if math.isclose(got, expected + 2 * biases, rel_tol=1e-9) or \
+                math.isclose(got, expected + biases, rel_tol=1e-9):
+            fail(ex, f"for {where} you counted the biases; the question leaves them out (they "
+                     f"are additions, not matrix products).")
+        fail(ex, f"for {where} you got {got:,.0f}, torch's FLOP counter measures {expected:,.0f} "
+                 f"per token. Matmuls: Q,K,V (C x 3C), output (C x C), FFN (C x F and F x C), "
+                 f"plus Q K^T and A V over T keys.")
     confirm(ex, "block_flops matches torch's FLOP counter for three block shapes")
+
+
+# ----------------------------------------------------------------------------------------------
+# Exercise 4.5: the width of a SwiGLU feed-forward network of the same size
+# ----------------------------------------------------------------------------------------------
+SWIGLU_CASES = ((768, 256), (1088, 256), (4096, 256), (1088, 1), (1000, 64), (96, 32))
+
+
+def swiglu_width_reference(d_model: int, multiple_of: int) -> int:
+    """The smallest multiple of ``multiple_of`` that is at least 8 C / 3, in integers."""
+    need = -(-8 * d_model // 3)                     # ceil(8C / 3): 3 C F' >= 8 C^2
+    return -(-need // multiple_of) * multiple_of
+
+
+def check_swiglu_width(swiglu_width) -> None:
+    """Exercise 4.5: ``swiglu_width(d_model, multiple_of)`` is the hidden width F' of a SwiGLU FFN
+    (three matrices, no biases) with at least the weights of a GELU FFN of width 4C, rounded up
+    to a multiple of ``multiple_of``.
+
+    The answer is run on every case first, then compared, case by case, with the rules readers
+    use instead (round down, round to nearest, ...): the hint names the rule that fits them all.
+    """
+    ex = "4.5"
+    require_callable(ex, "swiglu_width", swiglu_width)
+    answers = []
+    for C, m in SWIGLU_CASES:
+        where = f"d_model = {C}, multiple_of = {m}"
+        raw = _call(ex, "swiglu_width", swiglu_width, C, m)
+        exact = 8 * C / 3
+        if isinstance(raw, (float, np.floating)) and math.isclose(float(raw), exact) and \
+                exact != int(exact):
+            fail(ex, f"for {where} you returned 8C/3 = {exact:.2f}, which is not a whole number of "
+                     f"hidden units: round it up to a multiple of multiple_of.")
+        answers.append(_whole(ex, "swiglu_width", raw, where))
+    expected = [swiglu_width_reference(C, m) for C, m in SWIGLU_CASES]
+    if answers == expected:
+        confirm(ex, "swiglu_width is right for six widths (11,008 for C = 4096)")
+        return
+    rules = [
+        (lambda C, m: 4 * C,
+         "you returned 4C, the GELU network's width. SwiGLU has three matrices of C x F' where "
+         "GELU's network has two of C x 4C, so at equal weights its F' is smaller."),
+        (lambda C, m: (8 * C // 3) // m * m,
+         "you rounded down; the width must be at least 8C/3, so round up to the next multiple."),
+        (lambda C, m: round(8 * C / 3 / m) * m,
+         "you rounded to the nearest multiple; the question asks for the smallest multiple that "
+         "is at least 8C/3."),
+        (lambda C, m: (8 * C // 3 // m + 1) * m,
+         "where 8C/3 is already a multiple of multiple_of (C = 768 or 96 here), you still "
+         "rounded up to the next one; the smallest multiple at least 8C/3 is 8C/3 itself."),
+        (lambda C, m: -(-(8 * C // 3) // m) * m,
+         "you rounded 8C/3 down to a whole number before rounding up to a multiple (it shows for "
+         "multiple_of = 1); the width must be at least 8C/3 itself."),
+        (lambda C, m: swiglu_width_reference(C, 256),
+         "you rounded to a multiple of 256 whatever multiple_of says; use the argument."),
+    ]
+    for rule, hint in rules:
+        if answers == [rule(C, m) for C, m in SWIGLU_CASES]:
+            fail(ex, hint)
+    (C, m), got, want = next((case, a, e) for case, a, e in zip(SWIGLU_CASES, answers, expected)
+                             if a != e)
+    fail(ex, f"for d_model = {C}, multiple_of = {m} you gave {got:,}. Count the weights: the GELU "
+             f"network has 2 C (4C); SwiGLU's three matrices have 3 C F'. Solve for F', then take "
+             f"the smallest multiple of multiple_of that is not below it.")
