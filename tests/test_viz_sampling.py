@@ -160,6 +160,8 @@ def test_step_time_figure_in_milliseconds():
     fig = viz.step_time_figure([0.002, 0.004], [0.001, 0.001], prompt_length=5)
     assert list(fig.data[0].x) == [5, 6] and list(fig.data[0].y) == [2.0, 4.0]
     assert fig.layout.yaxis.title.text == "time of the step (ms)"
+    cpu = viz.step_time_figure([0.002], [0.001], time_label="processor time of the step (ms)")
+    assert cpu.layout.yaxis.title.text == "processor time of the step (ms)"
     with pytest.raises(ValueError, match="times >= 0"):
         viz.step_time_figure([-1.0], [0.1])
 
@@ -181,3 +183,21 @@ def test_playground_samples_with_the_widget_settings(monkeypatch, logits):
     assert calls[-1][1]["top_k"] == 3 and calls[-1][1]["top_p"] == 0.5
     torch.testing.assert_close(torch.tensor(shown[-1].data[0].y[:3]).float(),
                                expected_distribution(logits, 0.8, 3, 0.5).sort(descending=True).values[:3])
+
+
+def test_sample_quality_figure_draws_percentages_and_ranges():
+    fig = viz.sample_quality_figure(["greedy", "T 1.0"], [1.0, 0.8], [0.3, 0.9],
+                                    real_word_range=[(1.0, 1.0), (0.7, 0.85)],
+                                    distinct_word_range=[(0.3, 0.3), (0.88, 0.95)], groups=4)
+    real, distinct = fig.data
+    assert list(real.y) == [100.0, 80.0] and list(distinct.y) == [30.0, 90.0]
+    torch.testing.assert_close(bars(real.error_y.array), torch.tensor([0.0, 5.0], dtype=torch.float64))
+    torch.testing.assert_close(bars(real.error_y.arrayminus),
+                               torch.tensor([0.0, 10.0], dtype=torch.float64))
+    assert "mean of 4 groups" in fig.layout.title.text
+    plain = viz.sample_quality_figure(["a"], [0.5], [0.5])
+    assert plain.data[0].error_y.array is None and "groups" not in plain.layout.title.text
+    with pytest.raises(ValueError, match="one fraction in \\[0, 1\\] per setting"):
+        viz.sample_quality_figure(["a", "b"], [0.5], [0.5, 0.5])
+    with pytest.raises(ValueError, match="low <= the bar's value <= high"):
+        viz.sample_quality_figure(["a"], [0.5], [0.5], real_word_range=[(0.6, 0.7)])

@@ -301,13 +301,16 @@ def sampling_settings_figure(logits: torch.Tensor, labels: Sequence[str],
 # The KV cache: time per generated token
 # ----------------------------------------------------------------------------------------------
 def step_time_figure(seconds_without: Sequence[float], seconds_with: Sequence[float],
-                     prompt_length: int = 1) -> go.Figure:
-    """Wall time of each generation step without and with the KV cache.
+                     prompt_length: int = 1,
+                     time_label: str = "time of the step (ms)") -> go.Figure:
+    """Time of each generation step without and with the KV cache.
 
     Args:
         seconds_without, seconds_with: time of step i (i = 0, 1, ...), in seconds; step i feeds
             ``prompt_length + i`` tokens without the cache and 1 token with it.
         prompt_length: tokens in the prompt (so the x axis is the sequence length).
+        time_label: the y axis title, which says which clock measured the steps (wall time,
+            processor time) and the unit, milliseconds.
     """
     for name, s in (("seconds_without", seconds_without), ("seconds_with", seconds_with)):
         if len(s) == 0 or any(not math.isfinite(v) or v < 0 for v in s):
@@ -322,7 +325,7 @@ def step_time_figure(seconds_without: Sequence[float], seconds_with: Sequence[fl
             hovertemplate="sequence length %{x}<br>%{y:.2f} ms<extra></extra>"))
     fig.update_layout(
         title="Without a cache each step costs more as the text grows; with it, each costs about the same",
-        xaxis_title="tokens in the sequence at this step", yaxis_title="time of the step (ms)",
+        xaxis_title="tokens in the sequence at this step", yaxis_title=time_label,
         yaxis_rangemode="tozero", height=380, legend=dict(x=0.01, y=0.99), margin=dict(t=60, b=50))
     return fig
 
@@ -331,32 +334,56 @@ def step_time_figure(seconds_without: Sequence[float], seconds_with: Sequence[fl
 # What the settings do to the text
 # ----------------------------------------------------------------------------------------------
 def sample_quality_figure(settings: Sequence[str], real_word_fraction: Sequence[float],
-                          distinct_word_fraction: Sequence[float]) -> go.Figure:
+                          distinct_word_fraction: Sequence[float],
+                          real_word_range: Sequence[tuple[float, float]] | None = None,
+                          distinct_word_range: Sequence[tuple[float, float]] | None = None,
+                          groups: int | None = None) -> go.Figure:
     """Two measures of samples drawn under several settings, side by side.
 
     Args:
         settings: a label per setting, e.g. ``"greedy"``, ``"T = 0.8"``.
         real_word_fraction: per setting, the fraction (0..1) of sampled words found in the corpus
-            (correctness).
+            (correctness), e.g. the mean over several groups of samples.
         distinct_word_fraction: per setting, distinct words / words (variety; loops score low).
+        real_word_range, distinct_word_range: optional ``(low, high)`` per setting (e.g. the
+            lowest and highest group), drawn as thin lines through the bars.
+        groups: how many groups of samples the bars summarise, for the subtitle.
     """
     n = len(settings)
     for name, values in (("real_word_fraction", real_word_fraction),
                          ("distinct_word_fraction", distinct_word_fraction)):
         if len(values) != n or any(not 0 <= v <= 1 for v in values):
             raise ValueError(f"{name} must hold one fraction in [0, 1] per setting ({n} settings)")
+
+    def error_bars(name, centre, spread):
+        if spread is None:
+            return None
+        if len(spread) != n or any(len(r) != 2 or not 0 <= r[0] <= c <= r[1] <= 1
+                                   for r, c in zip(spread, centre)):
+            raise ValueError(f"{name} must hold one (low, high) pair per setting ({n} settings), "
+                             f"with 0 <= low <= the bar's value <= high <= 1")
+        return dict(type="data", symmetric=False, color="#444444", thickness=1.2, width=4,
+                    array=[100 * (r[1] - c) for r, c in zip(spread, centre)],
+                    arrayminus=[100 * (c - r[0]) for r, c in zip(spread, centre)])
+
+    real_bars = error_bars("real_word_range", real_word_fraction, real_word_range)
+    distinct_bars = error_bars("distinct_word_range", distinct_word_fraction, distinct_word_range)
+    title = "Hotter sampling invents more words; greedy decoding repeats itself"
+    if groups and (real_bars or distinct_bars):
+        title += (f"<br><sup>each bar: the mean of {groups} groups of samples; the thin lines "
+                  f"run from the lowest group to the highest</sup>")
     fig = go.Figure([
         go.Bar(x=list(settings), y=[100 * v for v in real_word_fraction], marker_color=PALETTE[0],
-               name="words that exist in Shakespeare (%)",
+               name="words that exist in Shakespeare (%)", error_y=real_bars,
                hovertemplate="%{x}<br>%{y:.0f}% real words<extra></extra>"),
         go.Bar(x=list(settings), y=[100 * v for v in distinct_word_fraction], marker_color=PALETTE[1],
-               name="distinct words / all words (%)",
+               name="distinct words / all words (%)", error_y=distinct_bars,
                hovertemplate="%{x}<br>%{y:.0f}% distinct<extra></extra>"),
     ])
     fig.update_layout(
-        title="Hotter sampling invents more words; greedy decoding repeats itself",
-        barmode="group", xaxis_title="sampling setting", yaxis_title="percent of the sampled words",
-        yaxis_range=[0, 100], height=380, legend=dict(orientation="h", y=1.02, yanchor="bottom"),
+        title=title, barmode="group", xaxis_title="sampling setting",
+        yaxis_title="percent of the sampled words",
+        yaxis_range=[0, 105], height=400, legend=dict(orientation="h", y=1.02, yanchor="bottom"),
         margin=dict(t=90, b=50))
     return fig
 
