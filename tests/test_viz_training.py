@@ -1,13 +1,10 @@
 """The training figures of chapter 6 (gptlib.viz.training)."""
 import math
 
-import numpy as np
 import pytest
-import torch
 
-from gptlib import mup
 from gptlib.schedule import Schedule
-from gptlib.scaling import PAPER_LAW, PowerLaw, cerebras_points
+from gptlib.train import History
 from gptlib.viz.training import LiveLossCurve, loss_curve_figure, schedule_figure
 
 
@@ -76,3 +73,19 @@ def test_live_loss_curve_follows_trainer_events(monkeypatch):
         LiveLossCurve(redraw_every=0)
     with pytest.raises(TypeError, match="event dict"):
         live(3.0)
+
+
+def test_live_loss_curve_continues_a_run_from_its_history(monkeypatch):
+    monkeypatch.setattr(LiveLossCurve, "_render", lambda self, fig: None)
+    history = History(step=[10, 20], loss=[4.0, 3.5], val_step=[20], val_loss=[3.6])
+    live = LiveLossCurve(vocab_size=65, history=history)
+    live({"event": "step", "step": 30, "loss": 3.2})
+    live({"event": "eval", "step": 30, "val_loss": 3.3})
+    live({"event": "eval", "step": 30, "val_loss": 3.25})  # a final evaluation of the same step
+    assert live.train_steps == [10, 20, 30] and live.train_losses == [4.0, 3.5, 3.2]
+    assert live.val_steps == [20, 30] and live.val_losses == [3.6, 3.25]
+    assert history.step == [10, 20] and history.val_loss == [3.6]  # copied, not shared
+    with pytest.raises(TypeError, match="History"):
+        LiveLossCurve(history=[1, 2])
+    with pytest.raises(ValueError, match="one y per x"):
+        LiveLossCurve(history=History(step=[1, 2], loss=[1.0]))

@@ -1,35 +1,60 @@
 """Checks for the exercises of chapter 6 (training).
 
-Each check computes its reference independently (with torch's own ops or numpy), never from a
-stored number, and tells a plausible wrong answer apart from the right one with a hint.
+Each check computes its reference from its own inputs with torch's own ops (``F.cross_entropy``,
+``torch.optim.AdamW``, ``clip_grad_norm_``, autograd on the whole batch) or numpy, never from a
+stored number or a notebook variable, runs the answer on inputs where the common mistakes show
+(rows of very different sizes, boundaries, edge cases) and checks that it leaves its inputs
+unchanged. A wrong answer gets a hint that names what it got wrong.
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
-from ._core import ExerciseError, close, confirm, fail, require_answer
+from ._core import ExerciseError, close, confirm, fail, require_callable
 
 
-def _require_callable(exercise: str, name: str, value) -> None:
-    require_answer(exercise, **{name: value})
-    if not callable(value):
-        fail(exercise, f"`{name}` should be a function, got {type(value).__name__}.")
-
-
-def _call(exercise: str, name: str, function, *args, **kwargs):
+def _call(exercise: str, name: str, function, *args):
     """Call the reader's function, turning a crash into a message that says with what input."""
     try:
-        return function(*args, **kwargs)
+        return function(*args)
     except ExerciseError:
         raise
     except Exception as error:  # the reader's code failed: say on what, keep the cause
-        shapes = ", ".join(f"{tuple(a.shape)}" if isinstance(a, torch.Tensor) else repr(a)
-                           for a in args)
-        fail(exercise, f"`{name}({shapes})` raised {type(error).__name__}: {error}")
+        def shown(a):
+            if isinstance(a, torch.Tensor):
+                return f"tensor of shape {tuple(a.shape)}"
+            if isinstance(a, (list, tuple)) and a and isinstance(a[0], torch.Tensor):
+                return f"list of {len(a)} tensors"
+            if isinstance(a, nn.Module):
+                return "model"
+            return repr(a)
+        fail(exercise, f"`{name}({', '.join(shown(a) for a in args)})` raised "
+                       f"{type(error).__name__}: {error}")
+
+
+def _unchanged(exercise: str, name: str, given, original) -> None:
+    """Fail if the reader's function changed an input tensor (or a list of them) in place."""
+    pairs = list(zip(given, original)) if isinstance(given, (list, tuple)) else [(given, original)]
+    if any(not torch.equal(g, o) for g, o in pairs):
+        fail(exercise, f"your function changed its input `{name}` in place (an in-place operation "
+                       f"such as -=, mul_ or an indexed assignment). Compute new tensors and leave "
+                       f"the inputs as they were: the caller still needs them.")
+
+
+def _scalar(exercise: str, name: str, value) -> float:
+    if not isinstance(value, (torch.Tensor, float, int, np.floating)) or isinstance(value, bool):
+        fail(exercise, f"`{name}` should return one number (a 0-d tensor), got {type(value).__name__}.")
+    t = torch.as_tensor(value, dtype=torch.float64)
+    if t.numel() != 1:
+        fail(exercise, f"`{name}` should return one number, the mean over the N positions; got "
+                       f"shape {tuple(t.shape)}.")
+    return float(t)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -37,46 +62,81 @@ def _call(exercise: str, name: str, function, *args, **kwargs):
 # ----------------------------------------------------------------------------------------------
 def check_cross_entropy(cross_entropy) -> None:
     """``cross_entropy(logits, targets)``: ``(N, V)`` float logits and ``(N,)`` int64 targets ->
-    the mean over the N rows of ``-log softmax(logits)[target]``, a 0-d tensor, without calling
-    ``F.cross_entropy``. Compared with ``F.cross_entropy`` on random inputs, including logits
-    large enough that ``exp`` alone would overflow in float32."""
+    the mean over the N rows of ``-log softmax(logits)[target]``, a 0-d tensor, without
+    ``F.cross_entropy``, ``log_softmax`` or ``logsumexp``. Compared with ``F.cross_entropy`` on
+    random inputs of several shapes, on rows whose sizes differ by a factor of 10^5, and on logits
+    large enough that ``exp`` alone overflows; the inputs must come back unchanged."""
     ex = "6.1"
-    _require_callable(ex, "cross_entropy", cross_entropy)
+    require_callable(ex, "cross_entropy", cross_entropy)
     generator = torch.Generator().manual_seed(61)
+    scales = torch.tensor([[1e-3], [1.0], [10.0], [100.0]])
     cases = [(torch.randn(8, 5, generator=generator), torch.randint(5, (8,), generator=generator)),
              (3 * torch.randn(64, 65, generator=generator), torch.randint(65, (64,), generator=generator)),
-             (torch.randn(1, 3, generator=generator), torch.tensor([2]))]
+             (torch.randn(1, 3, generator=generator), torch.tensor([2])),
+             (scales * torch.randn(4, 7, generator=generator), torch.tensor([6, 0, 3, 1]))]
     for logits, targets in cases:
-        got = _call(ex, "cross_entropy", cross_entropy, logits.clone(), targets.clone())
-        expected = F.cross_entropy(logits, targets)
-        if not isinstance(got, (torch.Tensor, float, np.floating)):
-            fail(ex, f"return one number (a 0-d tensor), got {type(got).__name__}.")
-        got_t = torch.as_tensor(got, dtype=torch.float64)
-        if got_t.numel() != 1:
-            fail(ex, f"return one number, the mean over the N positions; got shape "
-                     f"{tuple(got_t.shape)}. Hint: finish with .mean().")
-        value = float(got_t)
+        given_logits, given_targets = logits.clone(), targets.clone()
+        got = _call(ex, "cross_entropy", cross_entropy, given_logits, given_targets)
+        _unchanged(ex, "logits", given_logits, logits)
+        _unchanged(ex, "targets", given_targets, targets)
+        value = _scalar(ex, "cross_entropy", got)
+        expected = float(F.cross_entropy(logits.double(), targets))
+        if math.isclose(value, expected, rel_tol=1e-4, abs_tol=1e-5):
+            continue
         n = len(targets)
-        if n > 1 and math.isclose(value, float(expected) * n, rel_tol=1e-4):
-            fail(ex, "you return the sum over positions; the loss is the mean (divide by N).")
-        if math.isclose(value, -float(expected), rel_tol=1e-4):
-            fail(ex, "the sign is flipped: the loss is MINUS the log-probability of the target.")
-        picked = logits[torch.arange(n), targets].mean()
-        if n > 1 and math.isclose(value, -float(picked), rel_tol=1e-4):
-            fail(ex, "you took the raw logit of the target; normalise first with log_softmax "
-                     "(logits minus logsumexp over the vocabulary).")
-        close(ex, "cross_entropy(logits, targets)", value, float(expected), atol=1e-5, rtol=1e-4,
-              hint="Take log_softmax over the vocabulary (the last dimension), pick each row's "
-                   "target column, negate, and average.")
-    big = torch.tensor([[1000.0, 0.0, -1000.0], [0.0, 500.0, 0.0]])
-    got = _call(ex, "cross_entropy", cross_entropy, big.clone(), torch.tensor([1, 1]))
-    if not torch.isfinite(torch.as_tensor(got)).all():
-        fail(ex, "with logits of size 1000 your loss is not finite: exp(1000) overflows. Subtract "
-                 "each row's maximum before exponentiating (or use torch.logsumexp).")
-    close(ex, "cross_entropy(big logits)", torch.as_tensor(got, dtype=torch.float64),
-          F.cross_entropy(big.double(), torch.tensor([1, 1])), atol=1e-4, rtol=1e-5,
-          hint="Subtract each row's maximum before exponentiating.")
-    confirm(ex, "your cross-entropy equals F.cross_entropy, and stays finite for huge logits")
+        log_p = torch.log_softmax(logits.double(), dim=-1)
+        variants = [
+            (-float(log_p[torch.arange(n), targets].sum()),
+             "you return the sum over positions; the loss is the mean (divide by N)."),
+            (-expected, "the sign is flipped: the loss is MINUS the log-probability of the target."),
+            (-float(logits[torch.arange(n), targets].double().mean()),
+             "you took the raw logit of the target; normalise first (subtract the log of the sum "
+             "of the exponentials of the row)."),
+            (expected / math.log(2), "that is the loss in bits (log2); the loss is in nats, the "
+                                     "natural log."),
+            (-float(torch.log_softmax(logits.double(), dim=0)[torch.arange(n), targets].mean()),
+             "you normalised over the positions (dim 0); each row's softmax runs over the "
+             "vocabulary, the last dimension."),
+            (-float(log_p.mean()), "you averaged the log-probabilities of every token, not only of "
+                                   "each row's target: pick one column per row."),
+            (-float(log_p[:, targets].mean()), "logits[:, targets] picks every row's target for "
+                                               "every row, an (N, N) block; pick one per row: "
+                                               "logits[torch.arange(N), targets]."),
+        ]
+        hint = next((text for v, text in variants if n > 1 and math.isclose(value, v, rel_tol=1e-4)),
+                    "take the log-softmax over the vocabulary (the last dimension), pick each "
+                    "row's target column, negate, and average.")
+        fail(ex, f"on logits of shape {tuple(logits.shape)} you give {value:.6g}, F.cross_entropy "
+                 f"gives {expected:.6g}. Hint: {hint}")
+    # huge logits: each row alone first (exp overflows), then the rows together (one shift for
+    # the whole batch underflows the rows whose logits are far below the batch's maximum)
+    rows = [(torch.tensor([[1000.0, 0.0, -1000.0]]), torch.tensor([0])),
+            (torch.tensor([[0.0, 500.0, 0.0]]), torch.tensor([1])),
+            (torch.tensor([[0.0, 1.0, 2.0]]), torch.tensor([2]))]
+    for logits, targets in rows:
+        got = _scalar(ex, "cross_entropy", _call(ex, "cross_entropy", cross_entropy, logits.clone(),
+                                                 targets.clone()))
+        expected = float(F.cross_entropy(logits.double(), targets))
+        if not math.isfinite(got):
+            fail(ex, f"with logits {logits[0].tolist()} your loss is not finite: exp(1000) overflows "
+                     f"in float32. Subtracting the same number from every logit of a row does not "
+                     f"change its softmax.")
+        if not math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-4):
+            fail(ex, f"with logits {logits[0].tolist()} and target {int(targets)} you give "
+                     f"{got:.6g}, expected {expected:.6g}. Subtract the row's maximum before "
+                     f"exponentiating, and add it back after the log.")
+    together = torch.cat([logits for logits, _ in rows])
+    targets = torch.cat([t for _, t in rows])
+    got = _scalar(ex, "cross_entropy", _call(ex, "cross_entropy", cross_entropy, together.clone(),
+                                             targets.clone()))
+    expected = float(F.cross_entropy(together.double(), targets))
+    if not math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-4):
+        fail(ex, f"the rows {together.tolist()} give the right loss one at a time, but together "
+                 f"you give {got:.6g}, expected {expected:.6g}. You subtract one number for the "
+                 f"whole batch (its largest logit): exp(2 - 1000) underflows to 0. Subtract each "
+                 f"ROW's own maximum (max over dim -1, keepdim=True).")
+    confirm(ex, "your cross-entropy equals F.cross_entropy, for rows of any size, and stays finite "
+                "for huge logits")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -100,46 +160,72 @@ def _torch_adamw_step(p, grad, m, v, step, lr, betas, eps, weight_decay):
 def check_adamw_step(adamw_step) -> None:
     """``adamw_step(p, grad, m, v, step, lr, betas, eps, weight_decay) -> (p, m, v)``: update
     number ``step`` (1-based) from the previous moments ``m``, ``v`` (all tensors of one shape).
-    Compared with ``torch.optim.AdamW``."""
+    Compared with ``torch.optim.AdamW`` at steps 1, 2, 10 and 500, on gradients whose rows differ
+    in size by a factor of 10^8; the inputs must come back unchanged."""
     ex = "6.2"
-    _require_callable(ex, "adamw_step", adamw_step)
+    require_callable(ex, "adamw_step", adamw_step)
     generator = torch.Generator().manual_seed(62)
+    row_scales = torch.tensor([[1e-4], [1.0], [1e4]], dtype=torch.float64)
     for step in (1, 2, 10, 500):
         shape = (3, 4)
         p = torch.randn(shape, generator=generator, dtype=torch.float64)
-        grad = torch.randn(shape, generator=generator, dtype=torch.float64)
+        grad = torch.randn(shape, generator=generator, dtype=torch.float64) * row_scales
         if step == 1:
             m, v = torch.zeros(shape, dtype=torch.float64), torch.zeros(shape, dtype=torch.float64)
         else:
-            m = 0.1 * torch.randn(shape, generator=generator, dtype=torch.float64)
-            v = 0.01 * torch.rand(shape, generator=generator, dtype=torch.float64)
+            m = 0.1 * torch.randn(shape, generator=generator, dtype=torch.float64) * row_scales
+            v = 0.01 * torch.rand(shape, generator=generator, dtype=torch.float64) * row_scales ** 2
         lr, betas, eps, wd = 6e-4, (0.9, 0.95), 1e-8, 0.1
-        result = _call(ex, "adamw_step", adamw_step, p.clone(), grad.clone(), m.clone(), v.clone(),
-                       step, lr, betas, eps, wd)
+        inputs = [p.clone(), grad.clone(), m.clone(), v.clone()]
+        result = _call(ex, "adamw_step", adamw_step, *inputs, step, lr, betas, eps, wd)
+        for name, given, original in zip(("p", "grad", "m", "v"), inputs, (p, grad, m, v)):
+            _unchanged(ex, name, given, original)
         if not isinstance(result, (tuple, list)) or len(result) != 3:
             fail(ex, "return three tensors: the new parameter, the new m and the new v.")
         new_p, new_m, new_v = (torch.as_tensor(t, dtype=torch.float64) for t in result)
+        if not all(torch.isfinite(t).all() for t in (new_p, new_m, new_v)):
+            fail(ex, f"at step {step} your update is not finite (NaN or inf). If you used step - 1 "
+                     f"in the bias correction: the first update is step = 1, and 1 - beta**1 is "
+                     f"already non-zero.")
         ref_p, ref_m, ref_v = _torch_adamw_step(p, grad, m, v, step, lr, betas, eps, wd)
-        l2_m = betas[0] * m + (1 - betas[0]) * (grad + wd * p)
+        b1, b2 = betas
+        l2_m = b1 * m + (1 - b1) * (grad + wd * p)
         if torch.allclose(new_m, l2_m, atol=1e-12, rtol=1e-9):
             fail(ex, "you added weight_decay * p to the gradient (L2 regularisation, as in Adam). "
                  "AdamW DECOUPLES the decay: m and v see the plain gradient, and p is shrunk by "
                  "lr * weight_decay * p on its own.")
         close(ex, "m", new_m, ref_m, atol=1e-12, rtol=1e-9,
               hint="m is the running mean of gradients: m = beta1 * m + (1 - beta1) * grad.")
+        if torch.allclose(new_v, b2 * v + (1 - b2) * (grad ** 2).mean(), atol=1e-12, rtol=1e-9):
+            fail(ex, "your v averages the squared gradient over the whole tensor. Adam keeps one v "
+                     "per ELEMENT, so each weight is scaled by its own gradient's size (the rows "
+                     "here differ by a factor of 10^8).")
         close(ex, "v", new_v, ref_v, atol=1e-12, rtol=1e-9,
               hint="v is the running mean of SQUARED gradients: v = beta2 * v + (1 - beta2) * grad**2.")
-        # the two classic mistakes, recognised by name
-        b1, b2 = betas
-        no_correction = p * (1 - lr * wd) - lr * ref_m / (ref_v.sqrt() + eps)
-        if step < 100 and torch.allclose(new_p, no_correction, atol=1e-12, rtol=1e-9):
-            fail(ex, "the update lacks the bias correction: divide m by (1 - beta1**step) and v by "
-                     "(1 - beta2**step) before using them.")
         m_hat, v_hat = ref_m / (1 - b1 ** step), ref_v / (1 - b2 ** step)
-        l2 = p - lr * m_hat / (v_hat.sqrt() + eps)
-        if torch.allclose(new_p, l2, atol=1e-12, rtol=1e-9):
-            fail(ex, "no weight decay was applied: AdamW also shrinks p by lr * weight_decay * p, "
-                     "separately from the Adam step.")
+        adam = lr * m_hat / (v_hat.sqrt() + eps)
+        variants = [
+            (p * (1 - lr * wd) - lr * ref_m / (ref_v.sqrt() + eps), step < 100,
+             "the update lacks the bias correction: divide m by (1 - beta1**step) and v by "
+             "(1 - beta2**step) before using them."),
+            (p * (1 - lr * wd) - lr * (ref_m / (1 - b1 ** (step + 1)))
+             / ((ref_v / (1 - b2 ** (step + 1))).sqrt() + eps), step < 100,
+             "your bias correction uses step + 1; `step` already counts from 1 (beta**step)."),
+            (p - adam, True, "no weight decay was applied: AdamW also shrinks p by lr * weight_decay "
+                             "* p, separately from the Adam step."),
+            ((p - adam) * (1 - lr * wd), True,
+             "you decayed the NEW p, after the Adam step; the decay applies to the old p: "
+             "p * (1 - lr * weight_decay) - lr * m_hat / (sqrt(v_hat) + eps)."),
+            (p * (1 - wd) - adam, True, "the decay must be scaled by the learning rate too: "
+                                        "p * (1 - lr * weight_decay)."),
+            (p * (1 - lr * wd) - lr * m_hat / (v_hat + eps).sqrt(), True,
+             "eps goes outside the square root: sqrt(v_hat) + eps (it matters for weights whose "
+             "gradients are tiny, like the first row here)."),
+        ]
+        for value, applies, text in variants:
+            if applies and torch.allclose(new_p, value, atol=1e-13, rtol=1e-10) and not \
+                    torch.allclose(value, ref_p, atol=1e-13, rtol=1e-10):
+                fail(ex, f"at step {step}: {text}")
         close(ex, "p", new_p, ref_p, atol=1e-12, rtol=1e-9,
               hint="p <- p - lr * weight_decay * p (decoupled decay, on the OLD p), then "
                    "p <- p - lr * m_hat / (sqrt(v_hat) + eps).")
@@ -152,24 +238,34 @@ def check_adamw_step(adamw_step) -> None:
 def _reference_lr(step: int, peak_lr: float, warmup_steps: int, total_steps: int,
                   final_fraction: float) -> float:
     """Piecewise-linear interpolation through the schedule's corners (numpy), clamped after S."""
-    corners_x = [-1, warmup_steps - 1, warmup_steps, total_steps]
-    corners_y = [0.0, peak_lr, peak_lr, final_fraction * peak_lr]
+    if step >= total_steps:
+        return final_fraction * peak_lr
     if warmup_steps == 0:
         corners_x, corners_y = [0, total_steps], [peak_lr, final_fraction * peak_lr]
+    else:
+        corners_x = [-1, warmup_steps - 1, warmup_steps, total_steps]
+        corners_y = [0.0, peak_lr, peak_lr, final_fraction * peak_lr]
     return float(np.interp(step, corners_x, corners_y))
+
+
+# Cerebras-GPT 111M: 20 x 111,050,496 tokens in steps of 120 x 2048 tokens, warm-up 375M tokens
+_111M_TOTAL = round(20 * 111_050_496 / (120 * 2048))
+_111M_WARMUP = math.ceil(375e6 / (120 * 2048))
 
 
 def check_learning_rate(learning_rate) -> None:
     """``learning_rate(step, peak_lr, warmup_steps, total_steps, final_fraction=0.1)``: linear
     warm-up ``peak * (step + 1) / W`` for ``step < W``, then linear decay to ``final_fraction *
-    peak`` at ``step = S``, constant after. Checked at every step of small schedules and at the
-    corners of Cerebras-GPT 111M's (W = 1526, S = 9033)."""
+    peak`` at ``step = S``, constant after. Checked at every step of small schedules (no warm-up,
+    a warm-up as long as the run, decay to 0 included) and at the corners of Cerebras-GPT 111M's
+    (W = 1526, S = 9037)."""
     ex = "6.3"
-    _require_callable(ex, "learning_rate", learning_rate)
-    for peak, warmup, total, f in ((1.0, 10, 50, 0.1), (6e-4, 1526, 9033, 0.1), (3e-3, 5, 5, 0.1),
-                                   (2e-3, 20, 100, 0.0)):
-        steps = range(total + 5) if total < 200 else (0, 1, 762, 1525, 1526, 1527, 5000, 9032,
-                                                      9033, 9100)
+    require_callable(ex, "learning_rate", learning_rate)
+    W, S = _111M_WARMUP, _111M_TOTAL
+    corners = (0, 1, W // 2, W - 1, W, W + 1, (W + S) // 2, S - 1, S, S + 63)
+    for peak, warmup, total, f in ((1.0, 10, 50, 0.1), (6e-4, W, S, 0.1), (3e-3, 5, 5, 0.1),
+                                   (2e-3, 20, 100, 0.0), (1e-3, 0, 40, 0.1), (0.5, 1, 7, 0.25)):
+        steps = range(total + 5) if total < 200 else corners
         for step in steps:
             got = _call(ex, "learning_rate", learning_rate, step, peak, warmup, total, f)
             expected = _reference_lr(step, peak, warmup, total, f)
@@ -177,21 +273,41 @@ def check_learning_rate(learning_rate) -> None:
                 got = float(got)
             except (TypeError, ValueError):
                 fail(ex, f"learning_rate should return a number, got {type(got).__name__}.")
-            if not math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-12):
-                if step < warmup and math.isclose(got, peak * step / warmup, rel_tol=1e-6, abs_tol=1e-15):
-                    hint = ("your warm-up starts at 0: use (step + 1) / W so the first update "
-                            "already moves the weights and the peak is reached at step W - 1.")
-                elif step >= total and math.isclose(got, 0.0, abs_tol=1e-15) and f > 0:
-                    hint = "after the last step the rate stays at final_fraction * peak, not 0."
-                elif step >= warmup and math.isclose(
-                        got, peak * (1 - (step - warmup) / max(total - warmup, 1)), rel_tol=1e-6):
-                    hint = "your decay ends at 0; Cerebras-GPT decays to final_fraction (10%) of the peak."
-                else:
-                    hint = ("warm-up: peak * (step + 1) / W; decay: peak * (1 - (1 - f) * p) with "
-                            "p = (step - W) / (S - W); after S: f * peak.")
-                fail(ex, f"at step {step} of a schedule (peak {peak:g}, W {warmup}, S {total}, "
-                         f"f {f:g}) you give {got:.6g}, expected {expected:.6g}. {hint}")
-    confirm(ex, "your schedule matches at every step checked, Cerebras-GPT 111M's included")
+            if math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-12):
+                continue
+            span = max(total - warmup, 1)
+            mid = warmup // 2
+            probe = None
+            if step < warmup:  # the step that tells the classic warm-up mistakes apart
+                probe = float(_call(ex, "learning_rate", learning_rate, mid, peak, warmup, total, f))
+            if probe is not None and math.isclose(probe, math.floor(peak * (mid + 1) / warmup),
+                                                  abs_tol=1e-15) and peak * (mid + 1) / warmup % 1:
+                hint = "you used integer division (//); the rate is a float: use /."
+            elif step < warmup and math.isclose(got, peak * step / warmup, rel_tol=1e-6, abs_tol=1e-15):
+                hint = ("your warm-up starts at 0: use (step + 1) / W so the first update "
+                        "already moves the weights and the peak is reached at step W - 1.")
+            elif step == warmup and got > peak * (1 + 1e-9):
+                hint = ("at step W the warm-up is over (step < W, not step <= W): the rate must "
+                        "never exceed the peak.")
+            elif step >= total and math.isclose(got, 0.0, abs_tol=1e-15) and f > 0:
+                hint = "after the last step the rate stays at final_fraction * peak, not 0."
+            elif warmup < step < total and math.isclose(got, peak * (1 - (step - warmup) / span),
+                                                        rel_tol=1e-6):
+                hint = "your decay ends at 0; Cerebras-GPT decays to final_fraction (10%) of the peak."
+            elif step >= warmup and math.isclose(got, peak * (1 - (1 - f) * step / total),
+                                                 rel_tol=1e-6):
+                hint = ("your decay is measured from step 0; it starts at the end of the warm-up: "
+                        "p = (step - W) / (S - W).")
+            elif warmup == 0 and step < total:
+                hint = ("with W = 0 there is no warm-up: the decay starts at the peak at step 0 "
+                        "(check that nothing divides by W).")
+            else:
+                hint = ("warm-up: peak * (step + 1) / W; decay: peak * (1 - (1 - f) * p) with "
+                        "p = (step - W) / (S - W); after S: f * peak.")
+            fail(ex, f"at step {step} of a schedule (peak {peak:g}, W {warmup}, S {total}, "
+                     f"f {f:g}) you give {got:.6g}, expected {expected:.6g}. {hint}")
+    confirm(ex, f"your schedule matches at every step checked, Cerebras-GPT 111M's (W = {W:,}, "
+                f"S = {S:,}) included")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -199,36 +315,216 @@ def check_learning_rate(learning_rate) -> None:
 # ----------------------------------------------------------------------------------------------
 def check_clip_gradients(clip_gradients) -> None:
     """``clip_gradients(grads, max_norm) -> (clipped, total_norm)``: ``grads`` a list of tensors;
-    the global L2 norm over all of them, and the list scaled by ``min(1, max_norm / total_norm)``.
-    Compared with ``torch.nn.utils.clip_grad_norm_``."""
+    the global L2 norm over all of them, and the list scaled by ``min(1, max_norm / total_norm)``
+    (all-zero gradients come back unchanged). Compared with ``torch.nn.utils.clip_grad_norm_`` for
+    several thresholds, tensors whose sizes differ by 10^6, a norm exactly at the threshold and a
+    zero gradient; the input tensors must come back unchanged."""
     ex = "6.4"
-    _require_callable(ex, "clip_gradients", clip_gradients)
+    require_callable(ex, "clip_gradients", clip_gradients)
     generator = torch.Generator().manual_seed(64)
-    for scale in (5.0, 0.1):  # one case that must be clipped, one that must not
-        shapes = [(4, 3), (3,), (2, 2, 2)]
-        grads = [scale * torch.randn(s, generator=generator, dtype=torch.float64) for s in shapes]
-        result = _call(ex, "clip_gradients", clip_gradients, [g.clone() for g in grads], 1.0)
+    shapes = [(4, 3), (3,), (2, 2, 2)]
+    cases = []
+    for scale, max_norm in ((5.0, 1.0), (0.1, 1.0), (5.0, 0.5), (5.0, 3.0)):
+        cases.append(([scale * torch.randn(s, generator=generator, dtype=torch.float64)
+                       for s in shapes], max_norm))
+    cases.append(([torch.randn(6, generator=generator, dtype=torch.float64) * 1e3,
+                   torch.randn(5, generator=generator, dtype=torch.float64) * 1e-3], 2.0))
+    cases.append(([torch.tensor([3.0, 0.0], dtype=torch.float64),
+                   torch.tensor([[4.0]], dtype=torch.float64)], 5.0))     # norm exactly max_norm
+    cases.append(([torch.zeros(3, dtype=torch.float64), torch.zeros(2, 2, dtype=torch.float64)], 1.0))
+    for grads, max_norm in cases:
+        given = [g.clone() for g in grads]
+        result = _call(ex, "clip_gradients", clip_gradients, given, max_norm)
+        _unchanged(ex, "grads", given, grads)
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             fail(ex, "return two things: the list of clipped gradients and the total norm.")
         clipped, total_norm = result
-        params = [torch.nn.Parameter(torch.zeros(s, dtype=torch.float64)) for s in shapes]
+        params = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
         for p, g in zip(params, grads):
             p.grad = g.clone()
-        expected_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
-        close(ex, "total_norm", torch.as_tensor(total_norm, dtype=torch.float64), expected_norm,
-              atol=1e-9, rtol=1e-7, hint="The norm is over ALL gradients together: "
-              "sqrt(sum over tensors of (g ** 2).sum()), measured before clipping.")
+        expected_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        norm_value = torch.as_tensor(total_norm, dtype=torch.float64)
+        if norm_value.numel() != 1:
+            fail(ex, f"total_norm should be one number, got shape {tuple(norm_value.shape)}.")
+        if math.isclose(float(norm_value), sum(float(g.norm()) for g in grads), rel_tol=1e-9) and \
+                not math.isclose(float(expected_norm), sum(float(g.norm()) for g in grads)):
+            fail(ex, "you added up the norms of the tensors. The global norm treats all gradients "
+                     "as ONE vector: the square root of the sum of all squares.")
+        close(ex, "total_norm", norm_value, expected_norm, atol=1e-9, rtol=1e-7,
+              hint="The norm is over ALL gradients together: sqrt(sum over tensors of "
+                   "(g ** 2).sum()), measured before clipping.")
         if not isinstance(clipped, (list, tuple)) or len(clipped) != len(grads):
             fail(ex, f"return a list of {len(grads)} clipped gradients, one per input tensor.")
         clipped = [torch.as_tensor(c, dtype=torch.float64) for c in clipped]
-        per_tensor = [g * min(1.0, 1.0 / float(g.norm())) for g in grads]
-        if scale > 1 and all(torch.allclose(c, t, atol=1e-9) for c, t in zip(clipped, per_tensor)):
+        norm = float(expected_norm)
+        per_tensor = [g * min(1.0, max_norm / float(g.norm())) if float(g.norm()) > 0 else g
+                      for g in grads]
+        if norm > max_norm and all(torch.allclose(c, t, atol=1e-12) for c, t in zip(clipped, per_tensor)):
             fail(ex, "you clipped each tensor by its own norm; scale all of them by ONE factor, "
                      "max_norm / (global norm), so the update keeps its direction.")
-        if scale < 1 and not all(torch.allclose(c, g, atol=1e-12) for c, g in zip(clipped, grads)):
-            fail(ex, "the gradients were changed although their norm is below max_norm: the "
-                     "factor is min(1, max_norm / norm), clipping only ever scales DOWN.")
+        if norm > max_norm and all(torch.allclose(c, g * min(1.0, 1.0 / norm), atol=1e-12)
+                                   for c, g in zip(clipped, grads)) and max_norm != 1.0:
+            fail(ex, f"you clipped to norm 1.0, but max_norm is {max_norm:g} here: use the "
+                     f"argument, not a constant.")
+        if norm <= max_norm and not all(torch.allclose(c, g, atol=1e-12) for c, g in zip(clipped, grads)):
+            fail(ex, f"the gradients were changed although their norm ({norm:g}) is not above "
+                     f"max_norm ({max_norm:g}): the factor is min(1, max_norm / norm), clipping "
+                     f"only ever scales DOWN.")
         for i, (c, p) in enumerate(zip(clipped, params)):
             close(ex, f"clipped[{i}]", c, p.grad, atol=1e-9, rtol=1e-6,
                   hint="Multiply every gradient by min(1, max_norm / total_norm).")
-    confirm(ex, "your clipping equals torch.nn.utils.clip_grad_norm_, above and below the threshold")
+    confirm(ex, "your clipping equals torch.nn.utils.clip_grad_norm_, above, at and below the "
+                "threshold, and leaves a zero gradient alone")
+
+
+# ----------------------------------------------------------------------------------------------
+# Exercise 6.5: gradient accumulation over micro-batches
+# ----------------------------------------------------------------------------------------------
+class TinyLM(nn.Module):
+    """A small causal language model for the accumulation check: each position's logits come from
+    the mean of the embeddings up to it. ``forward(idx, targets) -> (logits, loss)`` with ``idx``,
+    ``targets`` ``(B, T)``; the loss is the mean cross-entropy over the positions whose target is
+    not -1 (NaN if there are none), as ``gptlib.GPT`` computes it."""
+
+    def __init__(self, vocab_size: int = 11, width: int = 6, seed: int = 65):
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.embedding = nn.Parameter(torch.randn(vocab_size, width, generator=generator))
+        self.head = nn.Parameter(torch.randn(width, vocab_size, generator=generator) / width ** 0.5)
+        self.calls: list[int] = []
+
+    def forward(self, idx, targets=None):
+        self.calls.append(int(idx.size(0)))
+        h = self.embedding[idx].cumsum(dim=1) / torch.arange(1, idx.size(1) + 1)[:, None]
+        logits = torch.tanh(h) @ self.head  # (B, T, V)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
+                                   ignore_index=-1)
+        return logits, loss
+
+
+def _accumulation_case(seed: int, sizes, ignored_rows: dict[int, int]):
+    """A batch (x, y) of sum(sizes) rows of 9 tokens, with the first k targets of row r set to -1
+    for each r: k in ``ignored_rows``."""
+    g = torch.Generator().manual_seed(seed)
+    B, T = sum(sizes), 9
+    x = torch.randint(0, 11, (B, T), generator=g)
+    y = torch.randint(0, 11, (B, T), generator=g)
+    for row, k in ignored_rows.items():
+        y[row, :k] = -1
+    return x, y
+
+
+def check_accumulate_gradients(accumulate_gradients) -> None:
+    """``accumulate_gradients(model, x, y, sizes)``: run ``model`` on the micro-batches of ``x``,
+    ``y`` ``(B, T)`` given by ``sizes`` (in order), leave in every parameter's ``.grad`` the
+    gradient of the whole batch's mean loss over its counted positions (targets of -1 do not count)
+    and return that loss. Compared with one backward pass over the whole batch, for equal and
+    unequal micro-batches, rows with different numbers of counted positions, a micro-batch with
+    none, and parameters that hold stale gradients; ``x`` and ``y`` must come back unchanged and
+    the model must be called once per micro-batch."""
+    ex = "6.5"
+    require_callable(ex, "accumulate_gradients", accumulate_gradients)
+    cases = (  # (sizes, {row: leading targets ignored})
+        ([8], {}),
+        ([2, 2, 2, 2], {}),
+        ([1, 3, 4], {}),
+        ([2, 2, 4], {0: 5, 3: 2, 6: 8}),           # rows count different numbers of positions
+        ([2, 3, 3], {0: 9, 1: 9, 4: 3}),           # the first micro-batch counts nothing
+    )
+    for n, (sizes, ignored) in enumerate(cases):
+        x, y = _accumulation_case(650 + n, sizes, ignored)
+        reference = TinyLM()
+        _, loss = reference(x, y)
+        loss.backward()
+        model = TinyLM()
+        for p in model.parameters():  # stale gradients from an earlier step
+            p.grad = torch.full_like(p, 0.5)
+        model.calls.clear()
+        given_x, given_y = x.clone(), y.clone()
+        got = _call(ex, "accumulate_gradients", accumulate_gradients, model, given_x, given_y,
+                    list(sizes))
+        _unchanged(ex, "x", given_x, x)
+        _unchanged(ex, "y", given_y, y)
+        where = f"micro-batches of {sizes} sequences" + (
+            f", some targets -1 (rows {sorted(ignored)})" if ignored else "")
+        if model.calls and max(model.calls) > max(sizes):
+            fail(ex, f"with {where} the model was called on {max(model.calls)} sequences at once: "
+                     f"run it on one micro-batch at a time (that is the point: only one "
+                     f"micro-batch's activations fit in memory).")
+        counted_sizes, start = [], 0
+        for size in sizes:
+            if (y[start:start + size] != -1).any():
+                counted_sizes.append(size)
+            start += size
+        if sorted(model.calls) not in (sorted(sizes), sorted(counted_sizes)):
+            fail(ex, f"with {where} the model was called on batches of {model.calls}; call it once "
+                     f"per micro-batch, on x[start:start + size].")
+        grads = [p.grad for p in model.parameters()]
+        if any(g is None for g in grads):
+            fail(ex, "some parameters have no gradient after your function: call backward on each "
+                     "micro-batch's (scaled) loss.")
+        if not all(torch.isfinite(g).all() for g in grads):
+            fail(ex, f"with {where} the gradients hold NaN. A micro-batch whose targets are all -1 "
+                     f"has loss NaN (0 / 0), and even 0 * NaN is NaN in the backward pass: skip "
+                     f"such a micro-batch, it holds no information.")
+        expected = [p.grad for p in reference.parameters()]
+        if all(torch.allclose(g, e, atol=1e-6, rtol=1e-5) for g, e in zip(grads, expected)):
+            value = _scalar(ex, "accumulate_gradients", got)
+            if math.isnan(value):
+                fail(ex, f"with {where} the gradients are right but the returned loss is NaN: a "
+                         f"micro-batch whose targets are all -1 has loss NaN (0 / 0), and 0 * NaN "
+                         f"is still NaN. Skip such a micro-batch.")
+            if not math.isclose(value, float(loss.detach()), rel_tol=1e-5, abs_tol=1e-6):
+                fail(ex, f"with {where} the gradients are right but the returned loss is {value:.6g}; "
+                         f"the whole batch's mean loss is {float(loss.detach()):.6g}. Weight each "
+                         f"micro-batch's loss as you weighted its gradient.")
+            continue
+        if all(torch.allclose(g - 0.5, e, atol=1e-6, rtol=1e-5) for g, e in zip(grads, expected)):
+            fail(ex, "your gradients include what the parameters held before (here 0.5 everywhere): "
+                     "clear them first (model.zero_grad() or p.grad = None), since backward ADDS "
+                     "into .grad.")
+        # which weighting did the answer use? (gradients of the micro-batch means, by hand)
+        per_micro, counts, start = [], [], 0
+        for size in sizes:
+            xs, ys = x[start:start + size], y[start:start + size]
+            counts.append(int((ys != -1).sum()))
+            if counts[-1]:
+                twin = TinyLM()
+                twin(xs, ys)[1].backward()
+                per_micro.append([p.grad for p in twin.parameters()])
+            else:
+                per_micro.append(None)
+            start += size
+        total = sum(counts)
+
+        def weighted(weights):
+            out = [torch.zeros_like(e) for e in expected]
+            for w, g in zip(weights, per_micro):
+                if g is not None:
+                    out = [o + w * gi for o, gi in zip(out, g)]
+            return out
+
+        def matches(candidate):
+            return all(torch.allclose(g, c, atol=1e-6, rtol=1e-5) for g, c in zip(grads, candidate))
+
+        k = len(sizes)
+        if matches(weighted([1.0] * k)) and k > 1:
+            hint = (f"your gradient is the SUM of the {k} micro-batch gradients, {k} times too "
+                    f"large when they are equal: scale each micro-batch's loss before backward.")
+        elif matches(weighted([1.0 / k] * k)):
+            hint = ("you weighted every micro-batch equally (1/k). That is right only when every "
+                    "micro-batch counts the same number of positions; weight each by its share of "
+                    "the counted positions of the whole batch.")
+        elif matches(weighted([s / sum(sizes) for s in sizes])):
+            hint = ("you weighted each micro-batch by its share of the SEQUENCES. With targets of "
+                    "-1 the sequences count different numbers of positions: weight by the share "
+                    "of counted positions, (y_j != -1).sum() / (y != -1).sum().")
+        else:
+            hint = ("weight micro-batch j's mean loss by N_j / N, its counted positions over the "
+                    "whole batch's, so that the weighted losses add up to the batch's mean loss.")
+        fail(ex, f"with {where} your accumulated gradient differs from the gradient of the whole "
+                 f"batch's mean loss. Hint: {hint}")
+    confirm(ex, "your accumulated gradients equal the whole batch's, for equal and unequal "
+                "micro-batches, ignored targets, and a micro-batch with nothing to count")

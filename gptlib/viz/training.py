@@ -125,10 +125,14 @@ class LiveLossCurve:
         redraw_every: redraw after this many training-loss updates (redrawing costs time).
         title: the figure's title.
         unit: "token" or "character", for the axis label (see :func:`loss_curve_figure`).
+        history: the losses of the run so far, to continue a curve in a new cell: anything with
+            lists ``step``, ``loss``, ``val_step`` and ``val_loss`` (a trainer's
+            :class:`gptlib.train.History`). They are copied, not shared.
     """
 
     def __init__(self, vocab_size: int | None = None, redraw_every: int = 10,
-                 title: str = "Loss, drawn live as the model trains", unit: str = "token"):
+                 title: str = "Loss, drawn live as the model trains", unit: str = "token",
+                 history=None):
         if redraw_every < 1:
             raise ValueError(f"redraw_every must be >= 1, got {redraw_every}")
         self.vocab_size, self.redraw_every, self.title = vocab_size, redraw_every, title
@@ -137,6 +141,17 @@ class LiveLossCurve:
         self.train_losses: list[float] = []
         self.val_steps: list[int] = []
         self.val_losses: list[float] = []
+        if history is not None:
+            try:
+                steps, losses = list(history.step), list(history.loss)
+                val_steps, val_losses = list(history.val_step), list(history.val_loss)
+            except (AttributeError, TypeError):
+                raise TypeError("history must have lists step, loss, val_step and val_loss (a "
+                                f"trainer's History), got {type(history).__name__}") from None
+            _check_series("history's training loss", steps, losses)
+            _check_series("history's validation loss", val_steps, val_losses)
+            self.train_steps, self.train_losses = [int(s) for s in steps], [float(v) for v in losses]
+            self.val_steps, self.val_losses = [int(s) for s in val_steps], [float(v) for v in val_losses]
         self._output = None
         self._pending = 0
 
@@ -152,8 +167,11 @@ class LiveLossCurve:
             self.train_losses.append(float(train_loss))
             self._pending += 1
         if val_loss is not None:
-            self.val_steps.append(int(step))
-            self.val_losses.append(float(val_loss))
+            if self.val_steps and self.val_steps[-1] == int(step):
+                self.val_losses[-1] = float(val_loss)  # a later evaluation of the same step
+            else:
+                self.val_steps.append(int(step))
+                self.val_losses.append(float(val_loss))
         if val_loss is not None or self._pending >= self.redraw_every:
             self.draw()
 
