@@ -260,10 +260,10 @@ def check_expected_initial_loss(expected_initial_loss) -> None:
     factor = truncated_std_factor(2.0)
     s2_111m, s2_13b = 768 * (0.02 * factor) ** 2, 5120 * (0.02 * factor) ** 2
     at_13b = float(expected_initial_loss(50257, s2_13b))
-    confirm(ex, f"ln V + s^2/2 matches the simulations. A 111M-wide model (s^2 = {s2_111m:.3f}) "
-                f"starts at {float(expected_initial_loss(50257, s2_111m)):.3f} nats; one as wide as "
-                f"13B (C = 5120, s^2 = {s2_13b:.2f}) at {at_13b:.2f}, {at_13b - math.log(50257):.2f} "
-                f"above ln V")
+    at_111m = float(expected_initial_loss(50257, s2_111m))
+    confirm(ex, f"your formula matches the simulations. It predicts {at_111m:.3f} nats for a model "
+                f"as wide as 111M (s^2 = C x 0.0176^2 = {s2_111m:.3f}), and {at_13b:.2f} for one as "
+                f"wide as 13B (C = 5120, s^2 = {s2_13b:.2f}), {at_13b - math.log(50257):.2f} above ln V")
 
 
 # ----------------------------------------------------------------------------------------------
