@@ -50,7 +50,8 @@ def _unchanged(exercise: str, name: str, given, original) -> None:
 def _scalar(exercise: str, name: str, value) -> float:
     if not isinstance(value, (torch.Tensor, float, int, np.floating)) or isinstance(value, bool):
         fail(exercise, f"`{name}` should return one number (a 0-d tensor), got {type(value).__name__}.")
-    t = torch.as_tensor(value, dtype=torch.float64)
+    t = torch.as_tensor(value.detach() if isinstance(value, torch.Tensor) else value,
+                        dtype=torch.float64)
     if t.numel() != 1:
         fail(exercise, f"`{name}` should return one number, the mean over the N positions; got "
                        f"shape {tuple(t.shape)}.")
