@@ -9,6 +9,9 @@ PY := $(VENV)/bin/python
 BOOK_INSTALLED := $(VENV)/.installed-book
 TEST_INSTALLED := $(VENV)/.installed-test
 PORT ?= 8000
+# `make test` runs test files on this many processes (pytest-xdist; a file's tests stay together).
+# The chapters' kernels use one thread each, so two processes keep two cores busy.
+TEST_WORKERS ?= 2
 # The table of contents the build reads: book/_toc.yml less any part with no chapter yet.
 BOOK_TOC := _build/_toc.yml
 CHROMIUM := /usr/lib/chromium/chromium
@@ -63,7 +66,7 @@ test: setup $(TEST_INSTALLED)  ## set up, build the book, run every test (librar
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	$(MAKE) --no-print-directory book
 	$(TEST_ENV) BOOK_HTML=$(CURDIR)/_build/html BOOK_EXECUTED=$(CURDIR)/_build/jupyter_execute \
-		$(PY) -m pytest -c tests/pytest.ini --rootdir . tests chapters
+		$(PY) -m pytest -c tests/pytest.ini --rootdir . -n $(TEST_WORKERS) --dist loadfile tests chapters
 
 lab: setup  ## open the chapters in JupyterLab
 	$(VENV)/bin/jupyter lab chapters/

@@ -24,15 +24,18 @@ CHECK = ("import gptlib, gptlib.assets as a; print('GPTLIB', gptlib.__file__); "
          "a.require(a.GPT2_RANKS); print('CWD', os.getcwd())")
 
 
-def run_cell(cell: Path, cwd: Path, env=None) -> subprocess.CompletedProcess:
+def run_cell(cell: Path, cwd: Path, ipython_dir: Path, env=None) -> subprocess.CompletedProcess:
+    """Run ``cell`` in a fresh IPython (with its own IPython folder: the reader's history and
+    profile are not touched)."""
+    env = {**(env or os.environ), "IPYTHONDIR": str(ipython_dir)}
     return subprocess.run(
         [sys.executable, "-m", "IPython", "--no-banner", "--quick", "--colors=NoColor", "-c",
          f"%run -i {cell}\n{CHECK}"],
         cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
 
 
-def test_in_a_clone_it_prepares_the_data_and_imports_gptlib():
-    result = run_cell(CELL, ROOT / "chapters")
+def test_in_a_clone_it_prepares_the_data_and_imports_gptlib(tmp_path):
+    result = run_cell(CELL, ROOT / "chapters", tmp_path / "ipython")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Cloning" not in result.stdout + result.stderr
     assert f"GPTLIB {ROOT / 'gptlib' / '__init__.py'}" in result.stdout, result.stdout
@@ -47,7 +50,7 @@ def test_in_an_empty_folder_it_clones_the_book_and_works_from_its_chapters(tmp_p
     content = tmp_path / "content"  # Colab's working folder
     content.mkdir()
     env = {**os.environ, "GPTLIB_DATA": str(ROOT / "data"), "PIP_NO_INDEX": "1"}
-    result = run_cell(local, content, env)
+    result = run_cell(local, content, tmp_path / "ipython", env)
     assert result.returncode == 0, result.stdout + result.stderr
     clone = content / "book"
     assert (clone / "gptlib" / "__init__.py").is_file()

@@ -17,6 +17,10 @@
   and ``make lab`` stay. The ``with-repository`` and ``without-repository`` directives keep a
   page's text in step (their content is shown only in one case), and ``setup-cell`` shows the
   set-up cell with the address filled in.
+* **One block per run of prints.** Consecutive stream outputs of a cell (the lines of a training
+  log) are shown as one block, in their place among the cell's other outputs. (myst-nb's own
+  ``nb_merge_streams`` gathers all of a cell's prints into its first one, moving a print that
+  follows a figure above it, and changes the executed notebook it saves; this replaces it.)
 * **Running the chapter.** Before its first code cell, every chapter page has a collapsed note
   saying how to run it: ``make lab`` locally and, when the book has a repository, Binder and Colab
   with the set-up cell (the same cell the introduction shows). The launch menu gets a
@@ -167,6 +171,47 @@ def remove_plotly_mathjax_cdn(app: Sphinx, doctree: nodes.document) -> None:
         if "html" in node.get("format", "") and PLOTLY_MATHJAX_CDN.search(text):
             cleaned = PLOTLY_MATHJAX_CDN.sub("", text)
             node.replace_self(nodes.raw("", cleaned, format=node["format"], classes=node["classes"]))
+
+
+# ------------------------------------------------------------------------------- prints
+_CARRIAGE_RETURN = re.compile(r"[^\n]*\r(?=[^\n])")  # a line a progress bar overwrote
+
+
+def merge_consecutive_streams(outputs: list) -> list:
+    """``outputs`` with each run of consecutive stream outputs of one name (stdout, stderr)
+    joined into one, in place of the run; other outputs keep their place. The outputs given are
+    not changed (the executed notebook saved in ``_build/jupyter_execute`` keeps them as run)."""
+    from nbformat import NotebookNode
+
+    merged: list = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream"
+                and previous.get("name") == output.get("name")):
+            merged[-1] = NotebookNode({**previous, "text": _text(previous) + _text(output)})
+        else:
+            merged.append(output)
+    return [NotebookNode({**o, "text": _CARRIAGE_RETURN.sub("", _text(o))})
+            if o.get("output_type") == "stream" else o for o in merged]
+
+
+def _text(output) -> str:
+    text = output.get("text", "")
+    return "".join(text) if isinstance(text, list) else text
+
+
+def use_merge_consecutive_streams(app: Sphinx, config) -> None:
+    """Make myst-nb's ``nb_merge_streams`` call :func:`merge_consecutive_streams`."""
+    try:
+        from myst_nb.core import render
+    except ImportError:
+        return
+    if not callable(getattr(render, "coalesce_streams", None)):
+        logger.warning("myst-nb no longer has myst_nb.core.render.coalesce_streams: consecutive "
+                       "prints are not merged as book/_ext/chapter_pages.py expects; update it")
+        return
+    render.coalesce_streams = merge_consecutive_streams
 
 
 # ----------------------------------------------------------------------------- widgets
@@ -382,6 +427,7 @@ def setup(app: Sphinx) -> dict:
     app.add_directive("setup-cell", SetupCell)
     app.connect("config-inited", wrap_section_numbering)
     app.connect("config-inited", apply_repository)
+    app.connect("config-inited", use_merge_consecutive_streams)
     app.connect("doctree-read", remove_plotly_mathjax_cdn)
     app.connect("doctree-read", replace_widget_views)
     # Before Sphinx's title collector (priority 500) reads the title.

@@ -126,10 +126,17 @@ def load_plotly_js(app, pagename: str, templatename: str, context: dict, doctree
 
 
 def write_kernel_startup(ipython_dir: Path) -> Path:
-    """Write the IPython start-up file that makes kernels started with ``IPYTHONDIR=ipython_dir``
-    use :func:`use_book_renderer`. Returns its path."""
-    startup = Path(ipython_dir) / "profile_default" / "startup" / "00-book-plotly.py"
+    """Write the IPython profile of the kernels that ``make book`` starts with
+    ``IPYTHONDIR=ipython_dir``: a start-up file that calls :func:`use_book_renderer`, and a kernel
+    configuration that keeps the kernels' own log to errors (ipykernel warns on every start that
+    its loopback connection is not encrypted, which says nothing about the chapter). What a
+    chapter itself writes to stderr is not affected. Returns the start-up file's path."""
+    profile = Path(ipython_dir) / "profile_default"
+    startup = profile / "startup" / "00-book-plotly.py"
     startup.parent.mkdir(parents=True, exist_ok=True)
+    (profile / "ipython_kernel_config.py").write_text(
+        "# Written by `make book`: the book build's kernels log only errors of their own.\n"
+        "c.IPKernelApp.log_level = 'ERROR'\n", encoding="utf-8")
     startup.write_text(
         "# Written by `make book`: the kernels that execute the chapters for the book show figures\n"
         "# with the book's plotly renderer, so the pages load the book's one copy of plotly.js.\n"
