@@ -566,6 +566,9 @@ def test_chapter_code_and_outputs_fit_at_1280_px(open_page, docname):
     opened = open_page(docname)
     blocks = cut_off_blocks(opened.page)
     print(f"{docname}: {len(blocks)} cut-off blocks at {VIEWPORT['width']} px")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with (SCREENSHOTS / "cut-off.txt").open("a", encoding="utf-8") as log:
+        log.write(f"{docname}: {len(blocks)} cut-off blocks\n{describe_cut_off(blocks)}\n")
     assert not blocks, (f"{docname}: {len(blocks)} code/output blocks are cut off at "
                         f"{VIEWPORT['width']} px:\n{describe_cut_off(blocks)}")
 

@@ -404,7 +404,11 @@ def test_chapter_in_jupyterlab(lab, browser, notebook):
             assert n_widgets >= 1, f"{notebook.name}: its live widget did not render"
             LIVE_WIDGETS[notebook.stem](page, copy)
         assert not errors, f"{notebook.name}: JavaScript errors: {errors[:5]}"
-        print(f"{notebook.stem}: ran in {seconds:.0f} s, {n_figures} figures, {n_widgets} widgets")
+        result = f"{notebook.stem}: ran in {seconds:.0f} s, {n_figures} figures, {n_widgets} widgets"
+        print(result)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        with (SCREENSHOTS / "results.txt").open("a", encoding="utf-8") as log:
+            log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} passed {result}\n")
     finally:
         context.close()
         lab.close_sessions()
