@@ -9,12 +9,23 @@ PY := $(VENV)/bin/python
 BOOK_INSTALLED := $(VENV)/.installed-book
 TEST_INSTALLED := $(VENV)/.installed-test
 PORT ?= 8000
+# `make test` runs test files on this many processes (pytest-xdist; a file's tests stay together).
+# The chapters' kernels use one thread each, so two processes keep two cores busy.
+TEST_WORKERS ?= 2
 # The table of contents the build reads: book/_toc.yml less any part with no chapter yet.
 BOOK_TOC := _build/_toc.yml
 CHROMIUM := /usr/lib/chromium/chromium
-# myst-nb cannot render plotly's default mime type; the `notebook` renderer inlines plotly.js
-# once per page, so figures stay interactive offline in the static book.
-BOOK_ENV := PLOTLY_RENDERER=notebook PYTHONHASHSEED=0
+# The kernels that execute the chapters for the book start with this IPython folder, whose
+# start-up file (written from book/_ext/plotly_static.py) shows figures without plotly.js: every
+# page that has a figure loads the book's one copy, _static/plotly-*.min.js, so figures stay
+# interactive offline and the browser caches the library across chapters. (myst-nb cannot render
+# plotly's default mime type.) JupyterLab (`make lab`) keeps plotly's own renderer.
+BOOK_IPYTHON := _build/ipython
+BOOK_STARTUP := $(BOOK_IPYTHON)/profile_default/startup/00-book-plotly.py
+BOOK_ENV := IPYTHONDIR=$(CURDIR)/$(BOOK_IPYTHON) PYTHONHASHSEED=0
+# The tests run the chapters as tests/store_outputs.py stores them (nbval compares the HTML of a
+# figure in a checked cell): with plotly's `notebook` renderer.
+TEST_ENV := PLOTLY_RENDERER=notebook PYTHONHASHSEED=0
 
 .PHONY: help setup data book test lab serve student bench clean
 
@@ -38,7 +49,13 @@ data: $(BOOK_INSTALLED)  ## fetch and hash-check the tokenizer ranks, the corpus
 	@$(PY) -m gptlib.assets prepare
 	@$(PY) -m gptlib.pretrained prepare
 
-book: setup  ## set up, execute every chapter and build the HTML book into _build/html
+# A chapter executed (and cached) under another renderer would be reused as it is: when the
+# renderer changes, the execution cache goes and every chapter runs again.
+$(BOOK_STARTUP): book/_ext/plotly_static.py | $(BOOK_INSTALLED)
+	@rm -rf _build/.jupyter_cache
+	@$(PY) book/_ext/plotly_static.py write-kernel-startup $(BOOK_IPYTHON) >/dev/null
+
+book: setup $(BOOK_STARTUP)  ## set up, execute every chapter and build the HTML book into _build/html
 	@$(PY) book/build_toc.py book/_toc.yml $(BOOK_TOC)
 	$(BOOK_ENV) $(VENV)/bin/jupyter-book build . --toc "$(CURDIR)/$(BOOK_TOC)" \
 		--config "$(CURDIR)/_config.yml" -W -n --keep-going
@@ -48,8 +65,8 @@ test: setup $(TEST_INSTALLED)  ## set up, build the book, run every test (librar
 	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser test"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	$(MAKE) --no-print-directory book
-	$(BOOK_ENV) BOOK_HTML=$(CURDIR)/_build/html BOOK_EXECUTED=$(CURDIR)/_build/jupyter_execute \
-		$(PY) -m pytest -c tests/pytest.ini --rootdir . tests chapters
+	$(TEST_ENV) BOOK_HTML=$(CURDIR)/_build/html BOOK_EXECUTED=$(CURDIR)/_build/jupyter_execute \
+		$(PY) -m pytest -c tests/pytest.ini --rootdir . -n $(TEST_WORKERS) --dist loadfile tests chapters
 
 lab: setup  ## open the chapters in JupyterLab
 	$(VENV)/bin/jupyter lab chapters/

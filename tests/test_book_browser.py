@@ -10,11 +10,22 @@ request that leaves localhost answered by an empty response, and checks on each 
   step, a dropdown (or button) choice, or else hovering shows a data label (a table, which has
   no control, must instead show all its cells within the figure);
 * exercise solutions and hidden set-up code start collapsed and open on click;
-* code blocks have a copy button that copies the code; the launch menu offers JupyterLab (local),
-  Binder and Colab, and the "Run this chapter yourself" note holds the Colab/Binder set-up cell.
+* code blocks have a copy button that copies the code;
+* the launch menu and the "Run this chapter yourself" note lead only where they can: this book
+  names no repository (``repository: url:`` in ``_config.yml`` is empty), so the menu offers
+  "JupyterLab (local)" alone, with no repository button, no Binder and no Colab, and the note
+  shows no set-up cell (``tests/test_repository_setting.py`` builds a small book with a
+  repository and checks those);
+* what cells display reads as in JupyterLab: Markdown a cell displays is rendered (the
+  assumptions ledger of chapters 9 and 10 is a table, no raw pipes are left), and consecutive
+  prints of a cell are one block (the training logs of chapters 2 and 3);
+* nothing is cut off at a 1280-pixel window: with every collapsed block opened, no code or
+  output block is wider than its box (the failure names each block and prints its long lines);
+* plotly.js is the book's one copy, served from ``_static`` and fetched once however many
+  chapters a reader opens (the browser's cache), and every figure draws with the network cut off.
 
 Screenshots of each chapter (top of the page, every figure after its interaction, an opened
-solution) go to ``_build/html/_screenshots/``.
+solution) go to ``_build/screenshots/book/``.
 
 ``make test`` builds the book before it runs the tests. Run alone, the test is skipped if there is
 no built book, unless ``CI`` or ``BOOK_HTML`` (another built book to test) is set: then a missing
@@ -36,10 +47,12 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 HTML = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html"))
 TOC = ROOT / "book" / "_toc.yml"
-SCREENSHOTS = HTML / "_screenshots"
+SCREENSHOTS = HTML.parent / "screenshots" / "book"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/lib/chromium/chromium"))
+# Host names resolve to nothing: no request can leave localhost, even where no route answers it.
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 VIEWPORT = {"width": 1280, "height": 900}
 
 # JavaScript errors a page may show without failing the test, as (regular expression, why it is
@@ -69,6 +82,8 @@ def toc_pages() -> tuple[list[str], list[str]]:
 
 
 PAGES, CHAPTERS = toc_pages()
+# (path, HTTP status) of every request the test server answered.
+SERVED: list[tuple[str, int]] = []
 
 
 def _need_book() -> None:
@@ -87,6 +102,9 @@ def server():
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
+
+        def log_request(self, code="-", size="-"):
+            SERVED.append((self.path, int(code) if str(code).isdigit() else 0))
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
                                             functools.partial(Quiet, directory=str(HTML)))
@@ -407,22 +425,114 @@ def check_copy_button(page, docname: str) -> None:
 
 
 def check_launch_menu(page, docname: str) -> None:
+    """With no repository set, nothing leads to one: the launch menu holds only JupyterLab on
+    this computer, there is no repository button, and the run note has no set-up cell."""
     notebook = docname + ".ipynb"
     links = page.evaluate("""() => [...document.querySelectorAll('.dropdown-launch-buttons a')]
                                      .map(a => [a.textContent.trim(), a.href])""")
     found = {text: href for text, href in links}
-    assert {"JupyterLab (local)", "Binder", "Colab"} <= set(found), f"{docname}: launch menu {found}"
-    assert found["Colab"].endswith("/" + notebook), found["Colab"]
-    assert found["Binder"].endswith("urlpath=lab/tree/" + notebook), found["Binder"]
-    assert found["JupyterLab (local)"].endswith("/lab/tree/" + Path(notebook).name)
+    assert list(found) == ["JupyterLab (local)"], f"{docname}: launch menu {found}"
+    assert found["JupyterLab (local)"] == f"http://localhost:8888/lab/tree/{Path(notebook).name}"
+    header = page.evaluate("""() => [...document.querySelectorAll('.article-header-buttons a')]
+                                      .map(a => a.href)""")
+    assert not [h for h in header if "github.com" in h or "mybinder" in h or "colab" in h], (
+        f"{docname}: header buttons lead to a repository that is not set: {header}")
     note = page.locator(".admonition.run-this-chapter")
     assert note.count() == 1, f"{docname}: no 'Run this chapter yourself' note"
-    cell = note.locator("pre")
-    assert not cell.is_visible(), f"{docname}: the run note should start collapsed"
+    body = note.locator("p").nth(1)
+    assert not body.is_visible(), f"{docname}: the run note should start collapsed"
     note.locator(".admonition-title").click()
-    cell.wait_for(state="visible", timeout=5_000)
-    setup = (ROOT / "book" / "setup_cell.ipy").read_text(encoding="utf-8").strip()
-    assert cell.inner_text().strip() == setup, f"{docname}: the run note's set-up cell is stale"
+    body.wait_for(state="visible", timeout=5_000)
+    text = note.inner_text()
+    assert "make lab" in text, f"{docname}: the run note does not say `make lab`: {text!r}"
+    assert note.locator("pre").count() == 0 and "Binder" not in text and "Colab" not in text, (
+        f"{docname}: the run note points to Binder/Colab, but the book has no repository")
+
+
+def check_cell_markdown(page, docname: str) -> None:
+    """Markdown a cell displays is rendered, not printed: no raw pipe table in any output; the
+    assumptions ledger of chapters 9 and 10 is a table."""
+    raw = page.evaluate("""() => [...document.querySelectorAll('.cell_output')]
+        .map(o => o.innerText).filter(t => /^\\s*\\|[\\s:|-]*---[\\s:|-]*\\|\\s*$/m.test(t))
+        .map(t => t.slice(0, 120))""")
+    assert not raw, f"{docname}: Markdown printed raw instead of rendered: {raw[:3]}"
+    if docname.endswith(("09_wafer", "10_mapping")):
+        headers = page.evaluate("""() => [...document.querySelectorAll('.cell_output table')]
+            .map(t => [...t.querySelectorAll('th')].map(h => h.innerText.trim()).join(' '))""")
+        assert any(h.startswith("name value") for h in headers), (
+            f"{docname}: the assumptions ledger is not a table (tables in outputs: {headers})")
+
+
+def check_merged_streams(page, docname: str) -> None:
+    """Consecutive prints of a cell are one block: no two stream blocks side by side; a training
+    log (chapters 2 and 3) is one block of many steps."""
+    split = page.evaluate("""() => [...document.querySelectorAll('.cell_output > .output.stream')]
+        .filter(o => o.nextElementSibling && o.nextElementSibling.matches('.output.stream'))
+        .map(o => o.innerText.slice(0, 80))""")
+    assert not split, f"{docname}: a cell's prints are split into several blocks: {split[:3]}"
+    if docname.endswith(("02_embeddings", "03_attention")):
+        steps = page.evaluate("""() => Math.max(0, ...[...document.querySelectorAll('.cell_output > .output.stream')]
+            .map(o => (o.innerText.match(/^\\s*step\\s+\\d+/gm) || []).length))""")
+        assert steps >= 3, f"{docname}: no training log printed as one block (most steps in one: {steps})"
+
+
+# Everything a reader can open (hidden cells, solutions, the run note and other dropdowns), then
+# every code and output block: `pre` of code, text outputs, HTML outputs (figures), tables.
+OPEN_EVERYTHING = """() => {
+    document.querySelectorAll('details').forEach(d => d.open = true);
+    document.querySelectorAll('.toggle-button[aria-expanded="false"]')
+        .forEach(b => (b.closest('.admonition-title') || b).click());
+}"""
+CUT_OFF = """() => {
+    const blocks = document.querySelectorAll(
+        'main div.highlight > pre, main .cell_output .output.text_html, ' +
+        'main .cell_output .pst-scrollable-table-container');
+    const out = [];
+    for (const block of blocks) {
+        if (!block.offsetParent || block.scrollWidth <= block.clientWidth) continue;
+        const cell = block.closest('.cell');
+        const kind = block.matches('pre') ? (block.closest('.cell_output') ? 'output' : 'code')
+                   : block.matches('.text_html') ? 'HTML output' : 'table';
+        const heading = (() => {
+            let h = null;
+            for (const e of document.querySelectorAll('main h1, main h2, main h3'))
+                if (e.compareDocumentPosition(block) & Node.DOCUMENT_POSITION_FOLLOWING) h = e;
+            return h ? h.innerText.replace(/[#\u00b6]/g, '').trim() : '';
+        })();
+        let lines = [];
+        if (block.matches('pre')) {
+            const style = getComputedStyle(block);
+            const probe = document.createElement('span');
+            probe.textContent = 'M'.repeat(100);
+            block.appendChild(probe);
+            const charWidth = probe.getBoundingClientRect().width / 100;
+            probe.remove();
+            const room = block.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+            const fits = Math.floor(room / charWidth);
+            lines = block.innerText.split('\\n').filter(l => l.length > fits)
+                         .map(l => `${l.length} > ${fits} chars: ${l}`);
+        }
+        out.push({kind, heading, cell: cell ? [...document.querySelectorAll('.cell')].indexOf(cell) + 1 : 0,
+                  scroll: block.scrollWidth, client: block.clientWidth, lines});
+    }
+    return out;
+}"""
+
+
+def cut_off_blocks(page) -> list[dict]:
+    page.evaluate(OPEN_EVERYTHING)
+    page.wait_for_timeout(500)
+    return page.evaluate(CUT_OFF)
+
+
+def describe_cut_off(blocks: list[dict]) -> str:
+    lines = []
+    for b in blocks:
+        where = f"cell {b['cell']}" if b["cell"] else "text"
+        lines.append(f"  {b['kind']} block, {where} in section {b['heading']!r}: "
+                     f"{b['scroll']} px wide in a {b['client']} px box")
+        lines.extend(f"      {line}" for line in b["lines"][:6])
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------- tests
@@ -443,8 +553,24 @@ def test_chapter_page(open_page, docname):
     check_toggles(page, docname)
     check_copy_button(page, docname)
     check_launch_menu(page, docname)
+    check_cell_markdown(page, docname)
+    check_merged_streams(page, docname)
     errors = opened.unexpected_errors()
     assert not errors, f"{docname}: JavaScript errors or failed requests: {errors}"
+
+
+@pytest.mark.parametrize("docname", CHAPTERS)
+def test_chapter_code_and_outputs_fit_at_1280_px(open_page, docname):
+    """No code or output block is wider than its box (its end hidden behind a scroll bar)."""
+    _need_book()
+    opened = open_page(docname)
+    blocks = cut_off_blocks(opened.page)
+    print(f"{docname}: {len(blocks)} cut-off blocks at {VIEWPORT['width']} px")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with (SCREENSHOTS / "cut-off.txt").open("a", encoding="utf-8") as log:
+        log.write(f"{docname}: {len(blocks)} cut-off blocks\n{describe_cut_off(blocks)}\n")
+    assert not blocks, (f"{docname}: {len(blocks)} code/output blocks are cut off at "
+                        f"{VIEWPORT['width']} px:\n{describe_cut_off(blocks)}")
 
 
 @pytest.mark.parametrize("docname", [p for p in PAGES if p not in CHAPTERS])
@@ -455,6 +581,57 @@ def test_other_page(open_page, docname):
     check_math(opened.page, docname)
     errors = opened.unexpected_errors()
     assert not errors, f"{docname}: JavaScript errors or failed requests: {errors}"
+
+
+def test_intro_leads_nowhere_without_a_repository(open_page):
+    """With no repository set, the introduction says to run the chapters locally and shows no
+    set-up cell for Colab or Binder."""
+    _need_book()
+    opened = open_page("book/intro")
+    section = opened.page.locator("section#on-colab-or-binder")
+    assert section.count() == 1, "the introduction lost its 'On Colab or Binder' section"
+    text = section.inner_text()
+    assert "names no public repository" in text and "make lab" in text, text
+    assert section.locator("pre").count() == 0, "a set-up cell that clones no repository"
+    assert "@REPOSITORY@" not in opened.page.content()
+
+
+def test_plotly_js_is_the_books_own_and_fetched_once(browser, server):
+    """Every chapter page with a figure loads the same _static/plotly-*.min.js; a reader who
+    opens every chapter fetches it once (later pages take it from the browser's cache, or get a
+    304 Not Modified), and the figures of each page draw."""
+    _need_book()
+    # No request routing here: Playwright turns the browser's cache off in a context that routes.
+    # The network stays cut off by the browser's host resolver (CHROMIUM_ARGS).
+    context = browser.new_context(viewport=VIEWPORT)
+    outside: list[str] = []
+    page = context.new_page()
+    page.on("request", lambda r: r.url.startswith((server, "data:", "blob:"))
+            or outside.append(r.url))
+    first = len(SERVED)
+    sources = set()
+    try:
+        for docname in CHAPTERS:
+            page.goto(server + docname + ".html", wait_until="load")
+            srcs = page.evaluate("() => [...document.scripts].map(s => s.src).filter(s => /plotly/.test(s))")
+            if page.locator(".plotly-graph-div").count():
+                assert len(srcs) == 1, f"{docname}: plotly.js scripts {srcs}"
+                assert page.evaluate("() => typeof Plotly === 'object' && !!Plotly.version"), docname
+                page.locator(".plotly-graph-div svg.main-svg").first.wait_for(state="attached",
+                                                                               timeout=15_000)
+            sources.update(srcs)
+    finally:
+        context.close()
+    assert sources, "no chapter page loads plotly.js"
+    assert len(sources) == 1, f"chapters load different copies of plotly.js: {sources}"
+    (source,) = sources
+    assert source.startswith(server + "_static/plotly-"), source
+    path = "/" + source[len(server):]
+    served = [status for p, status in SERVED[first:] if p == path]
+    full = [status for status in served if status == 200]
+    assert len(full) == 1, (f"plotly.js was sent {len(full)} times to a reader who opened "
+                            f"{len(CHAPTERS)} chapters (answers: {served})")
+    assert not [u for u in outside if "plotly" in u], outside
 
 
 def test_math_is_served_by_the_book(open_page):

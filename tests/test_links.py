@@ -24,7 +24,7 @@ HTML = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html"))
 LINK_ATTRIBUTES = {"a": "href", "link": "href", "script": "src", "img": "src", "iframe": "src",
                    "source": "src"}
 # Folders of the build that are not pages a reader navigates (sources, assets, screenshots).
-NOT_PAGES = ("_static", "_sources", "_images", "_screenshots", "reports")
+NOT_PAGES = ("_static", "_sources", "_images", "reports")
 
 
 class PageParser(HTMLParser):
@@ -133,23 +133,71 @@ def test_every_toc_page_is_linked_from_the_home_page(book_pages):
     assert not missing, f"not in the navigation of {root_page.name}: {missing}"
 
 
-# A chapter page carries plotly.js (about 4.8 MB) once, plus its figures' data; more than this
-# means a figure stores far more points than a reader can see (aggregate it, use uint8).
-MAX_PAGE_BYTES = 12_000_000
+# plotly.js is not in any page: the book serves one copy (book/_ext/plotly_static.py). A page
+# holds its text and its figures' data; more than this means a figure stores far more points than
+# a reader can see (aggregate it, store uint8).
+MAX_PAGE_BYTES = 1_500_000
+MAX_BOOK_BYTES = 20_000_000  # the whole built HTML: pages, _static (plotly.js, MathJax), sources
 PLOTLY_JS_BANNER = "* plotly.js v"
+FIGURE_CALL = "Plotly.newPlot("
 
 
 def test_pages_are_a_reasonable_size(book_pages):
     sizes = sorted(((p.stat().st_size, p) for p in book_pages), reverse=True)
-    too_big = [f"{p.relative_to(HTML)}: {size / 1e6:.1f} MB" for size, p in sizes
+    too_big = [f"{p.relative_to(HTML)}: {size / 1e6:.2f} MB" for size, p in sizes
                if size > MAX_PAGE_BYTES]
-    assert not too_big, f"pages over {MAX_PAGE_BYTES / 1e6:.0f} MB: {too_big}"
+    assert not too_big, f"pages over {MAX_PAGE_BYTES / 1e6:.1f} MB: {too_big}"
 
 
-def test_plotly_js_is_inlined_at_most_once_per_page(book_pages):
-    repeated = []
+def test_the_whole_book_is_a_reasonable_size(book_pages):
+    files = [p for p in HTML.rglob("*") if p.is_file()]
+    total = sum(p.stat().st_size for p in files)
+    largest = sorted(files, key=lambda p: p.stat().st_size, reverse=True)[:5]
+    assert total <= MAX_BOOK_BYTES, (
+        f"the built HTML is {total / 1e6:.1f} MB, over {MAX_BOOK_BYTES / 1e6:.0f} MB; largest: "
+        + ", ".join(f"{p.relative_to(HTML)} {p.stat().st_size / 1e6:.1f} MB" for p in largest))
+
+
+def _plotly_static():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("plotly_static",
+                                                  ROOT / "book" / "_ext" / "plotly_static.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_no_page_inlines_plotly_js(book_pages):
+    inlined = [str(p.relative_to(HTML)) for p in book_pages
+               if PLOTLY_JS_BANNER in p.read_text(encoding="utf-8", errors="replace")]
+    assert not inlined, f"pages with their own copy of plotly.js: {inlined}"
+
+
+def test_pages_with_figures_load_the_books_plotly_js_first(book_pages):
+    """Every page that draws a figure loads _static/plotly-*.min.js in its <head>, before any
+    figure's code, and that file is the pinned plotly's own (same SHA-256)."""
+    import hashlib
+
+    static = _plotly_static()
+    served = HTML / "_static" / static.STATIC_NAME
+    assert served.is_file(), f"no {served.relative_to(HTML)} in the built book"
+    digest = hashlib.sha256(served.read_bytes()).hexdigest()
+    assert digest == static.PLOTLY_JS_SHA256, f"{served.name} has SHA-256 {digest}"
+    assert served.read_bytes() == static.installed_plotly_js().read_bytes()
+    problems, with_figures = [], 0
     for page in book_pages:
         text = page.read_text(encoding="utf-8", errors="replace")
-        if text.count(PLOTLY_JS_BANNER) > 1:
-            repeated.append(f"{page.relative_to(HTML)}: {text.count(PLOTLY_JS_BANNER)} copies")
-    assert not repeated, f"plotly.js inlined more than once: {repeated}"
+        if FIGURE_CALL not in text:
+            continue
+        with_figures += 1
+        scripts = [url for tag, url, _ in parse(page).links
+                   if tag == "script" and static.STATIC_NAME in url]
+        head = text[:text.find("</head>")]
+        if len(scripts) != 1 or static.STATIC_NAME not in head:
+            problems.append(f"{page.relative_to(HTML)}: plotly.js scripts {scripts} (in <head>: "
+                            f"{static.STATIC_NAME in head})")
+        elif (page.parent / urlparse(scripts[0]).path).resolve() != served.resolve():
+            problems.append(f"{page.relative_to(HTML)} loads {scripts[0]}, not {served.name}")
+    assert with_figures >= 1, "no page draws a plotly figure"
+    assert not problems, "\n".join(problems)

@@ -9,14 +9,14 @@ Both branches run here in IPython, as a reader's kernel would run them:
   repository is this one, cloned from disk instead of GitHub, and ``GPTLIB_DATA`` points at the
   prepared data so that nothing is downloaded.
 
-That the cell clones the repository named in ``_config.yml`` is checked here and by the book build.
+The cell names the repository it clones as ``@REPOSITORY@``: the book fills in ``repository: url:``
+of ``_config.yml`` where it shows the cell (``book/_ext/chapter_pages.py``), and shows it only when
+that address is set (``tests/test_repository_setting.py``).
 """
 import os
 import subprocess
 import sys
 from pathlib import Path
-
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CELL = ROOT / "book" / "setup_cell.ipy"
@@ -24,15 +24,18 @@ CHECK = ("import gptlib, gptlib.assets as a; print('GPTLIB', gptlib.__file__); "
          "a.require(a.GPT2_RANKS); print('CWD', os.getcwd())")
 
 
-def run_cell(cell: Path, cwd: Path, env=None) -> subprocess.CompletedProcess:
+def run_cell(cell: Path, cwd: Path, ipython_dir: Path, env=None) -> subprocess.CompletedProcess:
+    """Run ``cell`` in a fresh IPython (with its own IPython folder: the reader's history and
+    profile are not touched)."""
+    env = {**(env or os.environ), "IPYTHONDIR": str(ipython_dir)}
     return subprocess.run(
         [sys.executable, "-m", "IPython", "--no-banner", "--quick", "--colors=NoColor", "-c",
          f"%run -i {cell}\n{CHECK}"],
         cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
 
 
-def test_in_a_clone_it_prepares_the_data_and_imports_gptlib():
-    result = run_cell(CELL, ROOT / "chapters")
+def test_in_a_clone_it_prepares_the_data_and_imports_gptlib(tmp_path):
+    result = run_cell(CELL, ROOT / "chapters", tmp_path / "ipython")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Cloning" not in result.stdout + result.stderr
     assert f"GPTLIB {ROOT / 'gptlib' / '__init__.py'}" in result.stdout, result.stdout
@@ -40,15 +43,14 @@ def test_in_a_clone_it_prepares_the_data_and_imports_gptlib():
 
 
 def test_in_an_empty_folder_it_clones_the_book_and_works_from_its_chapters(tmp_path):
-    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"].rstrip("/")
     text = CELL.read_text()
-    assert f'REPO = "{repo}.git"' in text, "the cell must clone the repository in _config.yml"
+    assert 'REPO = "@REPOSITORY@.git"' in text, "the cell must clone the book's repository"
     local = tmp_path / "cell.ipy"
-    local.write_text(text.replace(f'REPO = "{repo}.git"', f'REPO = "{ROOT}"'))
+    local.write_text(text.replace('REPO = "@REPOSITORY@.git"', f'REPO = "{ROOT}"'))
     content = tmp_path / "content"  # Colab's working folder
     content.mkdir()
     env = {**os.environ, "GPTLIB_DATA": str(ROOT / "data"), "PIP_NO_INDEX": "1"}
-    result = run_cell(local, content, env)
+    result = run_cell(local, content, tmp_path / "ipython", env)
     assert result.returncode == 0, result.stdout + result.stderr
     clone = content / "book"
     assert (clone / "gptlib" / "__init__.py").is_file()

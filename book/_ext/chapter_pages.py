@@ -9,10 +9,22 @@
 * **Solutions.** The toggle of a code cell tagged ``solution`` says "Show solution".
 * **Offline pages.** Plotly's per-figure MathJax tag (a CDN) is removed: the page has MathJax.
   ipywidgets, which need a kernel, are replaced by a note, and their CDN scripts are not loaded.
+* **The repository, one setting.** ``repository: url:`` in ``_config.yml`` is the book's public
+  GitHub repository, or empty. Everything that leads to it is derived from it: the repository
+  button, the Binder and Colab entries of each chapter's launch menu, and the clone address in the
+  set-up cell (``book/setup_cell.ipy``, where ``@REPOSITORY@`` stands for it). When it is empty
+  the book shows none of them, and no instruction that needs them; the "JupyterLab (local)" entry
+  and ``make lab`` stay. The ``with-repository`` and ``without-repository`` directives keep a
+  page's text in step (their content is shown only in one case), and ``setup-cell`` shows the
+  set-up cell with the address filled in.
+* **One block per run of prints.** Consecutive stream outputs of a cell (the lines of a training
+  log) are shown as one block, in their place among the cell's other outputs. (myst-nb's own
+  ``nb_merge_streams`` gathers all of a cell's prints into its first one, moving a print that
+  follows a figure above it, and changes the executed notebook it saves; this replaces it.)
 * **Running the chapter.** Before its first code cell, every chapter page has a collapsed note
-  saying how to run it:
-  ``make lab`` locally, or Binder and Colab with the set-up cell in ``book/setup_cell.ipy`` (the
-  same file the introduction shows). The launch menu gets a "JupyterLab (local)" entry.
+  saying how to run it: ``make lab`` locally and, when the book has a repository, Binder and Colab
+  with the set-up cell (the same cell the introduction shows). The launch menu gets a
+  "JupyterLab (local)" entry.
 """
 from __future__ import annotations
 
@@ -20,6 +32,7 @@ import re
 from pathlib import Path
 
 from docutils import nodes
+from docutils.parsers.rst import Directive
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 from sphinx.environment.collectors.toctree import TocTreeCollector
@@ -32,6 +45,13 @@ CHAPTERS_FOLDER = "chapters/"
 SETUP_CELL = Path(__file__).resolve().parent.parent / "setup_cell.ipy"
 # `make lab` runs JupyterLab on the chapters folder, on Jupyter's default port.
 LOCAL_LAB_URL = "http://localhost:8888/lab/tree/{notebook}"
+# Where the set-up cell names the repository it clones.
+REPOSITORY_MARK = "@REPOSITORY@"
+# Binder and Colab open notebooks from a GitHub repository: https://github.com/ORG/REPO.
+GITHUB_REPOSITORY = re.compile(r"^https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$")
+# The launch menu entries that need the repository (sphinx-book-theme's `launch_buttons` keys).
+REMOTE_LAUNCHERS = ("binderhub_url", "colab_url", "jupyterhub_url", "deepnote_url",
+                    "jupyterlite_url", "thebe")
 
 
 def is_chapter(env: BuildEnvironment, docname: str) -> bool:
@@ -153,6 +173,47 @@ def remove_plotly_mathjax_cdn(app: Sphinx, doctree: nodes.document) -> None:
             node.replace_self(nodes.raw("", cleaned, format=node["format"], classes=node["classes"]))
 
 
+# ------------------------------------------------------------------------------- prints
+_CARRIAGE_RETURN = re.compile(r"[^\n]*\r(?=[^\n])")  # a line a progress bar overwrote
+
+
+def merge_consecutive_streams(outputs: list) -> list:
+    """``outputs`` with each run of consecutive stream outputs of one name (stdout, stderr)
+    joined into one, in place of the run; other outputs keep their place. The outputs given are
+    not changed (the executed notebook saved in ``_build/jupyter_execute`` keeps them as run)."""
+    from nbformat import NotebookNode
+
+    merged: list = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream"
+                and previous.get("name") == output.get("name")):
+            merged[-1] = NotebookNode({**previous, "text": _text(previous) + _text(output)})
+        else:
+            merged.append(output)
+    return [NotebookNode({**o, "text": _CARRIAGE_RETURN.sub("", _text(o))})
+            if o.get("output_type") == "stream" else o for o in merged]
+
+
+def _text(output) -> str:
+    text = output.get("text", "")
+    return "".join(text) if isinstance(text, list) else text
+
+
+def use_merge_consecutive_streams(app: Sphinx, config) -> None:
+    """Make myst-nb's ``nb_merge_streams`` call :func:`merge_consecutive_streams`."""
+    try:
+        from myst_nb.core import render
+    except ImportError:
+        return
+    if not callable(getattr(render, "coalesce_streams", None)):
+        logger.warning("myst-nb no longer has myst_nb.core.render.coalesce_streams: consecutive "
+                       "prints are not merged as book/_ext/chapter_pages.py expects; update it")
+        return
+    render.coalesce_streams = merge_consecutive_streams
+
+
 # ----------------------------------------------------------------------------- widgets
 # ipywidgets need a kernel: in the static book their controls would show but do nothing, and
 # myst-nb would load require.js and the widget manager from a CDN on every page that has one.
@@ -180,8 +241,99 @@ def is_widget_script(app: Sphinx, script) -> bool:
 
 
 # ----------------------------------------------------------------------- running a chapter
-def setup_cell_text() -> str:
-    return SETUP_CELL.read_text(encoding="utf-8").rstrip("\n")
+def setup_cell_text(repository: str) -> str:
+    """The set-up cell a reader runs first on Colab or Binder, cloning ``repository``
+    (``https://github.com/ORG/REPO``)."""
+    if not repository:
+        raise ValueError("the set-up cell clones the book's repository: none is set "
+                         "(repository: url: in _config.yml)")
+    text = SETUP_CELL.read_text(encoding="utf-8").rstrip("\n")
+    if REPOSITORY_MARK not in text:
+        raise ValueError(f"{SETUP_CELL.name} must name the repository it clones as "
+                         f"{REPOSITORY_MARK} (the build fills in repository: url: of _config.yml)")
+    return text.replace(REPOSITORY_MARK, repository)
+
+
+# --------------------------------------------------------------------------- the repository
+def normalise_repository(url: str | None) -> tuple[str, str | None]:
+    """(the repository address as the book uses it, a problem with it or None).
+
+    ``""`` and ``None`` mean no repository. A GitHub address loses a trailing ``/`` or ``.git``;
+    anything else is refused (Binder and Colab open notebooks from GitHub)."""
+    url = (url or "").strip()
+    if not url:
+        return "", None
+    match = GITHUB_REPOSITORY.match(url)
+    if match is None:
+        return "", (f"repository: url: in _config.yml is {url!r}: give the book's public GitHub "
+                    f"repository as https://github.com/ORG/REPO (Binder and Colab open "
+                    f"notebooks from GitHub), or leave it empty for a book with no Binder, Colab "
+                    f"or repository buttons")
+    return f"https://github.com/{match.group(1)}/{match.group(2)}", None
+
+
+def repository_theme_options(theme_options: dict, repository: str) -> dict:
+    """sphinx-book-theme's options for ``repository`` (``""``: none): with one, the repository
+    button and the launch entries of ``_config.yml``; without one, neither."""
+    options = dict(theme_options)
+    options["repository_url"] = repository
+    options["use_repository_button"] = bool(repository)
+    if not repository:
+        options["use_edit_page_button"] = False
+        options["use_issues_button"] = False
+        launch = dict(options.get("launch_buttons") or {})
+        for key in REMOTE_LAUNCHERS:
+            launch.pop(key, None)
+        options["launch_buttons"] = launch
+    return options
+
+
+def apply_repository(app: Sphinx, config) -> None:
+    """Derive every link to the repository from ``repository: url:`` (config-inited)."""
+    theme_options = config.html_theme_options or {}
+    repository, problem = normalise_repository(theme_options.get("repository_url"))
+    if problem:
+        logger.warning(problem)
+    if repository:
+        setup_cell_text(repository)  # the cell must be able to clone it
+    config.book_repository = repository
+    config.html_theme_options = repository_theme_options(theme_options, repository)
+
+
+class WithRepository(Directive):
+    """Content shown only when the book has a repository (Binder, Colab, cloning)."""
+
+    has_content = True
+    shown_when = True
+
+    def run(self):
+        env = self.state.document.settings.env
+        if bool(env.config.book_repository) != self.shown_when:
+            return []
+        container = nodes.container()
+        self.state.nested_parse(self.content, self.content_offset, container)
+        return container.children
+
+
+class WithoutRepository(WithRepository):
+    """Content shown only when the book has no repository."""
+
+    shown_when = False
+
+
+class SetupCell(Directive):
+    """The set-up cell, cloning the book's repository (a build warning if there is none)."""
+
+    def run(self):
+        env = self.state.document.settings.env
+        env.note_dependency(str(SETUP_CELL))
+        repository = env.config.book_repository
+        if not repository:
+            return [self.state.document.reporter.warning(
+                "the set-up cell needs the book's repository (repository: url: in _config.yml): "
+                "put it inside a with-repository block", line=self.lineno)]
+        text = setup_cell_text(repository)
+        return [nodes.literal_block(text, text, language="ipython")]
 
 
 def add_run_note(app: Sphinx, doctree: nodes.document) -> None:
@@ -196,16 +348,19 @@ def add_run_note(app: Sphinx, doctree: nodes.document) -> None:
     notebook = env.docname[len(CHAPTERS_FOLDER):] + ".ipynb"
     note = nodes.admonition(classes=["tip", "dropdown", "run-this-chapter"])
     note += nodes.title(text="Run this chapter yourself")
+    repository = app.config.book_repository
     local = nodes.paragraph()
     local += nodes.Text("On your computer: ")
     local += nodes.literal(text="make lab")
-    local += nodes.Text(f" (from the repository) opens the chapters in JupyterLab; open {notebook}. "
-                        "On Binder or Colab (the rocket menu at the top of the page): run this cell "
-                        "first, once per session. It fetches the book's code and data; "
-                        "everything after it runs as it does locally.")
+    local += nodes.Text(f" (in the book's folder) opens the chapters in JupyterLab; open {notebook}.")
+    if repository:
+        local += nodes.Text(" On Binder or Colab (the rocket menu at the top of the page): run this "
+                            "cell first, once per session. It fetches the book's code and data; "
+                            "everything after it runs as it does locally.")
     note += local
-    cell = nodes.literal_block(setup_cell_text(), setup_cell_text(), language="ipython")
-    note += cell
+    if repository:
+        text = setup_cell_text(repository)
+        note += nodes.literal_block(text, text, language="ipython")
     # Just before the first code cell (after the chapter's opening paragraphs), else at the end.
     first_cell = next((n for n in section.findall(nodes.container)
                        if n.get("nb_element") == "cell_code"), None)
@@ -220,16 +375,21 @@ def add_local_lab_button(app: Sphinx, pagename: str, templatename: str, context:
     """Add "JupyterLab (local)" to the launch menu that sphinx-book-theme builds."""
     if not is_chapter(app.env, pagename):
         return
-    for group in context.get("header_buttons", []):
-        if group.get("label") == "launch-buttons":
-            notebook = pagename[len(CHAPTERS_FOLDER):] + ".ipynb"
-            group["buttons"].insert(0, {
-                "type": "link",
-                "text": "JupyterLab (local)",
-                "tooltip": "Open in JupyterLab on this computer (start it with `make lab`)",
-                "icon": "fas fa-laptop-code",
-                "url": LOCAL_LAB_URL.format(notebook=notebook),
-            })
+    buttons = context.setdefault("header_buttons", [])
+    group = next((g for g in buttons if g.get("label") == "launch-buttons"), None)
+    if group is None:  # no Binder or Colab: the theme made no launch menu
+        group = {"type": "group", "tooltip": "Launch interactive content", "icon": "fas fa-rocket",
+                 "buttons": [], "label": "launch-buttons"}
+        # where the theme puts it: after the download and full-screen buttons
+        buttons.append(group)
+    notebook = pagename[len(CHAPTERS_FOLDER):] + ".ipynb"
+    group["buttons"].insert(0, {
+        "type": "link",
+        "text": "JupyterLab (local)",
+        "tooltip": "Open in JupyterLab on this computer (start it with `make lab`)",
+        "icon": "fas fa-laptop-code",
+        "url": LOCAL_LAB_URL.format(notebook=notebook),
+    })
 
 
 def tidy_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
@@ -248,14 +408,6 @@ def tidy_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, d
     context["script_files"] = kept
 
 
-def check_setup_cell(app: Sphinx, config) -> None:
-    """The set-up cell must clone the repository the launch buttons point at."""
-    repo = (config.html_theme_options or {}).get("repository_url", "").rstrip("/")
-    if repo and f"{repo}.git" not in setup_cell_text():
-        logger.warning(f"book/setup_cell.ipy does not clone {repo}.git, the repository in "
-                       f"_config.yml: update one of them")
-
-
 def wrap_section_numbering(app: Sphinx, config) -> None:
     """Renumber last: after Sphinx, sphinx-multitoc-numbering (which patches Sphinx's collector)
     and sphinx-external-toc (whose collector subclass renumbers again) have numbered the pages."""
@@ -268,8 +420,14 @@ def wrap_section_numbering(app: Sphinx, config) -> None:
 
 
 def setup(app: Sphinx) -> dict:
+    # Set from `repository: url:` by apply_repository; a change re-reads every page.
+    app.add_config_value("book_repository", "", "env", types=[str])
+    app.add_directive("with-repository", WithRepository)
+    app.add_directive("without-repository", WithoutRepository)
+    app.add_directive("setup-cell", SetupCell)
     app.connect("config-inited", wrap_section_numbering)
-    app.connect("config-inited", check_setup_cell)
+    app.connect("config-inited", apply_repository)
+    app.connect("config-inited", use_merge_consecutive_streams)
     app.connect("doctree-read", remove_plotly_mathjax_cdn)
     app.connect("doctree-read", replace_widget_views)
     # Before Sphinx's title collector (priority 500) reads the title.
