@@ -16,6 +16,8 @@ def test_one_hot_product_figure_draws_the_product():
     np.testing.assert_allclose(table, W.numpy(), rtol=1e-6)
     np.testing.assert_allclose(result, W.numpy()[ids], rtol=1e-6)
     assert len(fig.layout.shapes) == 2  # rows 0 and 2 outlined, once each
+    assert list(result.shape) == [3, 4] and list(fig.data[2].y) == ["t=0", "t=1", "t=2"]
+    assert fig.layout.yaxis3.title.text == "position t"  # the result's rows are labelled
 
 
 def test_one_hot_product_figure_refuses_out_of_range_ids():
@@ -49,6 +51,22 @@ def test_position_and_curve_figures():
     np.testing.assert_allclose(fig.data[1].y, P[:, 1])
     with pytest.raises(ValueError, match="column indices"):
         ve.sinusoid_curves_figure(P, dims=[2])
+
+
+def test_sinusoid_curves_draw_a_continuous_line_through_the_whole_positions():
+    t = np.arange(20)
+    fine = np.linspace(0, 19, 191)
+    table = lambda pos: np.sin(pos[:, None] * np.array([1.0, 0.1])[None, :])  # noqa: E731
+    fig = ve.sinusoid_curves_figure(table(t), dims=[0, 1], curve=(fine, table(fine)))
+    lines = [d for d in fig.data if d.mode == "lines"]
+    markers = [d for d in fig.data if d.mode == "markers"]
+    assert len(lines) == len(markers) == 2
+    np.testing.assert_allclose(lines[0].x, fine)
+    np.testing.assert_allclose(lines[1].y, np.sin(0.1 * fine))
+    np.testing.assert_allclose(markers[0].y, np.sin(t))
+    assert [d.showlegend for d in markers] == [False, False]  # one legend entry per dimension
+    with pytest.raises(ValueError, match="curve must be"):
+        ve.sinusoid_curves_figure(table(t), dims=[0], curve=(fine, table(fine)[:, :1]))
 
 
 def test_embedding_share_figure_plots_percentages():

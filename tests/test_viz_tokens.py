@@ -89,6 +89,14 @@ def test_comparison_figure_has_one_dropdown_entry_per_text_and_correct_counts(ch
     assert [b.args[0]["visible"] for b in buttons] == [[True, False], [False, True]]
 
 
+def test_a_row_that_cannot_encode_says_so_instead_of_a_rate(chars, small_bpe):
+    fig = vt.token_chips_figure({"s": {"characters": vt.token_pieces("to bé, ça", chars),
+                                       "bpe": vt.token_pieces("to bé, ça", small_bpe)}}, "t")
+    headings = [a.text for a in fig.layout.annotations if a.text.startswith("<b>")]
+    assert headings[0] == "<b>characters</b>: 9 tokens, 2 characters it cannot encode (grey)"
+    assert "bytes per token" not in headings[0] and "bytes per token" in headings[1]
+
+
 def test_chips_alternate_colours_from_the_palette(small_bpe):
     fig = vt.token_chips_figure({"s": {"row": vt.token_pieces("to be or not to be", small_bpe)}}, "t")
     fills = [s.fillcolor for s in fig.layout.shapes]

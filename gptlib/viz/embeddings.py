@@ -66,7 +66,8 @@ def one_hot_product_figure(ids: Sequence[int], weight, title: str | None = None)
                              zmin=-limit, zmax=limit, xgap=1, ygap=1,
                              colorbar=dict(title="value", len=0.8),
                              hovertemplate="row %{y}, dim %{x}: %{z:.2f}<extra></extra>"), 1, 2)
-    fig.add_trace(go.Heatmap(z=result, y=positions, x=list(range(C)), colorscale=DIVERGING,
+    fig.add_trace(go.Heatmap(z=result, y=[f"t={t}" for t in range(len(ids))], x=list(range(C)),
+                             colorscale=DIVERGING,
                              zmin=-limit, zmax=limit, showscale=False, xgap=1, ygap=1,
                              hovertemplate="%{y}, dim %{x}: %{z:.2f}<extra></extra>"), 1, 3)
     for i in sorted(set(ids)):  # outline the rows of W that the ids select
@@ -78,7 +79,7 @@ def one_hot_product_figure(ids: Sequence[int], weight, title: str | None = None)
     fig.update_xaxes(title_text="embedding dimension", row=1, col=3)
     fig.update_yaxes(title_text="position t", row=1, col=1)
     fig.update_yaxes(title_text="token id (row)", row=1, col=2)
-    fig.update_yaxes(showticklabels=False, row=1, col=3)  # same rows as the one-hot matrix
+    fig.update_yaxes(title_text="position t", row=1, col=3)  # the rows of the one-hot matrix
     fig.update_layout(
         title=title or "Multiplying by a one-hot matrix just copies the rows of W that the ids name",
         height=400, plot_bgcolor="white", margin=dict(l=90, r=20, t=110, b=60))
@@ -123,22 +124,42 @@ def position_embeddings_figure(tables: Mapping[str, object], titles: Mapping[str
     return fig
 
 
-def sinusoid_curves_figure(table, dims: Sequence[int], title: str | None = None) -> go.Figure:
-    """Chosen columns of a ``(T, C)`` position table as curves over position.
+def sinusoid_curves_figure(table, dims: Sequence[int], title: str | None = None,
+                           curve: tuple[object, object] | None = None) -> go.Figure:
+    """Chosen columns of a ``(T, C)`` position table over position: a marker at each whole
+    position (the table's rows), joined by a continuous curve.
 
     Args:
-        table: ``(T, C)`` position embeddings (e.g. sinusoidal).
+        table: ``(T, C)`` position embeddings (e.g. sinusoidal), row t for position t.
         dims: the column indices to draw (at most 8, one colour each).
+        curve: optional ``(positions, values)``: ``(n,)`` positions on a fine grid and the
+            ``(n, C)`` table evaluated there (a sinusoid is defined between whole positions
+            too), drawn as the line through the markers. Without it the markers are joined by
+            straight segments.
     """
     P = _as_matrix("table", table)
     dims = [int(d) for d in dims]
     if not dims or len(dims) > len(PALETTE) or any(not 0 <= d < P.shape[1] for d in dims):
         raise ValueError(f"dims must be 1 to {len(PALETTE)} column indices in [0, {P.shape[1]}), got {dims}")
+    if curve is not None:
+        t_fine = np.asarray(curve[0].detach().cpu() if hasattr(curve[0], "detach") else curve[0],
+                            dtype=np.float64)
+        fine = _as_matrix("curve values", curve[1])
+        if t_fine.ndim != 1 or fine.shape != (len(t_fine), P.shape[1]):
+            raise ValueError(f"curve must be (positions (n,), values (n, {P.shape[1]})), got "
+                             f"{t_fine.shape} and {fine.shape}")
     fig = go.Figure()
     for k, d in enumerate(dims):
-        fig.add_trace(go.Scatter(x=np.arange(P.shape[0]), y=P[:, d], mode="lines",
-                                 name=f"dimension {d}", line=dict(color=PALETTE[k], width=2),
-                                 hovertemplate=f"dimension {d}<br>position %{{x}}: %{{y:.3f}}<extra></extra>"))
+        colour = PALETTE[k]
+        if curve is not None:
+            fig.add_trace(go.Scatter(x=t_fine, y=fine[:, d], mode="lines", name=f"dimension {d}",
+                                     legendgroup=str(d), line=dict(color=colour, width=2),
+                                     hoverinfo="skip"))
+        fig.add_trace(go.Scatter(
+            x=np.arange(P.shape[0]), y=P[:, d], name=f"dimension {d}", legendgroup=str(d),
+            mode="markers" if curve is not None else "lines+markers", showlegend=curve is None,
+            marker=dict(color=colour, size=5), line=dict(color=colour, width=2),
+            hovertemplate=f"dimension {d}<br>position %{{x}}: %{{y:.3f}}<extra></extra>"))
     fig.update_layout(
         title=title or "Low dimensions oscillate fast, high dimensions slowly: together they spell the position",
         xaxis=dict(title="position t (tokens from the start)", gridcolor="#e5e5e5"),

@@ -86,7 +86,10 @@ def _layout_rows(rows: Mapping[str, Sequence[Piece]], wrap: int, vocab_sizes: Ma
         heading = f"<b>{name}</b>: {len(pieces)} tokens"
         if name in vocab_sizes:
             heading += f" (vocabulary V = {vocab_sizes[name]:,})"
-        if pieces:
+        unknown = sum(token_id is None for _, token_id in pieces)
+        if unknown:  # a rate would count failures as tokens: say what failed instead
+            heading += f", {unknown} character{'s' if unknown > 1 else ''} it cannot encode (grey)"
+        elif pieces:
             heading += f", {n_bytes / len(pieces):.2f} bytes per token"
         annotations.append(dict(x=0, y=-line, xref="x", yref="y", text=heading, showarrow=False,
                                 xanchor="left", yanchor="middle", font=dict(size=13)))
@@ -126,7 +129,9 @@ def token_chips_figure(states: Mapping[str, Mapping[str, Sequence[Piece]]], titl
 
     Each chip shows a token's text (whitespace made visible, see :func:`display_text`) over its
     id; hovering shows its bytes in hex. Neighbouring tokens get different colours; a character a
-    :class:`~gptlib.tokenizer.CharTokenizer` does not know is grey with id ``?``.
+    :class:`~gptlib.tokenizer.CharTokenizer` does not know is grey with id ``?``. Each row's
+    heading gives its number of tokens and its bytes per token, or, for a row with characters
+    it cannot encode, how many (a rate would count those failures as tokens).
 
     Args:
         states: ``{state label: {row name: [(token_bytes, id), ...]}}``, e.g. one state per
@@ -351,7 +356,7 @@ def compression_figure(curves: Mapping[str, tuple[Sequence[int], Sequence[float]
     fig.update_yaxes(title="token-table parameters (millions, log scale)", type="log", dtick=1,
                      row=1, col=2, gridcolor="#e5e5e5")
     fig.update_layout(
-        title=title or "Each doubling of V buys less compression, but the table keeps growing",
+        title=title or "Compression grows about like log V; the table grows like V",
         height=430, plot_bgcolor="white", margin=dict(l=70, r=20, t=90, b=60),
         legend=dict(orientation="h", x=0, y=-0.2))
     return fig
