@@ -64,11 +64,34 @@ def utf8_encode_two_byte_lead_everywhere(c):  # 110xxxxx as the lead of every mu
     return out if len(out) < 3 else [0xC0 | (out[0] & 0x0F)] + out[1:]
 
 
+def utf8_encode_no_mask_middle(c):  # forgets & 0x3F on the middle bytes: too many bits
+    if c < 0x800:
+        return utf8_encode(c)
+    if c < 0x10000:
+        return [0xE0 | (c >> 12), 0x80 | (c >> 6), 0x80 | (c & 0x3F)]
+    return [0xF0 | (c >> 18), 0x80 | (c >> 12), 0x80 | (c >> 6), 0x80 | (c & 0x3F)]
+
+
+def utf8_encode_no_mask_last(c):  # forgets & 0x3F on the last byte of a 2-byte character
+    if 0x80 <= c < 0x800:
+        return [0xC0 | (c >> 6), 0x80 | c]
+    return utf8_encode(c)
+
+
+def utf8_encode_lead_not_shifted(c):  # 3- and 4-byte lead bytes take the whole code point
+    out = utf8_encode(c)
+    return out if len(out) < 3 else [(0xE0 if len(out) == 3 else 0xF0) | c] + out[1:]
+
+
 def test_1_1(capsys):
     ch01.check_utf8_encode(utf8_encode)
     assert "Exercise 1.1" in capsys.readouterr().out
     ch01.check_utf8_encode(utf8_encode_loop)
-    ch01.check_utf8_encode(lambda c: chr(c).encode("utf-8"))  # bytes are accepted too
+    ch01.check_utf8_encode(lambda c: bytes(utf8_encode(c)))  # bytes are accepted too
+    with pytest.raises(ExerciseError, match="calls Python's own encoder"):
+        ch01.check_utf8_encode(lambda c: list(chr(c).encode()))
+    with pytest.raises(ExerciseError, match="calls Python's own encoder"):
+        ch01.check_utf8_encode(lambda c: list(bytes(chr(c), "utf-8")))
     with pytest.raises(ExerciseError, match="not answered yet"):
         ch01.check_utf8_encode(...)
     with pytest.raises(ExerciseError, match="should be a function"):
@@ -83,6 +106,12 @@ def test_1_1(capsys):
         ch01.check_utf8_encode(utf8_encode_no_marker)
     with pytest.raises(ExerciseError, match="lead byte is wrong"):
         ch01.check_utf8_encode(utf8_encode_two_byte_lead_everywhere)
+    with pytest.raises(ExerciseError, match=r"byte 1 is \d+.*only 6 bits.*& 0b111111"):
+        ch01.check_utf8_encode(utf8_encode_no_mask_middle)
+    with pytest.raises(ExerciseError, match=r"U\+00E9.*low 6 bits are right.*leaked"):
+        ch01.check_utf8_encode(utf8_encode_no_mask_last)  # 0x80 | 0xE9 is 8 bits, but 111...
+    with pytest.raises(ExerciseError, match=r"byte 0 is \d+.*lead byte carries more than 8 bits"):
+        ch01.check_utf8_encode(utf8_encode_lead_not_shifted)
     with pytest.raises(ExerciseError, match="returned the string"):
         ch01.check_utf8_encode(lambda c: chr(c))
     with pytest.raises(ExerciseError, match="raised ValueError"):
@@ -90,134 +119,209 @@ def test_1_1(capsys):
 
 
 # ---------------------------------------------------------------------------------------------- 1.2
-def bpe_encode_piece(piece, ranks):
-    parts = [bytes([x]) for x in piece]
+def merged_from(token, ranks):
+    own = ranks[token]
+    parts = [bytes([x]) for x in token]
     while len(parts) > 1:
         joined = [ranks.get(a + b, math.inf) for a, b in zip(parts, parts[1:])]
+        joined = [r if r < own else math.inf for r in joined]  # only tokens learned before
         best = min(range(len(joined)), key=joined.__getitem__)
         if joined[best] == math.inf:
             break
         parts[best:best + 2] = [parts[best] + parts[best + 1]]
-    return [ranks[p] for p in parts]
+    return tuple(parts)
 
 
-def bpe_encode_piece_pairs(piece, ranks):  # written differently: scan pairs, keep the first min
-    tokens = [piece[i:i + 1] for i in range(len(piece))]
+def merged_from_scan(token, ranks):  # written differently: scan for the first minimum, lists
+    cap = ranks[token]
+    tokens = [token[i:i + 1] for i in range(len(token))]
     while True:
         best, where = None, None
         for i in range(len(tokens) - 1):
             rank = ranks.get(tokens[i] + tokens[i + 1])
-            if rank is not None and (best is None or rank < best):
+            if rank is not None and rank < cap and (best is None or rank < best):
                 best, where = rank, i
         if where is None:
-            return tuple(ranks[t] for t in tokens)
-        tokens = tokens[:where] + [tokens[where] + tokens[where + 1]] + tokens[where + 2:]
+            return list(tokens)
+        tokens[where:where + 2] = [tokens[where] + tokens[where + 1]]
 
 
-def bpe_encode_leftmost(piece, ranks):  # merges the leftmost known pair, ignoring rank
-    parts = [bytes([x]) for x in piece]
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(parts) - 1):
-            if parts[i] + parts[i + 1] in ranks:
-                parts[i:i + 2] = [parts[i] + parts[i + 1]]
-                merged = True
-                break
-    return [ranks[p] for p in parts]
-
-
-def bpe_encode_rightmost(piece, ranks):  # lowest rank, but its last occurrence (min over <=)
-    parts = [bytes([x]) for x in piece]
+def merged_from_no_cap(token, ranks):  # runs the encoder to the end: the token itself
+    parts = [bytes([x]) for x in token]
     while len(parts) > 1:
         joined = [ranks.get(a + b, math.inf) for a, b in zip(parts, parts[1:])]
-        best = max(range(len(joined)), key=lambda i: (-joined[i], i))
-        if joined[best] == math.inf:
+        if min(joined) == math.inf:
             break
-        parts[best:best + 2] = [parts[best] + parts[best + 1]]
-    return [ranks[p] for p in parts]
-
-
-def bpe_encode_pops_ranks(piece, ranks):  # right tokens, but removes entries it has used
-    ids = bpe_encode_piece(piece, ranks)
-    ranks.pop(bytes(piece[:1]), None)
-    return ids
-
-
-def bpe_encode_one_merge(piece, ranks):  # joins only the best pair once, no loop
-    parts = [bytes([x]) for x in piece]
-    joined = [ranks.get(a + b, math.inf) for a, b in zip(parts, parts[1:])]
-    if joined and min(joined) < math.inf:
         i = joined.index(min(joined))
         parts[i:i + 2] = [parts[i] + parts[i + 1]]
-    return [ranks[p] for p in parts]
+    return parts[0] if len(parts) == 1 else tuple(parts)
 
 
-def bpe_encode_crashes_when_stuck(piece, ranks):  # min() of an empty list when nothing merges
-    parts = [bytes([x]) for x in piece]
+def merged_from_cap_inclusive(token, ranks):  # rank <= own: the last merge is made as well
+    return _capped(token, ranks, ranks[token] + 1)
+
+
+def _capped(token, ranks, below, rightmost=False, leftmost_pair=False):
+    parts = [bytes([x]) for x in token]
     while len(parts) > 1:
-        known = [(ranks[a + b], i) for i, (a, b) in enumerate(zip(parts, parts[1:]))
-                 if a + b in ranks]
-        _, i = min(known)
+        joined = [ranks.get(a + b, math.inf) for a, b in zip(parts, parts[1:])]
+        joined = [r if r < below else math.inf for r in joined]
+        if min(joined) == math.inf:
+            break
+        if leftmost_pair:
+            i = next(k for k, r in enumerate(joined) if r < math.inf)
+        elif rightmost:
+            i = max(k for k, r in enumerate(joined) if r == min(joined))
+        else:
+            i = joined.index(min(joined))
         parts[i:i + 2] = [parts[i] + parts[i + 1]]
-    return [ranks[p] for p in parts]
+    return tuple(parts)
+
+
+def merged_from_rightmost(token, ranks):  # the lowest rank, but its last occurrence
+    return _capped(token, ranks, ranks[token], rightmost=True)
+
+
+def merged_from_leftmost_pair(token, ranks):  # the leftmost joinable pair, whatever its rank
+    return _capped(token, ranks, ranks[token], leftmost_pair=True)
+
+
+def _splits(token, ranks):
+    own = ranks[token]
+    return [(token[:i], token[i:]) for i in range(1, len(token))
+            if ranks.get(token[:i], own) < own and ranks.get(token[i:], own) < own]
+
+
+def merged_from_first_split(token, ranks):  # the first cut whose halves are both tokens
+    return _splits(token, ranks)[0]
+
+
+def merged_from_last_split(token, ranks):  # the last such cut (longest left part)
+    return _splits(token, ranks)[-1]
+
+
+def merged_from_lowest_ranked_halves(token, ranks):  # the split whose halves were learned first
+    return min(_splits(token, ranks), key=lambda pair: max(ranks[pair[0]], ranks[pair[1]]))
+
+
+def merged_from_lowest_ranked_halves_left_tie(token, ranks):  # the same, ties to the longer left
+    return min(_splits(token, ranks),
+               key=lambda pair: (max(ranks[pair[0]], ranks[pair[1]]), -len(pair[0])))
+
+
+def merged_from_one_step_short(token, ranks):  # stops a merge early: three parts
+    parts = merged_from(token, ranks)
+    left = merged_from(parts[0], ranks) if len(parts[0]) > 1 else (parts[0],)
+    return (*left, parts[1])
+
+
+def merged_from_joins_nothing(token, ranks):  # never finds a pair to join: single bytes
+    return tuple(bytes([x]) for x in token)
+
+
+def merged_from_greedy_longest(token, ranks):  # longest known prefix below the token, then the rest
+    own = ranks[token]
+    for i in range(len(token) - 1, 0, -1):
+        if ranks.get(token[:i], own) < own:
+            return token[:i], token[i:]
+
+
+def merged_from_ids(token, ranks):  # returns the ids of the two parts
+    return tuple(ranks[p] for p in merged_from(token, ranks))
+
+
+def merged_from_pops(token, ranks):  # right pair, but deletes the token from the table
+    out = merged_from(token, ranks)
+    ranks.pop(token)
+    return out
 
 
 def test_1_2(capsys):
-    ch01.check_bpe_encode_piece(bpe_encode_piece)
+    ch01.check_merged_from(merged_from)
     assert "Exercise 1.2" in capsys.readouterr().out
-    ch01.check_bpe_encode_piece(bpe_encode_piece_pairs)
+    ch01.check_merged_from(merged_from_scan)
     with pytest.raises(ExerciseError, match="not answered yet"):
-        ch01.check_bpe_encode_piece(...)
-    with pytest.raises(ExerciseError, match="LOWEST rank"):
-        ch01.check_bpe_encode_piece(bpe_encode_leftmost)
-    with pytest.raises(ExerciseError, match="LEFTMOST occurrence"):
-        ch01.check_bpe_encode_piece(bpe_encode_rightmost)
+        ch01.check_merged_from(...)
+    with pytest.raises(ExerciseError, match="should be a function"):
+        ch01.check_merged_from({b"ab": (b"a", b"b")})
+    with pytest.raises(ExerciseError, match="returned the token itself.*strictly LOWER"):
+        ch01.check_merged_from(merged_from_no_cap)
+    with pytest.raises(ExerciseError, match="joined all the way back.*strictly lower"):
+        ch01.check_merged_from(merged_from_cap_inclusive)
+    with pytest.raises(ExerciseError, match=r"b'aaa'.*LEFTMOST occurrence"):
+        ch01.check_merged_from(merged_from_rightmost)
+    with pytest.raises(ExerciseError, match="LOWEST rank, not the leftmost pair"):
+        ch01.check_merged_from(merged_from_leftmost_pair)
+    with pytest.raises(ExerciseError, match=r"b'abc'.*\(b'a', b'bc'\).*other splits"):
+        ch01.check_merged_from(merged_from_first_split)
+    with pytest.raises(ExerciseError, match=r"b'abc'.*\(b'ab', b'c'\).*LOWEST rank"):
+        ch01.check_merged_from(merged_from_last_split)  # the leftmost-pair answer's slip
+    with pytest.raises(ExerciseError, match=r"b'aaa'.*LEFTMOST occurrence"):
+        ch01.check_merged_from(merged_from_lowest_ranked_halves)  # its tie on b'aaa'
+    with pytest.raises(ExerciseError, match=r"merge \d+ that the book's trainer learned made "
+                                            r"b'aaaaa'.*LEFTMOST occurrence"):
+        ch01.check_merged_from(merged_from_lowest_ranked_halves_left_tie)
+    with pytest.raises(ExerciseError, match="has 3 parts"):
+        ch01.check_merged_from(merged_from_one_step_short)
+    with pytest.raises(ExerciseError, match=r"b'abc'.*has 3 parts"):
+        ch01.check_merged_from(merged_from_joins_nothing)
+    with pytest.raises(ExerciseError, match=r"b'abc'.*\(b'ab', b'c'\).*LOWEST rank"):
+        ch01.check_merged_from(merged_from_greedy_longest)
+    with pytest.raises(ExerciseError, match="look like token ids"):
+        ch01.check_merged_from(merged_from_ids)
     with pytest.raises(ExerciseError, match="changed the `ranks` dict"):
-        ch01.check_bpe_encode_piece(bpe_encode_pops_ranks)
-    with pytest.raises(ExerciseError, match="should encode to"):
-        ch01.check_bpe_encode_piece(bpe_encode_one_merge)
-    with pytest.raises(ExerciseError, match=r"raised ValueError"):
-        ch01.check_bpe_encode_piece(bpe_encode_crashes_when_stuck)
-    with pytest.raises(ExerciseError, match="should encode to"):  # no merging: raw byte ids
-        ch01.check_bpe_encode_piece(lambda piece, ranks: [ranks[bytes([x])] for x in piece])
-    with pytest.raises(ExerciseError, match="look the final tokens up"):  # returns the bytes
-        ch01.check_bpe_encode_piece(lambda piece, ranks: piece)
+        ch01.check_merged_from(merged_from_pops)
+    with pytest.raises(ExerciseError, match=r"raised KeyError"):
+        ch01.check_merged_from(lambda token, ranks: (token[:1], ranks[token[1:] * 9]))
 
 
-def test_1_2_a_repeated_pair_in_real_text_tells_leftmost_from_rightmost():
-    """The GPT-2 part alone catches the rightmost slip (on 'Aaaaah', '!!!!!!', ' eeee')."""
-    from tiktoken.load import load_tiktoken_bpe
-
-    from gptlib import assets, tokenizer
-    ranks = load_tiktoken_bpe(str(assets.require(assets.GPT2_RANKS)))
-    enc = tokenizer.gpt2()
-    for piece in ("Aaaaah", "!!!!!!", " eeee", " ######"):
-        assert bpe_encode_rightmost(piece.encode(), ranks) != enc.encode_ordinary(piece)
-        assert bpe_encode_piece(piece.encode(), ranks) == enc.encode_ordinary(piece)
-    assert all(p in tokenizer.pretokenize(ch01._SENTENCES[-1])
-               for p in ("Aaaaah", "!!!!!!", " eeee", " ######"))
+def test_1_2_the_cases_tell_each_slip_from_the_rule():
+    """Each naive strategy fails on some merge the check's own trainer learns or on a GPT-2
+    token; the lowest-ranked-halves split is right on every toy table, so only those catch it."""
+    merges = ch01._trained_merges()
+    ranks = ch01._with_tokens(*(a + b for a, b in merges))
+    for wrong in (merged_from_rightmost, merged_from_leftmost_pair, merged_from_first_split,
+                  merged_from_last_split, merged_from_lowest_ranked_halves,
+                  merged_from_lowest_ranked_halves_left_tie):
+        assert any(tuple(wrong(a + b, ranks)) != (a, b) for a, b in merges), wrong.__name__
+    assert all(merged_from(a + b, ranks) == (a, b) for a, b in merges)
 
 
 # ---------------------------------------------------------------------------------------------- 1.3
+def _document_mask(doc):  # (N, T) document of each input token -> (N, T, T) mask
+    T = doc.shape[1]
+    return (doc[:, :, None] == doc[:, None, :]) & torch.ones(T, T, dtype=torch.bool).tril()
+
+
 def pack_documents(documents, context_length, eot):
     stream = torch.tensor([t for doc in documents for t in [*doc, eot]], dtype=torch.long)
+    owner = torch.tensor([k for k, doc in enumerate(documents) for _ in range(len(doc) + 1)],
+                         dtype=torch.long)  # the document of each stream token
     T = context_length
-    n = (len(stream) - 1) // T
+    n = max(len(stream) - 1, 0) // T
     starts = torch.arange(n)[:, None] * T + torch.arange(T + 1)  # (N, T + 1)
     windows = stream[starts]
-    return windows[:, :-1], windows[:, 1:]
+    return windows[:, :-1], windows[:, 1:], _document_mask(owner[starts][:, :-1])
 
 
-def pack_documents_reshape(documents, context_length, eot):  # written differently: lists, view
-    stream = []
+def pack_documents_reshape(documents, context_length, eot):  # written differently: lists, eot
+    stream = []                                              # positions decide the documents
     for doc in documents:
         stream = stream + list(doc) + [eot]
     n = max(len(stream) - 1, 0) // context_length
     s = torch.tensor(stream + [0], dtype=torch.int32)
     x = s[:n * context_length].reshape(n, context_length)
     y = s[1:n * context_length + 1].reshape(n, context_length)
-    return x, y
+    ends = (x == eot).long()
+    segment = ends.cumsum(dim=1) - ends  # eots strictly before each position
+    return x, y, _document_mask(segment)
+
+
+def _with_mask(pack):  # a packing function that only returns (x, y), given the right mask
+    def packed(documents, context_length, eot):
+        x, y = pack(documents, context_length, eot)
+        return x, y, pack_documents(documents, context_length, eot)[2]
+    return packed
 
 
 def pack_appends_in_place(documents, context_length, eot):  # mutates the reader's documents
@@ -263,13 +367,18 @@ def pack_padded_tail(documents, context_length, eot):  # pads the last window in
 
 
 def pack_y_is_x(documents, context_length, eot):
-    x, _ = pack_documents(documents, context_length, eot)
-    return x, x
+    x, _, mask = pack_documents(documents, context_length, eot)
+    return x, x, mask
 
 
 def pack_float(documents, context_length, eot):
-    x, y = pack_documents(documents, context_length, eot)
-    return x.float(), y.float()
+    x, y, mask = pack_documents(documents, context_length, eot)
+    return x.float(), y.float(), mask
+
+
+def pack_lists(documents, context_length, eot):  # Python lists: an empty one becomes float
+    x, y, mask = pack_documents(documents, context_length, eot)
+    return x.tolist(), y.tolist(), mask
 
 
 def _cut(stream, T, stride):
@@ -278,6 +387,30 @@ def _cut(stream, T, stride):
         return torch.zeros(0, T, dtype=torch.long), torch.zeros(0, T, dtype=torch.long)
     w = s.unfold(0, T + 1, stride)
     return w[:, :-1], w[:, 1:]
+
+
+def _mask_slip(slip):
+    """pack_documents with one of the usual mistakes in its mask."""
+    def packed(documents, context_length, eot):
+        x, y, right = pack_documents(documents, context_length, eot)
+        T = context_length
+        owner = [k for k, doc in enumerate(documents) for _ in range(len(doc) + 1)]
+        if slip == "eot to next":  # the eot opens the next document instead of ending its own
+            owner = [k + (t == len(doc)) for k, doc in enumerate(documents)
+                     for t in range(len(doc) + 1)]
+        n = x.shape[0]
+        starts = torch.arange(n)[:, None] * T + torch.arange(T + 1)
+        doc = torch.tensor(owner + [0], dtype=torch.long)[starts] if n else \
+            torch.zeros(0, T + 1, dtype=torch.long)
+        d = doc[:, 1:] if slip == "from y" else doc[:, :-1]  # y's documents: the eot slip
+        same = d[:, :, None] == d[:, None, :]
+        causal = torch.ones(T, T, dtype=torch.bool).tril()
+        mask = {"no causal": same, "no documents": causal.expand_as(same).clone(),
+                "diagonal": same & causal.tril(-1), "eot to next": same & causal,
+                "transposed": same & causal.T, "from y": same & causal,
+                "int": (same & causal).long(), "2-D": causal}[slip]
+        return x, y, mask
+    return packed
 
 
 def test_1_3(capsys):
@@ -289,29 +422,49 @@ def test_1_3(capsys):
     with pytest.raises(ExerciseError, match=r"changed the documents.*doc.append"):
         ch01.check_pack_documents(pack_appends_in_place)
     with pytest.raises(ExerciseError, match="after EVERY document, the last one included"):
-        ch01.check_pack_documents(pack_eot_between)
+        ch01.check_pack_documents(_with_mask(pack_eot_between))
     with pytest.raises(ExerciseError, match="after each document, not before"):
-        ch01.check_pack_documents(pack_eot_before)
+        ch01.check_pack_documents(_with_mask(pack_eot_before))
     with pytest.raises(ExerciseError, match="yours has none"):
-        ch01.check_pack_documents(pack_no_eot)
+        ch01.check_pack_documents(_with_mask(pack_no_eot))
     with pytest.raises(ExerciseError, match="every T tokens, not every T \\+ 1"):
-        ch01.check_pack_documents(pack_stride_t_plus_1)
+        ch01.check_pack_documents(_with_mask(pack_stride_t_plus_1))
     with pytest.raises(ExerciseError, match=r"exactly 2 T tokens.*should have shape \(1, 4\)"):
-        ch01.check_pack_documents(pack_len_over_t)
+        ch01.check_pack_documents(_with_mask(pack_len_over_t))
     with pytest.raises(ExerciseError, match="dropped, not padded"):
-        ch01.check_pack_documents(pack_padded_tail)
+        ch01.check_pack_documents(_with_mask(pack_padded_tail))
     with pytest.raises(ExerciseError, match="y must be x shifted one token ahead"):
         ch01.check_pack_documents(pack_y_is_x)
-    with pytest.raises(ExerciseError, match="dtype torch.float32"):
+    with pytest.raises(ExerciseError, match="dtype torch.float32; token ids are integers"):
         ch01.check_pack_documents(pack_float)
-    with pytest.raises(ExerciseError, match="should return a pair"):
-        ch01.check_pack_documents(lambda docs, T, eot: pack_documents(docs, T, eot)[0])
+    with pytest.raises(ExerciseError, match=r"shorter than one window.*float32.*"
+                                            r"torch.zeros\(0, 8, dtype=torch.long\)"):
+        ch01.check_pack_documents(pack_lists)
+    with pytest.raises(ExerciseError, match="should return three values.*got 2"):
+        ch01.check_pack_documents(lambda docs, T, eot: pack_documents(docs, T, eot)[:2])
+    hints = {"no causal": "must also require s <= t",
+             "no documents": "only the causal rule",
+             "diagonal": "may always see itself",
+             "eot to next": "belongs to the document it ENDS",
+             "from y": "belongs to the document it ENDS.*targets y",
+             "transposed": "as its row",
+             "int": "dtype torch.int64; it should be a bool tensor",
+             "2-D": r"shape \(n_windows, T, T\) = \(\d+, 4, 4\); yours has \(4, 4\) \(one T x T"}
+    for slip, hint in hints.items():
+        with pytest.raises(ExerciseError, match=hint):
+            ch01.check_pack_documents(_mask_slip(slip))
 
 
 def test_1_3_cases_cover_the_boundaries():
     """The cases include a stream of exactly 2T + 1 tokens, one of exactly 2T, one shorter than a
-    window, an empty document and T = 1, so off-by-one answers cannot pass by luck."""
-    lengths = {what: len(ch01._stream(docs, eot)) for docs, T, eot, what in ch01._pack_cases()}
+    window, no documents at all, an eot as a window's first input, empty documents and T = 1, so
+    off-by-one answers cannot pass by luck."""
+    cases = {what: (docs, T, eot) for docs, T, eot, what in ch01._pack_cases()}
+    lengths = {what: len(ch01._stream(docs, eot)) for what, (docs, T, eot) in cases.items()}
     assert lengths["a stream of exactly 2 T + 1 tokens"] == 9
     assert lengths["a stream of exactly 2 T tokens"] == 8
     assert lengths["a stream shorter than one window"] == 5
+    assert lengths["no documents at all"] == 0
+    docs, T, eot = cases["an eot as the first input of a window"]
+    x, _, _ = pack_documents(docs, T, eot)
+    assert x[1, 0] == eot
