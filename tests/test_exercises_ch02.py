@@ -18,9 +18,46 @@ def embedding_grad(ids, grad_out, vocab_size):
     return grad.index_add_(0, ids.flatten(), grad_out.reshape(-1, C))
 
 
-def embedding_grad_one_hot(ids, grad_out, vocab_size):  # written differently: X^T G in the open
+def embedding_grad_index_put(ids, grad_out, vocab_size):  # written differently: accumulate
+    C = grad_out.shape[-1]
+    grad = grad_out.new_zeros(vocab_size, C)
+    return grad.index_put_((ids.reshape(-1),), grad_out.reshape(-1, C), accumulate=True)
+
+
+def embedding_grad_scatter(ids, grad_out, vocab_size):  # written differently: scatter_add
+    C = grad_out.shape[-1]
+    index = ids.reshape(-1, 1).expand(-1, C)
+    return torch.zeros(vocab_size, C, dtype=grad_out.dtype).scatter_add(
+        0, index, grad_out.reshape(-1, C))
+
+
+def grad_one_hot(ids, grad_out, vocab_size):  # X^T G with X built: copied from the chapter
     X = torch.nn.functional.one_hot(ids.flatten(), vocab_size).to(grad_out.dtype)  # (N, V)
     return X.T @ grad_out.reshape(-1, grad_out.shape[-1])
+
+
+def grad_compare_one_hot(ids, grad_out, vocab_size):  # the chapter's X, by comparison
+    X = (ids.reshape(-1)[:, None] == torch.arange(vocab_size)[None, :]).to(grad_out.dtype)
+    return X.T @ grad_out.reshape(-1, grad_out.shape[-1])
+
+
+def grad_by_autograd(ids, grad_out, vocab_size):  # asks autograd, as the chapter's check does
+    weight = torch.zeros(vocab_size, grad_out.shape[-1], dtype=grad_out.dtype,
+                         requires_grad=True)
+    (torch.nn.functional.embedding(ids, weight) * grad_out).sum().backward()
+    return weight.grad
+
+
+def grad_float32_index_add(ids, grad_out, vocab_size):  # torch.zeros(V, C) is float32
+    grad = torch.zeros(vocab_size, grad_out.shape[-1])
+    return grad.index_add_(0, ids.reshape(-1), grad_out.reshape(-1, grad_out.shape[-1]))
+
+
+def grad_float32_loop(ids, grad_out, vocab_size):  # a right loop, into a float32 table
+    grad = torch.zeros(vocab_size, grad_out.shape[-1])
+    for i, row in zip(ids.reshape(-1), grad_out.reshape(-1, grad_out.shape[-1])):
+        grad[i] += row
+    return grad
 
 
 def embedding_grad_loop(ids, grad_out, vocab_size):  # written differently: a Python loop
@@ -72,8 +109,19 @@ def grad_in_place(ids, grad_out, vocab_size):  # right answer, but scales the in
 def test_2_1(capsys):
     ch02.check_embedding_grad(embedding_grad)
     assert "Exercise 2.1" in capsys.readouterr().out
-    ch02.check_embedding_grad(embedding_grad_one_hot)
+    ch02.check_embedding_grad(embedding_grad_index_put)
+    ch02.check_embedding_grad(embedding_grad_scatter)
     ch02.check_embedding_grad(embedding_grad_loop)
+    for one_hot in (grad_one_hot, grad_compare_one_hot):
+        with pytest.raises(ExerciseError, match=r"128 ids over a vocabulary of 5,000, your function "
+                                                r"built a tensor of 640,000 numbers.*without X"):
+            ch02.check_embedding_grad(one_hot)
+    with pytest.raises(ExerciseError, match="autograd switched off"):
+        ch02.check_embedding_grad(grad_by_autograd)
+    with pytest.raises(ExerciseError, match=r"(?s)same scalar type.*dtype=grad_out.dtype"):
+        ch02.check_embedding_grad(grad_float32_index_add)
+    with pytest.raises(ExerciseError, match=r"dtype torch.float32 but grad_out is torch.float64"):
+        ch02.check_embedding_grad(grad_float32_loop)
     with pytest.raises(ExerciseError, match="not answered yet"):
         ch02.check_embedding_grad(...)
     with pytest.raises(ExerciseError, match="writes each repeated index once"):
@@ -159,36 +207,86 @@ def g_in_place(g, n, lr, betas):
     return out
 
 
+def shrink(betas):
+    return betas[0] / math.sqrt(betas[1])
+
+
+def bias_correction_without_power(g, n, lr, betas):  # 1 - beta instead of 1 - beta**n
+    b1, b2 = betas
+    m_hat = (1 - b1) * b1 ** (n - 1) * g / (1 - b1)
+    v_hat = (1 - b2) * b2 ** (n - 1) * g ** 2 / (1 - b2)
+    return -lr * m_hat / v_hat.sqrt()
+
+
+def no_one_minus_beta(g, n, lr, betas):  # m = beta1^(n-1) g: the (1 - beta) factors forgotten
+    b1, b2 = betas
+    return -lr * (b1 ** (n - 1) * g / (1 - b1 ** n)) / (b2 ** (n - 1) * g ** 2 / (1 - b2 ** n)).sqrt()
+
+
+def corrects_sqrt_v(g, n, lr, betas):  # divides sqrt(v) by (1 - beta2^n)
+    b1, b2 = betas
+    m_hat = (1 - b1) * b1 ** (n - 1) * g / (1 - b1 ** n)
+    return -lr * m_hat / (((1 - b2) * b2 ** (n - 1) * g ** 2).sqrt() / (1 - b2 ** n))
+
+
 def test_2_2(capsys):
-    ch02.check_absent_row_step(absent_row_step)
+    ch02.check_absent_row_step(absent_row_step, shrink)
     assert "Exercise 2.2" in capsys.readouterr().out
-    ch02.check_absent_row_step(absent_row_step_sign)
-    ch02.check_absent_row_step(absent_row_step_simulated)
+    ch02.check_absent_row_step(absent_row_step_sign, lambda b: math.exp(
+        math.log(b[0]) - 0.5 * math.log(b[1])))  # shrink written differently
+    ch02.check_absent_row_step(absent_row_step_simulated, lambda b: torch.tensor(b[0] / b[1] ** 0.5))
     with pytest.raises(ExerciseError, match="not answered yet"):
-        ch02.check_absent_row_step(...)
+        ch02.check_absent_row_step(..., ...)
+    with pytest.raises(ExerciseError, match="`shrink` is not answered yet"):
+        ch02.check_absent_row_step(absent_row_step, ...)
+    with pytest.raises(ExerciseError, match=r"n=2 .*divides by \(1 - beta1\) and \(1 - beta2\)"):
+        ch02.check_absent_row_step(bias_correction_without_power, shrink)
+    with pytest.raises(ExerciseError, match=r"n=1 .*lack the factors \(1 - beta1\) and"):
+        ch02.check_absent_row_step(no_one_minus_beta, shrink)
+    with pytest.raises(ExerciseError, match="divides v by .* before the square root"):
+        ch02.check_absent_row_step(corrects_sqrt_v, shrink)
+    shrink_slips = {"m shrinks .* but the step is m divided by": lambda b: b[0],
+                    "how sqrt\\(v\\) shrinks": lambda b: math.sqrt(b[1]),
+                    "SQUARE ROOT of v": lambda b: b[0] / b[1],
+                    "divides rather than multiplies": lambda b: b[0] * math.sqrt(b[1]),
+                    "limit rounded, a number copied": lambda b: 0.923,
+                    "bias corrections 1 - beta\\*\\*n still matter":
+                        lambda b: (absent_row_step(torch.ones(1), 41, 1.0, b)
+                                   / absent_row_step(torch.ones(1), 40, 1.0, b)).item(),
+                    "should be a number": lambda b: "0.923"}
+    for hint, wrong in shrink_slips.items():
+        with pytest.raises(ExerciseError, match=hint):
+            ch02.check_absent_row_step(absent_row_step, wrong)
     with pytest.raises(ExerciseError, match="lacks Adam's bias correction"):
-        ch02.check_absent_row_step(no_bias_correction)
+        ch02.check_absent_row_step(no_bias_correction, shrink)
     with pytest.raises(ExerciseError, match="scales with the size of g"):
-        ch02.check_absent_row_step(sgd_momentum_thinking)
+        ch02.check_absent_row_step(sgd_momentum_thinking, shrink)
     with pytest.raises(ExerciseError, match="scales with the size of g"):
-        ch02.check_absent_row_step(no_sqrt)
+        ch02.check_absent_row_step(no_sqrt, shrink)
     with pytest.raises(ExerciseError, match="momentum m still remembers g"):
-        ch02.check_absent_row_step(rows_do_not_move)
+        ch02.check_absent_row_step(rows_do_not_move, shrink)
     with pytest.raises(ExerciseError, match="wrong sign"):
-        ch02.check_absent_row_step(wrong_sign)
+        ch02.check_absent_row_step(wrong_sign, shrink)
     with pytest.raises(ExerciseError, match=r"at step n=1 .*multiplies m by beta1"):
-        ch02.check_absent_row_step(exponent_off_by_one)
+        ch02.check_absent_row_step(exponent_off_by_one, shrink)
     with pytest.raises(ExerciseError, match=r"betas=\(0.9, 0.999\)"):
-        ch02.check_absent_row_step(hard_coded_betas)
+        ch02.check_absent_row_step(hard_coded_betas, shrink)
     with pytest.raises(ExerciseError, match="changed `g` in place"):
-        ch02.check_absent_row_step(g_in_place)
+        ch02.check_absent_row_step(g_in_place, shrink)
     with pytest.raises(ExerciseError, match=r"returned shape \(\)"):
-        ch02.check_absent_row_step(lambda g, n, lr, betas: torch.tensor(0.0))
+        ch02.check_absent_row_step(lambda g, n, lr, betas: torch.tensor(0.0), shrink)
 
 
 # ---------------------------------------------------------------------------------------------- 2.3
 def pe_dot(k, d_model):
     return float(np.cos(10000.0 ** (-np.arange(0, d_model, 2) / d_model) * k).sum())
+
+
+def pe_dot_from_a_table(k, d_model):  # builds the table up to position |k| and reads it
+    t = torch.arange(abs(k) + 1, dtype=torch.float64)[:, None]
+    omega = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+    P = torch.stack([(t * omega).sin(), (t * omega).cos()], dim=-1).flatten(1)
+    return float(P[0] @ P[abs(k)])
 
 
 def test_2_3(capsys):
@@ -211,6 +309,9 @@ def test_2_3(capsys):
             lambda k, d: float(np.sin(10000.0 ** (-np.arange(0, d, 2) / d) * k).sum()))
     with pytest.raises(ExerciseError, match=r"pe_dot\(-7, 8\)"):  # only right for k >= 0
         ch02.check_offset_dot(lambda k, d: pe_dot(abs(k), d) if k >= 0 else 0.0)
+    with pytest.raises(ExerciseError, match=r"pe_dot\(10000000, 4096\)` raised RuntimeError.*"
+                                            r"table with a row per position"):
+        ch02.check_offset_dot(pe_dot_from_a_table)
 
 
 # ---------------------------------------------------------------------------------------------- 2.4
@@ -239,26 +340,45 @@ def test_2_4(capsys):
 
 
 # ---------------------------------------------------------------------------------------------- 2.5
+from gptlib.config import CEREBRAS_GPT  # noqa: E402
+
+
+def _per_model(rule):
+    """{model: rule(C, V, T_max)} for every Cerebras-GPT size."""
+    out = {}
+    for name in CEREBRAS_GPT:
+        c = GPTConfig.cerebras(name)
+        out[name] = rule(c.d_model, c.vocab_size, c.context_length)
+    return out
+
+
 def test_2_5(capsys):
-    c = GPTConfig.cerebras("111M")
-    right = (c.vocab_size - 32000) * c.d_model + c.context_length * c.d_model
+    right = _per_model(lambda C, V, T: (V - 32000) * C + T * C)
     ch02.check_parameters_saved(right)
-    assert "Exercise 2.5" in capsys.readouterr().out
-    ch02.check_parameters_saved(float(right))  # 15594240.0 is a whole number too
-    ch02.check_parameters_saved(np.int64((50257 - 32000 + 2048) * 768))
+    out = capsys.readouterr().out
+    assert "Exercise 2.5" in out and "over 5% saved only in 111M, 256M, 590M." in out
+    ch02.check_parameters_saved({k: float(v) for k, v in right.items()})  # whole floats too
+    ch02.check_parameters_saved({k: np.int64(v) for k, v in right.items()})
     with pytest.raises(ExerciseError, match="not answered yet"):
         ch02.check_parameters_saved(...)
-    with pytest.raises(ExerciseError, match="counted once"):  # untied head counted too
-        ch02.check_parameters_saved(right + (c.vocab_size - 32000) * c.d_model)
-    with pytest.raises(ExerciseError, match="position table"):
-        ch02.check_parameters_saved(right - c.context_length * c.d_model)
+    with pytest.raises(ExerciseError, match="111M: .* counted once"):  # untied head counted too
+        ch02.check_parameters_saved(_per_model(lambda C, V, T: 2 * (V - 32000) * C + T * C))
+    with pytest.raises(ExerciseError, match="111M: .*forgets the position table"):
+        ch02.check_parameters_saved(_per_model(lambda C, V, T: (V - 32000) * C))
     with pytest.raises(ExerciseError, match="uses 50,000 tokens"):
-        ch02.check_parameters_saved((50000 - 32000) * 768 + 2048 * 768)
+        ch02.check_parameters_saved(_per_model(lambda C, V, T: (50000 - 32000 + T) * C))
     with pytest.raises(ExerciseError, match="1,024 positions"):
-        ch02.check_parameters_saved((50257 - 32000) * 768 + 1024 * 768)
-    with pytest.raises(ExerciseError, match="is not right"):  # a percentage instead of a count
-        ch02.check_parameters_saved(14)
+        ch02.check_parameters_saved(_per_model(lambda C, V, T: (V - 32000 + 1024) * C))
+    with pytest.raises(ExerciseError, match="looks like a percentage"):
+        ch02.check_parameters_saved({name: round(100 * right[name] / GPTConfig.cerebras(name)
+                                                 .param_count()) for name in right})
+    with pytest.raises(ExerciseError, match="the same number: .*C differs"):
+        ch02.check_parameters_saved({name: right["111M"] for name in right})  # 111M's, copied
+    with pytest.raises(ExerciseError, match="single number"):
+        ch02.check_parameters_saved(right["111M"])
+    with pytest.raises(ExerciseError, match=r"missing \['13B'\]"):
+        ch02.check_parameters_saved({k: v for k, v in right.items() if k != "13B"})
     with pytest.raises(ExerciseError, match="whole number"):
-        ch02.check_parameters_saved(right + 0.5)
+        ch02.check_parameters_saved({**right, "256M": right["256M"] + 0.5})
     with pytest.raises(ExerciseError, match="whole number"):
-        ch02.check_parameters_saved("15,594,240")
+        ch02.check_parameters_saved({**right, "111M": "15,594,240"})

@@ -3,7 +3,8 @@
 References are computed here from the check's own inputs, never from the chapter's variables:
 autograd through ``F.embedding`` (2.1), ``torch.optim.AdamW`` itself (2.2), sinusoidal tables
 built from complex exponentials with ``torch.polar`` (2.3, 2.4), and parameter counts of real
-:class:`gptlib.GPT` modules built on the ``meta`` device (2.5).
+:class:`gptlib.GPT` modules built on the ``meta`` device (2.5). The sinusoidal table is written
+:math:`P` in the chapter (``P[t, 2i] = sin(omega_i t)``, ``P[t, 2i+1] = cos(omega_i t)``).
 """
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
-from ._core import confirm, fail, require_answer
+from ._core import confirm, fail, number, require_answer
 
 
 def _sinusoidal_reference(n_positions: int, d_model: int) -> torch.Tensor:
@@ -56,9 +59,26 @@ def _as_float64(exercise: str, name: str, value, shape) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------------------------
+class _LargestTensor(TorchDispatchMode):
+    """Records the number of elements of the largest tensor any torch operation produces."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor):
+                self.largest = max(self.largest, t.numel())
+        return out
+
+
 def _embedding_grad_cases():
     """(ids, upstream gradient, vocab_size, what the case tests): repeated ids, a batch whose
-    rows differ in scale by 10^6, tokens that never occur (the last row included), one id only."""
+    rows differ in scale by 10^6, tokens that never occur (the last row included), one id only,
+    and a batch of 128 ids over 5,000 tokens, where a one-hot X (640,000 numbers) would dwarf
+    the gradient itself (15,000)."""
     g = torch.Generator().manual_seed(21)
     scales = torch.tensor([1e3, 1e-3])[:, None, None]
     return [
@@ -71,13 +91,17 @@ def _embedding_grad_cases():
          "six copies of token 2"),
         (torch.randint(0, 50, (3, 4, 5), generator=g),
          torch.randn(3, 4, 5, 8, generator=g, dtype=torch.float64), 60, "ids of shape (3, 4, 5)"),
+        (torch.randint(0, 5000, (4, 32), generator=g),
+         torch.randn(4, 32, 3, generator=g, dtype=torch.float64), 5000,
+         "128 ids over a vocabulary of 5,000"),
     ]
 
 
 def check_embedding_grad(embedding_grad) -> None:
     """Exercise 2.1: ``embedding_grad(ids, grad_out, vocab_size) -> (V, C)``, the gradient of the
     loss with respect to the token table, from ids of any shape and ``grad_out`` of shape
-    ``ids.shape + (C,)``. Compared with autograd through ``F.embedding``."""
+    ``ids.shape + (C,)``. Compared with autograd through ``F.embedding``; the reader's function
+    runs with autograd off and must not build an ``(N, V)`` tensor (the one-hot ``X``)."""
     ex = "2.1"
     _require_callable(ex, "embedding_grad", embedding_grad)
     for ids, grad_out, V, what in _embedding_grad_cases():
@@ -86,12 +110,39 @@ def check_embedding_grad(embedding_grad) -> None:
         (F.embedding(ids, weight) * grad_out).sum().backward()
         expected = weight.grad  # (V, C): X^T G, by autograd
         ids_given, grad_given = ids.clone(), grad_out.clone()
-        crash = ("\nHint: with a batch of ids, flatten ids to (N,) and grad_out to (N, C) first."
-                 if ids.dim() > 1 else "")
-        got = _call(ex, "embedding_grad", embedding_grad, ids_given, grad_given, V, hint=crash)
+        watch = _LargestTensor()
+        try:
+            with torch.no_grad(), watch:
+                got = embedding_grad(ids_given, grad_given, V)
+        except Exception as error:  # noqa: BLE001 - the reader's code failed: say why
+            text = str(error)
+            if "does not require grad" in text or "does not have a grad_fn" in text:
+                hint = ("\nHint: the check runs your function with autograd switched off "
+                        "(torch.no_grad()): add up the rows yourself instead of calling "
+                        "backward().")
+            elif "scalar type" in text or "dtype" in text:
+                hint = (f"\nHint: grad_out holds {grad_out.dtype}; create the gradient with "
+                        f"dtype=grad_out.dtype (torch.zeros(V, C) is float32).")
+            elif ids.dim() > 1:
+                hint = ("\nHint: with a batch of ids, flatten ids to (N,) and grad_out to "
+                        "(N, C) first.")
+            else:
+                hint = ""
+            fail(ex, f"`embedding_grad({_shown(ids)}, {_shown(grad_out)}, {V})` raised "
+                     f"{type(error).__name__}: {error}{hint}")
         if not (torch.equal(ids_given, ids) and torch.equal(grad_given, grad_out)):
             fail(ex, f"on {what}, `embedding_grad` changed its input (`ids` or `grad_out`) in "
                      f"place; compute the gradient in a new tensor and leave the inputs alone.")
+        N = ids.numel()
+        if N * V >= 10 * max(V * C, N * C) and watch.largest >= N * V:
+            fail(ex, f"on {what}, your function built a tensor of {watch.largest:,} numbers, as "
+                     f"large as the one-hot X (N x V = {N} x {V}). The point is to get X^T G "
+                     f"without X: add each row of grad_out into the row of its token.")
+        if isinstance(got, torch.Tensor) and got.dtype != grad_out.dtype \
+                and got.dtype.is_floating_point:
+            fail(ex, f"on {what}, your gradient has dtype {got.dtype} but grad_out is "
+                     f"{grad_out.dtype}: create it with dtype=grad_out.dtype, so no precision "
+                     f"is lost (torch.zeros(V, C) is float32).")
         try:
             got = torch.as_tensor(got.detach() if isinstance(got, torch.Tensor) else got,
                                   dtype=torch.float64)
@@ -140,11 +191,58 @@ def _absent_row_reference(g: torch.Tensor, n: int, lr: float, betas) -> torch.Te
     return w.detach() - before
 
 
-def check_absent_row_step(absent_row_step) -> None:
+def _absent_row_slips(n: int, lr: float, betas) -> dict[str, float]:
+    """The step size |w_n - w_(n-1)| that the usual slips give (the step is -size * sign(g))."""
+    b1, b2 = betas
+    m, v = (1 - b1) * b1 ** (n - 1), (1 - b2) * b2 ** (n - 1)  # per unit g and g^2
+    return {
+        "no bias correction": lr * m / math.sqrt(v),
+        "bias correction without the power n": lr * (m / (1 - b1)) / math.sqrt(v / (1 - b2)),
+        "no (1 - beta) factors": lr * (b1 ** (n - 1) / (1 - b1 ** n))
+                                    / math.sqrt(b2 ** (n - 1) / (1 - b2 ** n)),
+        "corrects sqrt(v) instead of v": lr * (m / (1 - b1 ** n)) / (math.sqrt(v) / (1 - b2 ** n)),
+    }
+
+
+_ABSENT_ROW_HINTS = {
+    "no bias correction": "your step lacks Adam's bias correction: divide m by (1 - beta1**n) "
+                          "and v by (1 - beta2**n) before using them.",
+    "bias correction without the power n": "your bias correction divides by (1 - beta1) and "
+                                           "(1 - beta2); at step n it is (1 - beta1**n) and "
+                                           "(1 - beta2**n), with the step number as the power.",
+    "no (1 - beta) factors": "your m and v lack the factors (1 - beta1) and (1 - beta2) with "
+                             "which the step-1 gradient enters them (m_1 = (1 - beta1) g).",
+    "corrects sqrt(v) instead of v": "the bias correction divides v by (1 - beta2**n) before "
+                                     "the square root is taken, not sqrt(v) after.",
+}
+
+
+def _late_ratio(betas) -> float:
+    """|step n+1| / |step n| of torch's AdamW for a row seen at step 1 only, at an n where
+    beta2**n < 1e-13 (the bias corrections have died out) but nothing has underflowed yet."""
+    b1, b2 = betas
+    n = int(math.log(1e-13) / math.log(b2)) + 1
+    w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    optimizer = torch.optim.AdamW([w], lr=1.0, betas=betas, eps=0.0, weight_decay=0.0,
+                                  foreach=False)
+    steps = []
+    for step in range(1, n + 2):
+        with torch.no_grad():
+            w.zero_()  # no weight decay, so the step does not depend on w: read it off exactly
+        w.grad = torch.full((1,), 1.0 if step == 1 else 0.0, dtype=torch.float64)
+        optimizer.step()
+        steps.append(abs(w.item()))
+    if not steps[-2] > 1e-250:
+        raise RuntimeError(f"betas {betas}: the reference step underflowed; choose other betas")
+    return steps[-1] / steps[-2]
+
+
+def check_absent_row_step(absent_row_step, shrink) -> None:
     """Exercise 2.2: ``absent_row_step(g, n, lr, betas) -> tensor like g``: how Adam moves a row
     at step ``n`` when the row's gradient was ``g`` at step 1 and zero ever since (eps and
-    weight decay 0). Compared with ``torch.optim.AdamW`` for several n, betas, rates and rows
-    of very different scales."""
+    weight decay 0), compared with ``torch.optim.AdamW`` for several n, betas, rates and rows of
+    very different scales; then ``shrink(betas)``, the factor by which that step shrinks from one
+    step to the next as n grows large, compared with the limit of torch's own steps."""
     ex = "2.2"
     _require_callable(ex, "absent_row_step", absent_row_step)
     gen = torch.Generator().manual_seed(22)
@@ -165,16 +263,15 @@ def check_absent_row_step(absent_row_step) -> None:
         b1, b2 = betas
         setting = f"at step n={n} with lr={lr:g}, betas={betas}"
         sign = g_base.sign()
-        raw = lr * (1 - b1) * b1 ** (n - 1) / math.sqrt((1 - b2) * b2 ** (n - 1))
         if n > 1 and torch.count_nonzero(got) == 0:
             fail(ex, f"{setting} the row still moves: its gradient is zero now, but Adam's "
                      f"momentum m still remembers g.")
         if torch.allclose(got, -expected, rtol=1e-7, atol=0.0):
             fail(ex, f"{setting} your step has the wrong sign: Adam moves against the "
                      f"gradient's direction (w <- w - lr * ...).")
-        if torch.allclose(got, -raw * sign, rtol=1e-7, atol=0.0):
-            fail(ex, f"{setting} your step lacks Adam's bias correction: divide m by "
-                     f"(1 - beta1**n) and v by (1 - beta2**n) before using them.")
+        for slip, size in _absent_row_slips(n, lr, betas).items():
+            if torch.allclose(got, -size * sign, rtol=1e-7, atol=0.0):
+                fail(ex, f"{setting} {_ABSENT_ROW_HINTS[slip]}")
         ratio = got / expected
         if not torch.allclose(ratio[0].median(), ratio[1].median(), rtol=1e-3):
             fail(ex, f"{setting} your step scales with the size of g (the two rows differ by "
@@ -184,40 +281,90 @@ def check_absent_row_step(absent_row_step) -> None:
                  f"moves it by {expected[0, 0].item():.6g}. Write m and v after step 1, then note "
                  f"that each step of zero gradient only multiplies m by beta1 and v by beta2; "
                  f"the bias corrections use the step number n.")
-    confirm(ex, "your closed form matches torch's AdamW at every step checked")
+
+    _require_callable(ex, "shrink", shrink)
+    for betas in ((0.9, 0.95), (0.5, 0.8), (0.8, 0.9), (0.95, 0.98)):
+        b1, b2 = betas
+        got = number(ex, f"shrink({betas})", _call(ex, "shrink", shrink, betas))
+        limit = _late_ratio(betas)
+        if math.isclose(got, limit, rel_tol=1e-6):
+            continue
+        slips = {b1: "that is how m shrinks (beta1 per step), but the step is m divided by "
+                     "sqrt(v), and v shrinks too",
+                 math.sqrt(b2): "that is how sqrt(v) shrinks, but the numerator m shrinks too "
+                                "(beta1 per step)",
+                 b1 / b2: "the step divides by the SQUARE ROOT of v, so v's factor beta2 "
+                          "enters as sqrt(beta2)",
+                 b1 * math.sqrt(b2): "v sits in the denominator: as v shrinks the step grows, "
+                                     "so sqrt(beta2) divides rather than multiplies"}
+        for value, why in slips.items():
+            if math.isclose(got, value, rel_tol=1e-9):
+                fail(ex, f"shrink({betas}) = {got:.6g}: {why}.")
+        if any(got == round(limit, d) for d in range(1, 7)):
+            fail(ex, f"shrink({betas}) = {got:g} is the limit rounded, a number copied rather "
+                     f"than computed: return the exact factor, a formula of beta1 and beta2.")
+        if abs(got / limit - 1) < 0.05:
+            fail(ex, f"shrink({betas}) = {got:.6g} is close to the limit {limit:.6g} but not it: "
+                     f"at the step you measured, the bias corrections 1 - beta**n still matter. "
+                     f"Take n to infinity in your closed form.")
+        fail(ex, f"shrink({betas}) = {got:.6g}, but torch's AdamW steps shrink by {limit:.6g} "
+                 f"per step once n is large. Divide your closed form at step n + 1 by the one "
+                 f"at step n and let n grow.")
+    confirm(ex, "absent_row_step matches torch's AdamW, and so does shrink")
 
 
 # ----------------------------------------------------------------------------------------------
+def _row_dot(t: int, k: int, d_model: int) -> float:
+    """P[t] . P[t + k] from the two rows alone, each built from its angles (no table)."""
+    omega = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+    a, b = omega * t, omega * (t + k)
+    return float((torch.sin(a) * torch.sin(b) + torch.cos(a) * torch.cos(b)).sum())
+
+
 def check_offset_dot(pe_dot) -> None:
-    """Exercise 2.3: ``pe_dot(k, d_model)`` is PE[t] . PE[t + k] for every t, in closed form."""
+    """Exercise 2.3: ``pe_dot(k, d_model)`` is P[t] . P[t + k] for every t, in closed form (P the
+    sinusoidal table), also for an offset of 10^7 positions, far beyond any table."""
     ex = "2.3"
     _require_callable(ex, "pe_dot", pe_dot)
-    for d_model in (8, 6, 64):
-        table = _sinusoidal_reference(140, d_model)
-        for k in (0, 1, 3, 17, 100, -7):
+    cases = [(d_model, k) for d_model in (8, 6, 64) for k in (0, 1, 3, 17, 100, -7)]
+    cases += [(4096, 10 ** 7), (4096, -(10 ** 7))]
+    tables = {d_model: _sinusoidal_reference(140, d_model) for d_model in (8, 6, 64)}
+    for d_model, k in cases:
+        if d_model in tables:
+            table = tables[d_model]
             a, b = (table[:140 - k], table[k:]) if k >= 0 else (table[-k:], table[:140 + k])
-            dots = (a * b).sum(dim=-1)  # PE[t] . PE[t + k] for every t where both exist
+            dots = (a * b).sum(dim=-1)  # P[t] . P[t + k] for every t where both exist
             if not torch.allclose(dots, dots[0], atol=1e-9):  # a property of the table itself
                 raise RuntimeError("the reference sinusoidal table is wrong: dots depend on t")
-            got = _call(ex, "pe_dot", pe_dot, k, d_model)
-            try:
-                got = float(got)
-            except (TypeError, ValueError):
-                fail(ex, f"`pe_dot({k}, {d_model})` should return a number, "
-                         f"got {type(got).__name__}")
             want = float(dots[0])
-            if math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-6):
-                continue
-            if math.isclose(got * (d_model // 2), want, rel_tol=1e-6, abs_tol=1e-6):
-                hint = " That is the mean over the C/2 pairs; the dot product is their sum."
-            elif k == 0:
-                hint = (" For k = 0 it is |PE[t]|^2: each of the C/2 (sin, cos) pairs "
-                        "contributes sin^2 + cos^2 = 1.")
-            else:
-                hint = (" Expand sin(a)sin(b) + cos(a)cos(b) for one pair of dimensions, then "
-                        "sum over the C/2 frequencies omega_i = 10000^(-2i/C).")
-            fail(ex, f"pe_dot({k}, {d_model}) should be {want:.6f}, you gave {got:.6f}.{hint}")
-    confirm(ex, "your closed form gives PE[t] . PE[t+k] for every t")
+        else:
+            want = _row_dot(12_345, k, d_model)
+        try:
+            got = pe_dot(k, d_model)
+        except Exception as error:  # noqa: BLE001 - the reader's code failed: say why
+            hint = ""
+            if isinstance(error, MemoryError) or "alloc" in str(error).lower():
+                hint = (f" Your function seems to build a table with a row per position (here "
+                        f"|k| + 1 = {abs(k) + 1:,} rows): the closed form needs only the C/2 "
+                        f"frequencies.")
+            fail(ex, f"`pe_dot({k}, {d_model})` raised {type(error).__name__}: {error}.{hint}")
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            fail(ex, f"`pe_dot({k}, {d_model})` should return a number, "
+                     f"got {type(got).__name__}")
+        if math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-6):
+            continue
+        if math.isclose(got * (d_model // 2), want, rel_tol=1e-6, abs_tol=1e-6):
+            hint = " That is the mean over the C/2 pairs; the dot product is their sum."
+        elif k == 0:
+            hint = (" For k = 0 it is |P[t]|^2: each of the C/2 (sin, cos) pairs "
+                    "contributes sin^2 + cos^2 = 1.")
+        else:
+            hint = (" Expand sin(a)sin(b) + cos(a)cos(b) for one pair of dimensions, then "
+                    "sum over the C/2 frequencies omega_i = 10000^(-2i/C).")
+        fail(ex, f"pe_dot({k}, {d_model}) should be {want:.6f}, you gave {got:.6f}.{hint}")
+    confirm(ex, "P[t] . P[t+k] right for every t, at offsets up to 10^7")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -259,43 +406,73 @@ def _module_params(config) -> tuple[int, int]:
 
 
 @functools.lru_cache(maxsize=1)
-def _parameters_saved_reference() -> tuple[int, int]:
-    """(parameters saved, all parameters of 111M), from real modules of both shapes."""
-    from ..config import GPTConfig
-    config = GPTConfig.cerebras("111M")
-    total, _ = _module_params(config)
-    smaller_total, smaller_positions = _module_params(config.replace(vocab_size=32000))
-    return total - (smaller_total - smaller_positions), total
+def _parameters_saved_reference() -> dict[str, tuple[int, int]]:
+    """{model: (parameters saved, all parameters)} for every Cerebras-GPT size, from real
+    modules: the full model for the total, and one-block models of both vocabularies for the
+    saving (the blocks are the same in both, so one block shows the difference)."""
+    from ..config import CEREBRAS_GPT, GPTConfig
+    out = {}
+    for name in CEREBRAS_GPT:
+        config = GPTConfig.cerebras(name)
+        one_block = config.replace(n_layer=1)
+        before, _ = _module_params(one_block)
+        after, positions = _module_params(one_block.replace(vocab_size=32000))
+        out[name] = (before - (after - positions), config.param_count())
+    return out
 
 
 def check_parameters_saved(saved) -> None:
-    """Exercise 2.5: parameters Cerebras-GPT 111M would save with a 32,000-token vocabulary and
-    sinusoidal (parameter-free) positions."""
+    """Exercise 2.5: ``saved = {model: parameters}``, what each Cerebras-GPT model would save
+    with a 32,000-token vocabulary and sinusoidal (parameter-free) positions."""
     ex = "2.5"
     require_answer(ex, saved=saved)
     from ..config import GPTConfig
-    config = GPTConfig.cerebras("111M")
-    expected, total = _parameters_saved_reference()
-    try:
-        got = int(saved)
-    except (TypeError, ValueError):
-        fail(ex, f"`saved` should be a whole number of parameters, got {type(saved).__name__}")
-    if got != saved:
-        fail(ex, f"`saved` should be a whole number of parameters, got {saved!r}")
-    C, V, T_max = config.d_model, config.vocab_size, config.context_length
-    if got == expected + (V - 32000) * C:
-        fail(ex, f"{got:,} counts the vocabulary saving twice. Cerebras-GPT ties the output head "
-                 f"to the token table: it is the same matrix, so it is counted once.")
-    if got == expected - T_max * C:
-        fail(ex, f"{got:,} forgets the position table: sinusoidal positions need no parameters, "
-                 f"so all T_max x C of them are saved too.")
-    if got == (50000 - 32000) * C + T_max * C:
-        fail(ex, f"{got:,} uses 50,000 tokens: GPT-2's vocabulary is {V:,} ids (256 bytes, "
-                 f"50,000 merges and <|endoftext|>).")
-    if got == (V - 32000) * C + 1024 * C:
-        fail(ex, f"{got:,} uses GPT-2's 1,024 positions; Cerebras-GPT's context, and so its "
-                 f"position table, is {T_max:,} long.")
-    if got != expected:
-        fail(ex, f"`saved` = {got:,} is not right. Count the rows that disappear from the token "
-                 f"table (each has C = {C} numbers) and the whole position table.")
-    confirm(ex, f"{expected:,} parameters saved, {100 * expected / total:.1f}% of 111M")
+    reference = _parameters_saved_reference()
+    if not isinstance(saved, dict):
+        what = (" (a single number: the exercise asks for every model, keyed by its name)"
+                if isinstance(saved, (int, float)) else "")
+        fail(ex, f"`saved` should be a dict {{model name: parameters saved}}, got "
+                 f"{type(saved).__name__}{what}")
+    missing = [name for name in reference if name not in saved]
+    extra = [name for name in saved if name not in reference]
+    if missing or extra:
+        fail(ex, f"`saved` should have one entry per model, keyed {list(reference)}; "
+                 f"missing {missing}, unexpected {extra}")
+    values = {}
+    for name, value in saved.items():
+        try:
+            got = int(value)
+        except (TypeError, ValueError):
+            fail(ex, f"`saved[{name!r}]` should be a whole number of parameters, "
+                     f"got {type(value).__name__}")
+        if got != value:
+            fail(ex, f"`saved[{name!r}]` should be a whole number of parameters, got {value!r}")
+        values[name] = got
+    if len(set(values.values())) == 1:
+        fail(ex, "every model gets the same number: the saving is counted in rows of C "
+                 "numbers each, and C differs from model to model.")
+    for name, (expected, total) in reference.items():
+        got = values[name]
+        config = GPTConfig.cerebras(name)
+        C, V, T_max = config.d_model, config.vocab_size, config.context_length
+        if got == expected:
+            continue
+        if got == expected + (V - 32000) * C:
+            fail(ex, f"{name}: {got:,} counts the vocabulary saving twice. Cerebras-GPT ties the "
+                     f"output head to the token table: it is the same matrix, counted once.")
+        if got == expected - T_max * C:
+            fail(ex, f"{name}: {got:,} forgets the position table: sinusoidal positions need no "
+                     f"parameters, so all T_max x C of them are saved too.")
+        if got == (50000 - 32000) * C + T_max * C:
+            fail(ex, f"{name}: {got:,} uses 50,000 tokens: GPT-2's vocabulary is {V:,} ids "
+                     f"(256 bytes, 50,000 merges and <|endoftext|>).")
+        if got == (V - 32000) * C + 1024 * C:
+            fail(ex, f"{name}: {got:,} uses GPT-2's 1,024 positions; Cerebras-GPT's context, "
+                     f"and so its position table, is {T_max:,} long.")
+        if got == round(100 * expected / total) or got == round(100 * expected / total, 1):
+            fail(ex, f"{name}: {got} looks like a percentage; give the number of parameters.")
+        fail(ex, f"`saved[{name!r}]` = {got:,} is not right. Count the rows that disappear from "
+                 f"the token table (each has C = {C:,} numbers) and the whole position table.")
+    over = [name for name, (s, total) in reference.items() if s > 0.05 * total]
+    confirm(ex, f"right for all {len(reference)} models; over 5% saved only in "
+                f"{', '.join(over)}")
