@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from gptlib.exercises import ExerciseError, ch03
+from gptlib.model import attention, causal_mask
+from gptlib.viz import attention as attention_viz
 
 
 def raises(match: str = ""):
@@ -31,11 +33,38 @@ def cached_bottom_rows(q, k, v):
     return torch.where(allowed, s, -torch.inf).softmax(-1) @ v
 
 
+def allowed_keys(t_q, t_k):
+    """A helper of the reader's own: (T_q, T_k) True where query i may see key j."""
+    return torch.arange(t_k)[None, :] <= torch.arange(t_k - t_q, t_k)[:, None]
+
+
+def cached_own_softmax(q, k, v):
+    """Correct, written differently: a helper for the mask and a softmax by hand (row maximum
+    subtracted, exp, normalised)."""
+    s = q @ k.mT / math.sqrt(q.shape[-1])
+    s = torch.where(allowed_keys(q.shape[-2], k.shape[-2]), s, float("-inf"))
+    e = (s - s.amax(dim=-1, keepdim=True)).exp()
+    return e / e.sum(dim=-1, keepdim=True) @ v
+
+
 def cached_fused(q, k, v):
-    """Correct: torch's fused kernel with an explicit boolean mask (True = may attend)."""
+    """Not allowed: torch's fused kernel with an explicit boolean mask (True = may attend)."""
     t_q, t_k = q.size(-2), k.size(-2)
     pos_q = torch.arange(t_k - t_q, t_k)[:, None]
     return F.scaled_dot_product_attention(q, k, v, attn_mask=torch.arange(t_k)[None] <= pos_q)
+
+
+def cached_gptlib(q, k, v):
+    """Not allowed: gptlib's own attention and mask (the expert's copied answer)."""
+    return attention(q, k, v, causal_mask(q.size(-2), k.size(-2)))[0]
+
+
+def cached_sign_flipped(q, k, v):
+    """The reader's wrong answer: tril(diagonal=T_q - T_k), the offset's sign flipped."""
+    t_q, t_k = q.size(-2), k.size(-2)
+    allowed = torch.ones(t_q, t_k, dtype=torch.bool).tril(diagonal=t_q - t_k)
+    s = (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).masked_fill(~allowed, float("-inf"))
+    return torch.softmax(s, dim=-1) @ v
 
 
 def cached_variant(offset=0, top_left=False, scale="sqrt", fill=float("-inf"), axis=-1,
@@ -65,7 +94,7 @@ def cached_variant(offset=0, top_left=False, scale="sqrt", fill=float("-inf"), a
 
 
 def test_cached_attention_accepts_correct_answers():
-    for answer in (cached, cached_bottom_rows, cached_fused):
+    for answer in (cached, cached_bottom_rows, cached_own_softmax):
         ch03.check_cached_attention(answer)
 
 
@@ -87,10 +116,33 @@ def test_cached_attention_accepts_correct_answers():
     (cached_variant(in_place=True), "in place"),
     (lambda q, k, v: torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.size(-1)), -1),
      "looks like the weights"),
+    (cached_sign_flipped, "offset has the wrong sign"),
+    (cached_fused, "uses `scaled_dot_product_attention`, which the exercise rules out"),
+    (cached_gptlib, "uses `causal_mask`, which the exercise rules out"),
+    (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+     "uses `scaled_dot_product_attention`"),
 ])
 def test_cached_attention_rejects_wrong_answers(answer, hint):
     with raises(hint):
         ch03.check_cached_attention(answer)
+
+
+def test_cached_attention_names_an_all_masked_query_without_blaming_a_maximum():
+    def first_rows_blind(q, k, v):  # query i sees keys up to i - 2: queries 0 and 1 see none
+        t_q, t_k = q.size(-2), k.size(-2)
+        allowed = torch.ones(t_q, t_k, dtype=torch.bool).tril(diagonal=-2)
+        s = (q @ k.mT / math.sqrt(q.size(-1))).masked_fill(~allowed, float("-inf"))
+        return torch.softmax(s, dim=-1) @ v
+    with raises("see no key at all") as error:
+        ch03.check_cached_attention(first_rows_blind)
+    assert "maximum" not in str(error.value)
+
+
+def test_cached_attention_follows_helpers_to_what_they_call():
+    def helper(q, k, v):  # the reader's own mask, but gptlib's attention
+        return attention(q, k, v, allowed_keys(q.size(-2), k.size(-2)))[0]
+    with raises("uses `attention` from gptlib"):
+        ch03.check_cached_attention(lambda q, k, v: helper(q, k, v))
 
 
 def test_cached_attention_square_only_answer_fails_on_the_cache_case():
@@ -108,19 +160,43 @@ def backward(p, g):
     return p * (g - (p * g).sum(dim=-1, keepdim=True))
 
 
-def backward_jacobian(p, g):
-    """Correct, written differently: build J = diag(p) - p p^T and apply it (J is symmetric)."""
-    J = torch.diag_embed(p) - p[..., :, None] * p[..., None, :]
-    return (J @ g[..., None])[..., 0]
-
-
 def backward_einsum(p, g):
     return p * g - p * torch.einsum("...i,...i->...", p, g)[..., None]
 
 
+def backward_two_steps(p, grad_p):
+    """Correct, written differently: the weighted mean first, with a matrix-vector product."""
+    weighted = (p.unsqueeze(-2) @ grad_p.unsqueeze(-1)).squeeze(-1)     # (..., 1)
+    return p * grad_p - p * weighted
+
+
 def test_softmax_backward_accepts_correct_answers():
-    for answer in (backward, backward_jacobian, backward_einsum):
+    for answer in (backward, backward_einsum, backward_two_steps):
         ch03.check_softmax_backward(answer)
+
+
+def softmax_jacobian(p):
+    """The chapter's helper, as a reader might copy it into their notebook."""
+    return torch.diag_embed(p) - p[..., :, None] * p[..., None, :]
+
+
+def backward_jacobian(p, g):
+    """Not allowed (the expert's answer): build J = diag(p) - p p^T and apply it."""
+    return (softmax_jacobian(p) @ g[..., None])[..., 0]
+
+
+def backward_jacobian_by_hand(p, g):
+    """Not allowed, and no forbidden name in sight: J from a comparison of two aranges."""
+    T = p.size(-1)
+    delta = (torch.arange(T)[:, None] == torch.arange(T)[None, :]).to(p.dtype)
+    J = p[..., :, None] * delta - p[..., :, None] * p[..., None, :]
+    return (J @ g[..., None])[..., 0]
+
+
+def backward_autograd(p, g):
+    """Not allowed (the expert's answer): autograd through log p, whose softmax is p."""
+    s = torch.log(p).detach().requires_grad_(True)
+    return torch.autograd.grad(torch.softmax(s, dim=-1), s, grad_outputs=g)[0]
 
 
 def in_place_backward(p, g):
@@ -134,12 +210,17 @@ def in_place_backward(p, g):
     (lambda p, g: g, "that is grad_p itself"),
     (lambda p, g: p * (1 - p) * g, "only the diagonal"),
     (lambda p, g: p * (g - (p * g).sum()), "over the whole tensor"),
-    (lambda p, g: p * (g - g.sum(-1, keepdim=True)), "not weighted by p"),
+    (lambda p, g: p * (g - g.sum(-1, keepdim=True)), "not weighted"),
     (lambda p, g: g - (p * g).sum(-1, keepdim=True), "multiplied by p"),
     (lambda p, g: p * ((p * g).sum(-1, keepdim=True) - g), "sign is flipped"),
     (lambda p, g: p * g, "normaliser is missing"),
     (lambda p, g: p * (g - (p * g).sum(0, keepdim=True)), "wrong dimension"),
     (in_place_backward, "changed its input `grad_p` in place"),
+    (lambda p, g: p * (g - g.mean(-1, keepdim=True)), "plain mean of g"),
+    (lambda p, g: p * (g - (p * g).sum(-1)), "keepdim=True"),
+    (backward_jacobian, "uses `diag_embed`"),
+    (backward_jacobian_by_hand, "builds a tensor of shape \\(6, 6\\)"),
+    (backward_autograd, "uses `autograd`"),
     (lambda p, g: (p * (g - (p * g).sum(-1, keepdim=True))).tolist(), "should return a tensor"),
 ])
 def test_softmax_backward_rejects_wrong_answers(answer, hint):
@@ -167,11 +248,21 @@ def gqa_broadcast(q, k, v):
 
 
 def gqa_fused(q, k, v):
+    """Not allowed (the exercise asks for matrix products): the fused kernel's own GQA."""
     return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
 
 
+def gqa_index(q, k, v):
+    """Correct, written differently: index the groups with a tensor of group numbers."""
+    H, G, T = q.size(1), k.size(1), q.size(2)
+    group = torch.arange(H) * G // H
+    s = torch.einsum("bhid,bhjd->bhij", q, k[:, group]) / math.sqrt(q.size(-1))
+    s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+    return torch.einsum("bhij,bhjd->bhid", s.softmax(-1), v[:, group])
+
+
 def test_grouped_query_attention_accepts_correct_answers():
-    for answer in (gqa, gqa_broadcast, gqa_fused):
+    for answer in (gqa, gqa_broadcast, gqa_index):
         ch03.check_grouped_query_attention(answer)
 
 
@@ -200,16 +291,13 @@ def gqa_variant(groups="interleave", **switches):
     (gqa_variant(global_max=True), "per row"),
     (gqa_variant(in_place=True), "in place"),
     (lambda q, k, v: gqa(q, k, v).transpose(1, 2).flatten(2), "shape \\(B, H, T, D\\)"),
+    (gqa_fused, "uses `scaled_dot_product_attention`, which the exercise rules out"),
 ])
 def test_grouped_query_attention_rejects_wrong_answers(answer, hint):
     with raises(hint):
         ch03.check_grouped_query_attention(answer)
 
 
-def test_grouped_query_attention_sdpa_without_gqa_crashes_with_a_hint():
-    with raises("raised RuntimeError on q \\(3, 4, 5, 8\\), k and v \\(3, 2, 5, 8\\)"):
-        ch03.check_grouped_query_attention(
-            lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True))
 
 
 # ------------------------------------------------------------------ 3.4 retemper
@@ -237,6 +325,8 @@ def in_place_retemper(w, tau):
     (lambda w, tau: w ** (1 / tau) / (w ** (1 / tau)).sum(-2, keepdim=True), "sum to 1"),
     (lambda w, tau: torch.softmax(w / tau, dim=-1), "as if the weights were scores"),
     (lambda w, tau: torch.softmax(torch.log(w + 1e-9) / tau, dim=-1), "masked keys"),
+    (lambda w, tau: torch.softmax(torch.log(w + 1e-30) / tau, dim=-1), "masked keys"),
+    (lambda w, tau: torch.as_tensor(attention_viz.retemper(w, tau)), "from gptlib"),
     (lambda w, tau: w ** (1 / tau), "sum to 1"),
     (in_place_retemper, "in place"),
 ])

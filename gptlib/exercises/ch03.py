@@ -10,13 +10,20 @@ also fails an answer that changes its input in place.
 When an answer is wrong, the check recomputes the usual wrong answers (no scale, no mask, the
 mask in the wrong place, the softmax over the wrong axis, ...) and names the one that matches;
 otherwise it reports the first entry that differs.
+
+Where an exercise rules something out ("build the mask yourself", "no T x T matrix", "matrix
+products, not the fused kernel"), the check enforces it: it reads the names the answer's code
+uses (following the reader's own helper functions) and refuses the library calls the exercise
+excludes, and 3.2 also watches the sizes of the tensors the answer creates.
 """
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 import torch
+from torch.overrides import TorchFunctionMode
 
 from ._core import close, confirm, fail, require_answer, require_callable
 
@@ -49,15 +56,19 @@ def _call(exercise: str, name: str, function, *args):
     return result
 
 
-def _run(exercise: str, name: str, function, inputs: dict, case: str) -> np.ndarray:
-    """Call ``function(**inputs)`` positionally on copies' originals, then check it returned a
-    tensor and left every tensor input unchanged. ``case`` says in words which input this was."""
+def _run_tensor(exercise: str, name: str, function, inputs: dict, case: str,
+                crash_hint=None) -> torch.Tensor:
+    """Call ``function(*inputs.values())``, then check it returned a tensor and left every tensor
+    input unchanged; return the result, detached. ``case`` says in words which input this was;
+    ``crash_hint(error)`` may add a sentence to the message when the answer raises."""
     require_callable(exercise, name, function)
     before = {k: v.clone() for k, v in inputs.items() if isinstance(v, torch.Tensor)}
     try:
         result = function(*inputs.values())
     except Exception as e:  # the reader's code failed: say on what
-        fail(exercise, f"`{name}` raised {type(e).__name__} on {case}: {e}")
+        extra = crash_hint(e) if crash_hint is not None else ""
+        fail(exercise, f"`{name}` raised {type(e).__name__} on {case}: {e}"
+                       + (f". {extra}" if extra else ""))
     if result is None or result is Ellipsis:
         fail(exercise, f"`{name}` returned {result!r}: did you forget the `return`?")
     for key, old in before.items():
@@ -67,7 +78,118 @@ def _run(exercise: str, name: str, function, inputs: dict, case: str) -> np.ndar
                            f"writing into the argument (x /= 2, masked_fill_, x[...] = ...).")
     if not isinstance(result, torch.Tensor):
         fail(exercise, f"`{name}` should return a tensor, got {type(result).__name__}.")
-    return result.detach().cpu().double().numpy()
+    return result.detach().cpu()
+
+
+def _run(exercise: str, name: str, function, inputs: dict, case: str,
+         crash_hint=None) -> np.ndarray:
+    """:func:`_run_tensor`, with the result as a float64 numpy array."""
+    return _run_tensor(exercise, name, function, inputs, case, crash_hint).double().numpy()
+
+
+def keepdim_hint(error: Exception) -> str:
+    """For a crash of a row-wise answer: a broadcasting error is usually a lost row dimension."""
+    if isinstance(error, RuntimeError) and "must match the size" in str(error):
+        return ("A reduction over the last dimension (sum, mean) drops that dimension unless you "
+                "pass keepdim=True, and the result then no longer lines up with the rows.")
+    return ""
+
+
+def _code_of(function):
+    """The code object of a Python function, a bound method or a callable object, or None."""
+    for candidate in (function, getattr(function, "__func__", None),
+                      getattr(type(function), "__call__", None)):
+        code = getattr(candidate, "__code__", None)
+        if isinstance(code, types.CodeType):
+            return candidate, code
+    return None, None
+
+
+def names_used(function) -> tuple[set, list]:
+    """What an answer's code refers to: the global and attribute names in its code (nested
+    functions and lambdas included), and ``(name, object)`` for each global (or closure
+    variable) it uses. The reader's own helper functions that it calls are followed, so a helper
+    copied from the chapter counts as part of the answer."""
+    names, objects, seen = set(), [], set()
+    pending = [function]
+    while pending:
+        holder, code = _code_of(pending.pop())
+        if code is None or code in seen:
+            continue
+        seen.add(code)
+        own, stack = set(), [code]
+        while stack:
+            c = stack.pop()
+            own.update(c.co_names)
+            stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+        names |= own
+        scope = getattr(holder, "__globals__", {})
+        found = [(n, scope[n]) for n in sorted(own) if n in scope]
+        free = getattr(code, "co_freevars", ())
+        cells = getattr(holder, "__closure__", None) or ()
+        found += [(n, cell.cell_contents) for n, cell in zip(free, cells) if _cell_filled(cell)]
+        for global_name, value in found:
+            objects.append((global_name, value))
+            if isinstance(value, (types.FunctionType, types.MethodType)) and \
+                    not _library_object(value):
+                pending.append(value)
+    return names, objects
+
+
+def _cell_filled(cell) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
+def _library_object(value) -> str:
+    """'gptlib' or 'torch' if ``value`` (a module, function or class) comes from one, else ''."""
+    module = value.__name__ if isinstance(value, types.ModuleType) else \
+        getattr(value, "__module__", None)
+    if not isinstance(module, str):
+        return ""
+    for library in ("gptlib", "torch"):
+        if module == library or module.startswith(library + "."):
+            return library
+    return ""
+
+
+def forbid(exercise: str, name: str, function, names=(), libraries=("gptlib",),
+           rule: str = "") -> None:
+    """Fail if the answer ``function`` uses one of ``names`` (as a global or an attribute, e.g.
+    ``F.scaled_dot_product_attention``) or anything from ``libraries``; ``rule`` is the sentence
+    of the exercise it breaks."""
+    library = _library_object(function)
+    if library and library in libraries:
+        fail(exercise, f"`{name}` is {library}'s own "
+                       f"`{getattr(function, '__name__', type(function).__name__)}`, which the "
+                       f"exercise rules out: {rule}")
+    used, objects = names_used(function)
+    for bad in names:
+        if bad in used:
+            fail(exercise, f"`{name}` uses `{bad}`, which the exercise rules out: {rule}")
+    for global_name, value in objects:
+        library = _library_object(value)
+        if library and library in libraries:
+            fail(exercise, f"`{name}` uses `{global_name}` from {library}, which the exercise "
+                           f"rules out: {rule}")
+
+
+class _LargestTensor(TorchFunctionMode):
+    """Records the largest number of entries of any tensor a torch call creates while active."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest, self.shape = 0, ()
+
+    def __torch_function__(self, func, types_, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in (out if isinstance(out, (tuple, list)) else (out,)):
+            if isinstance(t, torch.Tensor) and t.numel() > self.largest:
+                self.largest, self.shape = t.numel(), tuple(t.shape)
+        return out
 
 
 def _same(got: np.ndarray, other: np.ndarray, atol: float = 1e-6) -> bool:
@@ -175,9 +297,21 @@ def _attention_diagnosis(got, q, k, v, allowed, t_query, t_key, expected_shape, 
          "the softmax runs over the queries (dim -2); each query's weights over the keys (the "
          "last dimension) must sum to 1."),
     ]
+    if off > 0:  # with T_q = T_k the offset is 0 and its sign cannot be wrong
+        mistakes.insert(1, (dict(allowed=_mask(t_query, t_key, -2 * off)),
+                            "the mask's diagonal offset has the wrong sign: query i then sees "
+                            "keys only up to i - (T_k - T_q), so the first queries see no key at "
+                            "all and their softmax is 0 / 0 (NaN). Query i sits at position "
+                            "T_k - T_q + i."))
     for switches, hint in mistakes:
         if _same(got, _attend(q, k, v, **switches)):
             return f"on {where}, {hint}"
+    nan_rows = np.isnan(got).any(axis=-1).reshape(-1, t_query)       # (leading, T_q)
+    if nan_rows.any() and (nan_rows == nan_rows[:1]).all() and nan_rows[0, 0]:
+        return (f"on {where} the first queries' outputs are NaN in every batch row: those queries "
+                f"see no key at all, and a softmax over nothing is 0 / 0. Check the mask: query i "
+                f"sits at position T_k - T_q + i and sees every key up to there, its own "
+                f"included.")
     if np.isnan(got).any():
         return (f"on {where} some outputs are NaN (0 / 0 in a softmax): if you subtract a maximum "
                 f"before exp, take it per row, over the keys; a maximum over the whole tensor "
@@ -192,6 +326,11 @@ def check_cached_attention(cached_attention) -> None:
     ``(..., T_k, D)``; returns ``(..., T_q, D)``."""
     ex = "3.1"
     require_callable(ex, "cached_attention", cached_attention)
+    forbid(ex, "cached_attention", cached_attention,
+           names=("scaled_dot_product_attention", "causal_mask", "MultiheadAttention"),
+           rule="build the mask yourself and write the scores, the softmax and the weighted sum "
+                "with matrix products (not gptlib's attention or causal_mask, not "
+                "F.scaled_dot_product_attention).")
     for n, (lead, t_query, t_key, d) in enumerate(CACHE_CASES):
         q, k, v = _cache_inputs(lead, t_query, t_key, d, seed=310 + n)
         shape = tuple(lead) + (t_query, d)
@@ -238,6 +377,11 @@ def check_softmax_backward(softmax_backward) -> None:
     last dimension and ``grad_p = dL/dp``, both ``(..., T)``; the reference is torch's autograd."""
     ex = "3.2"
     require_callable(ex, "softmax_backward", softmax_backward)
+    forbid(ex, "softmax_backward", softmax_backward, libraries=("gptlib",),
+           names=("diag_embed", "diag", "diagflat", "eye", "outer", "ger", "kron", "jacobian",
+                  "autograd", "backward", "grad", "vjp", "jvp", "vmap"),
+           rule="derive dL/ds and compute it from p and grad_p alone, without autograd and "
+                "without building the T x T Jacobian.")
     cases = (((6,), False), ((3, 5), False), ((2, 4, 4), True), ((3, 7), False))
     for n, (shape, masked) in enumerate(cases):
         s, grad_p = _backward_inputs(shape, seed=320 + n, masked=masked)
@@ -248,8 +392,16 @@ def check_softmax_backward(softmax_backward) -> None:
         p = p.detach()
         where = (f"p and grad_p of shape {tuple(shape)}" + (" with masked (zero) probabilities"
                                                             if masked else ""))
-        got = _run(ex, "softmax_backward", softmax_backward, {"p": p.clone(), "grad_p": grad_p},
-                   where)
+        watch = _LargestTensor()
+        with watch:
+            got = _run(ex, "softmax_backward", softmax_backward,
+                       {"p": p.clone(), "grad_p": grad_p}, where, crash_hint=keepdim_hint)
+        if watch.largest > 2 * p.numel():
+            fail(ex, f"on {where} your answer builds a tensor of shape {watch.shape}, "
+                     f"{watch.largest // p.numel()} times the size of p: a T x T matrix per row "
+                     f"(the Jacobian, or an outer product of p with itself). The exercise asks "
+                     f"for the gradient without one: simplify the sum in (J^T g)_j until only "
+                     f"p and g are left.")
         if got.shape != expected.shape:
             fail(ex, f"on {where} the result should keep the shape {tuple(shape)} (one gradient "
                      f"per score), got {got.shape}.")
@@ -265,9 +417,13 @@ def check_softmax_backward(softmax_backward) -> None:
                               "-p_i p_j terms), and those terms carry gradient too."),
             (P * (G - (P * G).sum()), "the inner product sum_i p_i g_i is taken over the whole "
                                       "tensor; it belongs to each row (one softmax per row)."),
-            (P * (G - G.sum(-1, keepdims=True)), "the sum subtracted from g is not weighted by "
-                                                 "p: it is the probability-weighted mean of the "
-                                                 "row's g that comes out of the derivation."),
+            (P * (G - G.sum(-1, keepdims=True)), "the sum subtracted from g is not weighted: "
+                                                 "in (J^T g)_j each g_i comes with the p_i of "
+                                                 "its row of J; keep it when you simplify."),
+            (P * (G - G.mean(-1, keepdims=True)), "you subtracted the plain mean of g over the "
+                                                  "row. The derivation gives another average: "
+                                                  "in (J^T g)_j each g_i comes with the p_i of "
+                                                  "its row of J; keep it when you simplify."),
             (G - inner, "the whole result must be multiplied by p elementwise (a key the softmax "
                         "gives no weight gets no gradient)."),
             (P * (inner - G), "the sign is flipped: raising s_j by a little raises the loss by "
@@ -307,6 +463,10 @@ def check_grouped_query_attention(grouped_query_attention) -> None:
     ex = "3.3"
     name = "grouped_query_attention"
     require_callable(ex, name, grouped_query_attention)
+    forbid(ex, name, grouped_query_attention,
+           names=("scaled_dot_product_attention", "MultiheadAttention", "causal_mask"),
+           rule="write the scores, mask, softmax and weighted sum with matrix products, not "
+                "F.scaled_dot_product_attention (or gptlib).")
     for n, (B, H, G, T, D) in enumerate(GQA_CASES):
         g = _generator(330 + n)
         q = torch.randn(B, H, T, D, generator=g, dtype=torch.float64)
@@ -353,19 +513,23 @@ def check_retemper(retemper) -> None:
     s. ``weights``: ``(..., T)``, rows summing to 1, masked keys exactly 0."""
     ex = "3.4"
     require_callable(ex, "retemper", retemper)
+    forbid(ex, "retemper", retemper,
+           rule="use only `weights` and `tau` (not the explorer's own "
+                "gptlib.viz.attention.retemper).")
     g = _generator(34)
     T = 6
     scores = torch.randn(2, 3, T, T, generator=g, dtype=torch.float64)
     scores = scores * torch.tensor([0.3, 1.0, 4.0], dtype=torch.float64)[:, None, None]
     scores = scores.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
     weights = torch.softmax(scores, dim=-1)         # (2, 3, T, T), zeros above the diagonal
-    for tau in (0.5, 2.0, 0.25, 1.0):
+    masked = np.broadcast_to(np.triu(np.ones((T, T), dtype=bool), 1), weights.shape)
+    for tau in (0.5, 2.0, 0.25, 10.0, 1.0):
         where = f"causal weights of shape {tuple(weights.shape)}, tau = {tau}"
         got = _run(ex, "retemper", retemper, {"weights": weights.clone(), "tau": tau}, where)
         expected = torch.softmax(scores / tau, dim=-1).numpy()
         if got.shape != expected.shape:
             fail(ex, f"retemper should keep the shape {expected.shape}, got {got.shape}.")
-        if _same(got, expected, atol=1e-9):
+        if _same(got, expected, atol=1e-9) and (got[masked] == 0).all():
             continue
         w = weights.numpy()
         if np.isnan(got).any():
@@ -379,13 +543,14 @@ def check_retemper(retemper) -> None:
         if _same(got, torch.softmax(torch.as_tensor(w) / tau, -1).numpy(), atol=1e-9):
             fail(ex, "you applied a softmax to weights / tau, as if the weights were scores. "
                      "The scores s are gone; start from w_j = exp(s_j) / Z.")
-        if np.abs(got[..., np.triu_indices(T, 1)[0], np.triu_indices(T, 1)[1]]).max() > 1e-12:
-            fail(ex, f"on {where} masked keys (weight 0) got weight. A key the model could not "
-                     f"see must stay at exactly 0 at every temperature; an epsilon added to the "
-                     f"weights (before a log, say) lifts it.")
+        if (got[masked] != 0).any():
+            fail(ex, f"on {where} masked keys (weight 0) got weight (up to "
+                     f"{np.abs(got[masked]).max():.1e}). A key the model could not see must stay "
+                     f"at exactly 0 at every temperature; an epsilon added to the weights "
+                     f"(before a log, say) lifts it.")
         if not np.allclose(got.sum(-1), 1, atol=1e-6):
             fail(ex, f"on {where} the rows no longer sum to 1: renormalise each row (over the "
                      f"last dimension) after changing the weights.")
         close(ex, f"retemper(weights, {tau})", got, expected, atol=1e-9,
               hint="w_j = exp(s_j) / Z, so w_j^(1/tau) is proportional to exp(s_j / tau).")
-    confirm(ex, "retemper equals softmax(s / tau) for four tau, masked keys at 0")
+    confirm(ex, "retemper equals softmax(s / tau) for five tau, masked keys at 0")
