@@ -113,13 +113,23 @@ def test_attention_figure_tiles_controls_and_temperatures():
     assert list(fig.layout.yaxis.range) == [2 * T - 0.5, T - 0.5]
     assert list(fig.layout.xaxis.range) == [2 * T - 0.5, 3 * T - 0.5]
     assert layer_menu.buttons[-1].args[0]["yaxis.range"] == [2 * T - 0.5, -0.5]
+    # the "all" views name each tile by its layer or head; one layer or head names the tokens
+    every_layer, every_head = layer_menu.buttons[-1].args[0], head_menu.buttons[-1].args[0]
+    assert every_layer["yaxis.ticktext"] == ["layer 0", "layer 1"]
+    assert every_head["xaxis.ticktext"] == ["head 0", "head 1", "head 2"]
+    assert every_head["xaxis.tickvals"][1] == heatmap.x[T + T // 2]      # the middle of tile 1
+    assert head_menu.buttons[0].args[0]["xaxis.ticktext"] == list("ab␣cd⏎") * 3
+    assert layer_menu.buttons[1].args[0]["yaxis.tickvals"] == list(heatmap.y)
     (slider,) = fig.layout.sliders
     assert [s.label for s in slider.steps] == ["0.5", "1", "2"] and slider.active == 1
     for tau, step in zip(temps, slider.steps):
         grid = decode(step.args[0]["z"][0])
         expected = np.rint(100 * torch.softmax(scores / tau, -1).numpy()).astype(np.uint8)
         np.testing.assert_array_equal(grid[T:2 * T, 0:T], expected[1, 0])
-    assert heatmap.x[1] == "H0 · #1 b" and heatmap.y[T + 5] == "L1 · #5 ⏎"
+    # the hover reads "layer 1 · query #5 '⏎' → head 0 · key #1 'b'"
+    assert heatmap.x[1] == "head 0 · key #1 'b'" and heatmap.y[T + 5] == "layer 1 · query #5 '⏎'"
+    assert heatmap.hovertemplate.startswith("%{y} → %{x}")
+    assert "itself and the tokens before it" in fig.layout.title.text
     assert len(fig.layout.shapes) == 2 * 3 + (3 - 1) + (2 - 1)  # a mask per tile, separators
 
 
@@ -157,8 +167,14 @@ def test_attention_figure_stays_small():
 def test_head_overview_figure_shows_entropy():
     w, _ = causal_weights(L=2, H=3, T=6, seed=6)
     fig = va.head_overview_figure(w)
-    np.testing.assert_allclose(np.asarray(fig.data[0].z), np.round(va.head_statistics(w)["entropy"], 2))
+    entropy = va.head_statistics(w)["entropy"]
+    np.testing.assert_allclose(np.asarray(fig.data[0].z), np.round(entropy, 2))
     assert list(fig.data[0].y) == ["layer 0", "layer 1"] and len(fig.data[0].x) == 3
+    lowest = np.unravel_index(entropy.argmin(), entropy.shape)
+    assert f"lowest here: layer {lowest[0]}, head {lowest[1]}" in fig.layout.title.text
+    # the hover gives the even spread to two decimals, as the chapter's text does
+    even = va.head_statistics(w)["uniform_entropy"][0, 0]
+    assert np.asarray(fig.data[0].customdata)[0, 0, 0] == round(even, 2)
 
 
 def test_attention_scaling_figure_draws_four_panels_and_the_median():
@@ -171,6 +187,8 @@ def test_attention_scaling_figure_draws_four_panels_and_the_median():
     dashed = [t for t in fig.data if t.line.dash == "dash"]
     assert [list(t.y) for t in dashed] == [median["q·k"], median["scaled"]]
     assert fig.layout.yaxis4.type == "log" and fig.layout.yaxis2.type == "linear"
+    # ticks sit at the measured widths, not at plotly's 2, 5, 10, ...
+    assert list(fig.layout.xaxis.tickvals) == d and list(fig.layout.xaxis4.ticktext) == ["4", "16", "64"]
     assert sum(t.showlegend is not False for t in fig.data) == 4  # two means, two medians
     with pytest.raises(ValueError, match="shape"):
         va.attention_scaling_figure(d, *[{"a": [1.0]}] * 5)

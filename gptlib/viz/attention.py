@@ -191,14 +191,15 @@ def attention_figure(weights, tokens: Sequence[str], temperatures: Sequence[floa
 
     grids = [as_percent(tile_grid(retemper(w, t))) for t in temperatures]
     start = temperatures.index(1.0) if 1.0 in temperatures else 0
-    # category names must be unique over the whole grid; the tick text shows just the token
-    y_names = [f"L{l} · #{i} {labels[i]}" for l in layer_ids for i in range(T)]
-    x_names = [f"H{h} · #{j} {labels[j]}" for h in head_ids for j in range(T)]
+    # category names must be unique over the whole grid, and they are what the hover shows:
+    # a row of the grid is one layer's query, a column one head's key; the tick text shows
+    # just the token
+    y_names = [f"layer {l} · query #{i} '{labels[i]}'" for l in layer_ids for i in range(T)]
+    x_names = [f"head {h} · key #{j} '{labels[j]}'" for h in head_ids for j in range(T)]
     fig = go.Figure(go.Heatmap(
         z=grids[start], x=x_names, y=y_names, zmin=0, zmax=100, colorscale=SEQUENTIAL,
         colorbar=dict(title=dict(text="weight (%)"), ticksuffix="%"),
-        hovertemplate="query (layer · position): %{y}<br>key (head · position): %{x}"
-                      "<br>weight: %{z}%<extra></extra>"))
+        hovertemplate="%{y} → %{x}<br>weight: %{z}%<extra></extra>"))
     shapes = [dict(type="path", path=mask_path(h * T, l * T, T), fillcolor=MASK_COLOUR,
                    line=dict(width=0), layer="above") for l in range(nL) for h in range(nH)]
     shapes += [dict(type="line", x0=h * T - 0.5, x1=h * T - 0.5, y0=-0.5, y1=nL * T - 0.5,
@@ -212,20 +213,41 @@ def attention_figure(weights, tokens: Sequence[str], temperatures: Sequence[floa
     def y_range(l):  # reversed: query 0 at the top
         return [nL * T - 0.5, -0.5] if l is None else [(l + 1) * T - 0.5, l * T - 0.5]
 
+    key_title = "key: the token being looked at"
+    query_title = "query: the token doing the looking"
+
+    def x_axis(h):  # h None = all heads: one tick per tile, naming its head
+        if h is None:
+            return {"xaxis.range": x_range(None), "xaxis.tickvals": [x_names[i * T + T // 2]
+                                                                     for i in range(nH)],
+                    "xaxis.ticktext": [f"head {head_ids[i]}" for i in range(nH)],
+                    "xaxis.title.text": "key (one tile per head; pick a head to read the tokens)"}
+        return {"xaxis.range": x_range(h), "xaxis.tickvals": x_names,
+                "xaxis.ticktext": labels * nH, "xaxis.title.text": key_title}
+
+    def y_axis(l):  # l None = all layers: one tick per tile, naming its layer
+        if l is None:
+            return {"yaxis.range": y_range(None), "yaxis.tickvals": [y_names[i * T + T // 2]
+                                                                     for i in range(nL)],
+                    "yaxis.ticktext": [f"layer {layer_ids[i]}" for i in range(nL)],
+                    "yaxis.title.text": "query (one tile per layer)"}
+        return {"yaxis.range": y_range(l), "yaxis.tickvals": y_names,
+                "yaxis.ticktext": labels * nL, "yaxis.title.text": query_title}
+
     li, hi = (layer, head) if controls else (0, 0)
+    row_text = "Each row is one token's attention over itself and the tokens before it"
     fig.update_layout(
-        title=dict(text=title or ("Each row is one token's attention over the tokens before it "
-                                  f"(layer {layer}, head {head})" if not controls else
-                                  "Each row is one token's attention over the tokens before it"),
+        title=dict(text=title or (f"{row_text}<br>(layer {layer}, head {head})" if not controls
+                                  else row_text),
                    font=dict(size=15), y=0.98, yanchor="top"),
         height=800 if controls else 620, margin=dict(l=70, r=30, t=110 if controls else 60,
                                                      b=150 if controls else 60),
         shapes=shapes, plot_bgcolor="white",
-        xaxis=dict(title=dict(text="key: the token being looked at"), tickmode="array",
+        xaxis=dict(title=dict(text=key_title), tickmode="array",
                    tickvals=x_names, ticktext=labels * nH, tickangle=0, range=x_range(hi),
                    tickfont=dict(size=10),
                    showgrid=False, side="bottom", constrain="domain"),
-        yaxis=dict(title=dict(text="query: the token doing the looking"), tickmode="array",
+        yaxis=dict(title=dict(text=query_title), tickmode="array",
                    tickvals=y_names, ticktext=labels * nL, range=y_range(li), showgrid=False,
                    tickfont=dict(size=10),
                    scaleanchor="x", constrain="domain"),
@@ -235,13 +257,13 @@ def attention_figure(weights, tokens: Sequence[str], temperatures: Sequence[floa
                     bgcolor="white")
         fig.update_layout(updatemenus=[
             dict(menu, x=0.0, xanchor="left", active=layer,
-                 buttons=[dict(label=f"layer {l}", method="relayout",
-                               args=[{"yaxis.range": y_range(l)}]) for l in range(L)]
-                 + [dict(label="all layers", method="relayout", args=[{"yaxis.range": y_range(None)}])]),
+                 buttons=[dict(label=f"layer {l}", method="relayout", args=[y_axis(l)])
+                          for l in range(L)]
+                 + [dict(label="all layers", method="relayout", args=[y_axis(None)])]),
             dict(menu, x=0.2, xanchor="left", active=head,
-                 buttons=[dict(label=f"head {h}", method="relayout",
-                               args=[{"xaxis.range": x_range(h)}]) for h in range(H)]
-                 + [dict(label="all heads", method="relayout", args=[{"xaxis.range": x_range(None)}])]),
+                 buttons=[dict(label=f"head {h}", method="relayout", args=[x_axis(h)])
+                          for h in range(H)]
+                 + [dict(label="all heads", method="relayout", args=[x_axis(None)])]),
         ], sliders=[dict(
             active=start, x=0.0, len=1.0, y=-0.12, yanchor="top", pad=dict(t=40),
             currentvalue=dict(prefix="softmax temperature τ = ", suffix="  (1 = as trained)"),
@@ -266,19 +288,24 @@ def head_overview_figure(weights, title: str | None = None) -> go.Figure:
     w = as_weights(weights)
     L, H = w.shape[:2]
     s = head_statistics(w)
-    custom = np.stack([s["uniform_entropy"], 100 * s["previous"], 100 * s["self"], 100 * s["first"]], -1)
+    custom = np.stack([np.round(s["uniform_entropy"], 2), np.round(100 * s["previous"], 1),
+                       np.round(100 * s["self"], 1), np.round(100 * s["first"], 1)], -1)
+    lowest = np.unravel_index(int(s["entropy"].argmin()), s["entropy"].shape)
+    even = float(s["uniform_entropy"].max())
     fig = go.Figure(go.Heatmap(
         z=np.round(s["entropy"], 2), x=[f"head {h}" for h in range(H)], y=[f"layer {l}" for l in range(L)],
-        colorscale=SEQUENTIAL, zmin=0, zmax=float(s["uniform_entropy"].max()),
-        text=np.round(s["entropy"], 1), texttemplate="%{text}", customdata=np.round(custom, 1),
+        colorscale=SEQUENTIAL, zmin=0, zmax=even,
+        text=np.round(s["entropy"], 2), texttemplate="%{text:.2f}", customdata=custom,
         colorbar=dict(title=dict(text="entropy (bits)")),
         hovertemplate="%{y}, %{x}<br>entropy %{z} bits (spread evenly: %{customdata[0]} bits)"
                       "<br>on the previous token: %{customdata[1]}%<br>on itself: %{customdata[2]}%"
                       "<br>on the first token: %{customdata[3]}%<extra></extra>"))
+    default_title = (f"Mean attention entropy per head, in bits (0 = one key, {even:.2f} = spread "
+                     f"evenly):<br>the lower, the more focused; lowest here: layer {lowest[0]}, "
+                     f"head {lowest[1]}")
     fig.update_layout(
-        title=dict(text=title or "Mean attention entropy per head: dark cells are focused heads worth a look",
-                   font=dict(size=15)),
-        height=120 + 70 * L, margin=dict(l=70, r=30, t=60, b=40),
+        title=dict(text=title or default_title, font=dict(size=15)),
+        height=140 + 70 * L, margin=dict(l=70, r=30, t=80, b=40),
         xaxis=dict(title=dict(text="head"), side="bottom"),
         yaxis=dict(title=dict(text="layer"), autorange="reversed"))
     return fig
@@ -323,7 +350,7 @@ def attention_scaling_figure(d_k: Sequence[int], variance: dict, max_weight: dic
                         subplot_titles=("variance of the scores s",
                                         "largest weight in a row (1 = one-hot)",
                                         "through the softmax: ‖∂p/∂s‖",
-                                        "reaching the query: ‖∂p/∂q‖ (— mean, -- median)"))
+                                        "reaching the query: ‖∂p/∂q‖"))
     panels = (((1, 1), variance, "variance", True), ((1, 2), max_weight, "max weight", False),
               ((2, 1), score_gradient, "Frobenius norm", False),
               ((2, 2), query_gradient, "Frobenius norm", True))
@@ -333,20 +360,22 @@ def attention_scaling_figure(d_k: Sequence[int], variance: dict, max_weight: dic
             first = row == 1 and col == 1
             fig.add_trace(go.Scatter(
                 x=d_k, y=np.asarray(values, dtype=float), mode="lines+markers",
-                name=label, legendgroup=label,
+                name=f"{label} (in the last panel: mean over queries)", legendgroup=label,
                 showlegend=first, line=dict(color=colour, width=2.5)), row=row, col=col)
             if (row, col) == (2, 2):
                 fig.add_trace(go.Scatter(
                     x=d_k, y=np.asarray(median_query_gradient[label], dtype=float),
-                    mode="lines+markers", name=f"{label}: median query (dashed)", legendgroup=label,
+                    mode="lines+markers", name=f"{label}: median query", legendgroup=label,
                     line=dict(color=colour, width=2, dash="dash"), marker=dict(symbol="x")),
                     row=row, col=col)
-        fig.update_xaxes(type="log", title_text="key width d_k", row=row, col=col)
+        fig.update_xaxes(type="log", title_text="key width d_k", tickmode="array",
+                         tickvals=d_k.tolist(), ticktext=[f"{w:g}" for w in d_k],
+                         row=row, col=col)
         fig.update_yaxes(type="log" if logy else "linear", title_text=ytitle, row=row, col=col)
     fig.update_layout(
-        title=dict(text="Divided by √d_k, nothing changes with the width; undivided, the rows "
-                        "saturate<br>and the gradient reaching the query is large for a few "
-                        "and near zero for most", font=dict(size=15)),
+        title=dict(text="At initialisation, divided by √d_k nothing changes with the width; "
+                        "undivided, wide heads' rows saturate<br>and the gradient reaching the "
+                        "query is large for a few and near zero for most", font=dict(size=15)),
         height=680, margin=dict(l=60, r=20, t=110, b=50),
         legend=dict(orientation="h", y=-0.14, x=0.5, xanchor="center"))
     return fig
