@@ -5,7 +5,9 @@ Python (``math.erf`` and a bisection), from counting the parameters of plain ``t
 and from torch's own FLOP counter, never from ``gptlib.model`` and never from the notebook's
 variables. The inputs expose the usual mistakes: rows at very different scales (one so small
 that epsilon matters, one all zeros), several shapes and widths, an epsilon that is not the
-usual one, and a check that the answer leaves its input unchanged.
+usual one, and a check that the answer leaves its input unchanged. Where an exercise rules out a
+shortcut (autograd, ``F.rms_norm``, counting a built module's parameters, a FLOP counter), the
+check reads the names the answer's code uses and refuses it.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from ._core import confirm, fail, number, require_callable
-from .ch03 import _call, _run, _same
+from .ch03 import _call, _run, _run_tensor, _same, forbid, keepdim_hint
 
 
 def _whole(ex: str, name: str, value, where: str) -> int:
@@ -68,10 +70,15 @@ def check_gelu_slope(gelu_slope, gelu_min_x) -> None:
     ``gelu_min_x`` the x where the exact GELU is smallest (to within 1e-4)."""
     ex = "4.1"
     require_callable(ex, "gelu_slope", gelu_slope)
+    forbid(ex, "gelu_slope", gelu_slope, libraries=("gptlib",),
+           names=("gelu", "GELU", "autograd", "grad", "backward", "vjp", "jacobian", "func"),
+           rule="derive the slope and write it from torch.erf and torch.exp (not autograd, not "
+                "F.gelu).")
     grid = torch.linspace(-6, 6, 241, dtype=torch.float64)
     block = torch.randn(3, 5, generator=torch.Generator().manual_seed(41), dtype=torch.float64) * 3
     for x, where in ((grid, "x from -6 to 6, shape (241,)"), (block, "x of shape (3, 5)")):
-        got = _run(ex, "gelu_slope", gelu_slope, {"x": x.clone()}, where)
+        result = _run_tensor(ex, "gelu_slope", gelu_slope, {"x": x.clone()}, where)
+        got = result.double().numpy()
         expected = _autograd_slope(x)
         if got.shape != expected.shape:
             fail(ex, f"gelu_slope should act elementwise and keep the shape {tuple(x.shape)}, "
@@ -100,6 +107,15 @@ def check_gelu_slope(gelu_slope, gelu_min_x) -> None:
             if _same(got, wrong, atol=1e-6):
                 fail(ex, hint)
         worst = int(np.abs(got - expected).argmax())
+        gap = float(np.abs(got - expected).max())
+        if gap < 1e-5:  # the formula is right; the precision is not
+            fail(ex, f"on {where}, at x = {xn.flat[worst]:.3f} your slope is "
+                     f"{got.flat[worst]:.12g}, autograd through F.gelu gives "
+                     f"{expected.flat[worst]:.12g}: a gap of {gap:.1e}, which is rounding, not "
+                     f"the formula. Part of your computation runs in lower precision "
+                     f"(your result is {result.dtype}; x is float64, and a constant made with "
+                     f"torch.tensor(...) is float32 by default): keep it in x's dtype, or use "
+                     f"math.sqrt and math.pi for the constants.")
         fail(ex, f"on {where}, at x = {xn.flat[worst]:.3f} your slope is {got.flat[worst]:.6g}, "
                  f"autograd through F.gelu gives {expected.flat[worst]:.6g}. Differentiate "
                  f"x * Phi(x) with the product rule, using Phi' = phi.")
@@ -152,10 +168,12 @@ def check_rms_norm(rms_norm) -> None:
     ``(C,)``; the reference is ``F.rms_norm``."""
     ex = "4.2"
     require_callable(ex, "rms_norm", rms_norm)
+    forbid(ex, "rms_norm", rms_norm, names=("rms_norm", "RMSNorm"),
+           rule="write RMSNorm from its formula, not with F.rms_norm or nn.RMSNorm.")
     for x, weight, eps, where in _rms_inputs():
         C = x.shape[-1]
         got = _run(ex, "rms_norm", rms_norm, {"x": x.clone(), "weight": weight.clone(), "eps": eps},
-                   where)
+                   where, crash_hint=keepdim_hint)
         expected = F.rms_norm(x, (C,), weight, eps).numpy()
         if got.shape != expected.shape:
             fail(ex, f"rms_norm should keep the shape of x, {tuple(x.shape)}, got {got.shape}.")
@@ -232,6 +250,10 @@ def check_block_parameters(block_parameters) -> None:
     """Exercise 4.3: ``block_parameters(d_model, d_ffn)`` counts one block's parameters."""
     ex = "4.3"
     require_callable(ex, "block_parameters", block_parameters)
+    forbid(ex, "block_parameters", block_parameters, libraries=("gptlib", "torch"),
+           names=("numel", "parameters", "named_parameters", "param_count", "state_dict"),
+           rule="count from the shapes of the six modules, by arithmetic, without building "
+                "them (no torch, no gptlib).")
     for C, Fw in ((768, 3072), (1088, 4352), (64, 100), (5120, 20480), (96, 96)):
         where = f"d_model = {C}, d_ffn = {Fw}"
         got = _whole(ex, "block_parameters", _call(ex, "block_parameters", block_parameters, C, Fw),
@@ -245,11 +267,24 @@ def check_block_parameters(block_parameters) -> None:
                      f"also has a bias (one per output), and each of the two LayerNorms has a "
                      f"gain and a bias of C values.")
         if got == expected - 4 * C:
+            also = (" (or, since F = 4C here, mlp.c_fc's bias of F values)" if Fw == 4 * C
+                    else "")
             fail(ex, f"for {where} you are {4 * C:,} short: the two LayerNorms, each with a gain "
-                     f"and a bias of C values.")
-        if got in (expected - 2 * C, expected - 3 * C):
-            fail(ex, f"for {where} you are {expected - got:,} short: there are two LayerNorms "
-                     f"per block, and each has a gain and a bias of C values.")
+                     f"and a bias of C values{also}.")
+        if got == expected - 2 * C:
+            fail(ex, f"for {where} you are 2C = {2 * C:,} short. Two usual causes: c_attn's "
+                     f"bias counted as C values (it has one per output, 3C), or one of the two "
+                     f"LayerNorms (a gain and a bias of C values each) missing.")
+        if got == expected - 3 * C:
+            fail(ex, f"for {where} you are 3C = {3 * C:,} short: c_attn's bias is missing (one "
+                     f"value per output, 3C), or a LayerNorm and one more bias of C.")
+        if got == expected - C:
+            fail(ex, f"for {where} you are C = {C:,} short: one bias or gain of C values is "
+                     f"missing (attn.c_proj's bias, mlp.c_proj's bias, or a LayerNorm's gain or "
+                     f"bias).")
+        if got == expected - Fw and Fw != C:
+            fail(ex, f"for {where} you are F = {Fw:,} short: mlp.c_fc's bias (one value per "
+                     f"hidden unit) is missing.")
         if got == _count_block(C, 4 * C) and Fw != 4 * C:
             fail(ex, f"for {where} you assumed F = 4C; use the d_ffn you are given (here "
                      f"F / C = {Fw / C:g}).")
@@ -281,11 +316,17 @@ def _measure_block_flops(d_model: int, d_ffn: int, seq_len: int) -> float:
     return counter.get_total_flops() / T
 
 
-def check_block_flops(block_flops) -> None:
+def check_block_flops(block_flops, attention_equals_ffn) -> None:
     """Exercise 4.4: ``block_flops(d_model, d_ffn, seq_len)`` counts the forward matmul FLOPs of one
-    block for one token that attends to ``seq_len`` keys (2 FLOPs per multiply-add)."""
+    block for one token that attends to ``seq_len`` keys (2 FLOPs per multiply-add), and
+    ``attention_equals_ffn`` is the ``seq_len`` at which Q K^T and A V together cost as much as the
+    FFN's two matrices for Cerebras-GPT 111M (C = 768, F = 3072)."""
     ex = "4.4"
     require_callable(ex, "block_flops", block_flops)
+    forbid(ex, "block_flops", block_flops, libraries=("gptlib", "torch"),
+           names=("FlopCounterMode", "get_total_flops", "flops_per_token"),
+           rule="count the products from their shapes, by arithmetic (no FLOP counter, no "
+                "gptlib, no torch).")
     for C, Fw, T in ((64, 256, 16), (96, 200, 40), (32, 128, 128)):
         where = f"C = {C}, F = {Fw}, T = {T}"
         got = number(ex, "block_flops(...)", _call(ex, "block_flops", block_flops, C, Fw, T))
@@ -314,71 +355,126 @@ def check_block_flops(block_flops) -> None:
                 math.isclose(got, expected + biases, rel_tol=1e-9):
             fail(ex, f"for {where} you counted the biases; the question leaves them out (they "
                      f"are additions, not matrix products).")
+        if math.isclose(got, 24 * C * C + 4 * T * C, rel_tol=1e-9):
+            fail(ex, f"for {where} you used 24C^2 + 4TC, which assumes F = 4C; here F / C = "
+                     f"{Fw / C:.3g}. Write the FFN's part with d_ffn.")
         fail(ex, f"for {where} you got {got:,.0f}, torch's FLOP counter measures {expected:,.0f} "
                  f"per token. Matmuls: Q,K,V (C x 3C), output (C x C), FFN (C x F and F x C), "
                  f"plus Q K^T and A V over T keys.")
-    confirm(ex, "block_flops matches torch's FLOP counter for three block shapes")
+    C, Fw = 768, 3072                             # Cerebras-GPT 111M
+    guess = number(ex, "attention_equals_ffn", attention_equals_ffn)
+    per_key = _measure_block_flops(C, Fw, 2) - _measure_block_flops(C, Fw, 1)  # 4C
+    ffn = 2 * 2 * C * Fw
+    crossing = ffn / per_key
+    if math.isclose(guess, crossing, rel_tol=1e-9):
+        confirm(ex, f"block_flops matches torch's FLOP counter for three block shapes, and at "
+                    f"seq_len = {crossing:,.0f} attention's two products cost as much as the FFN")
+        return
+    known = [(2 * crossing, "at that seq_len one of the two products (2TC) matches the FFN; Q K^T "
+                            "and A V together cost 4TC per token"),
+             (crossing / 2, "that is where the two products match half the FFN (or the four "
+                            "projections, 8C^2): the FFN has two matrices, C x F and F x C"),
+             (2 * (4 * C * C + 2 * C * Fw) / per_key,
+              "that is where the two products match all the weight matrices of the block "
+              "(projections and FFN), not the FFN alone")]
+    for value, hint in known:
+        if math.isclose(guess, value, rel_tol=1e-9):
+            fail(ex, f"attention_equals_ffn = {guess:,.0f}: {hint}.")
+    fail(ex, f"attention_equals_ffn = {guess:g} is not where Q K^T and A V (together) cost as "
+             f"much as the FFN for C = {C}, F = {Fw}: set your count of the two products equal "
+             f"to the FFN's and solve for seq_len.")
 
 
 # ----------------------------------------------------------------------------------------------
 # Exercise 4.5: the width of a SwiGLU feed-forward network of the same size
 # ----------------------------------------------------------------------------------------------
-SWIGLU_CASES = ((768, 256), (1088, 256), (4096, 256), (1088, 1), (1000, 64), (96, 32))
+SWIGLU_CASES = (  # d_model, d_ffn, multiple_of
+    (768, 3072, 256),     # 111M: the GELU network's biases push F' past 2048
+    (4096, 16384, 256),   # LLaMA 7B's width: 11,008
+    (1088, 4352, 1),      # multiple_of = 1, and the exact width is a whole number, 2,903
+    (1024, 4096, 1),      # multiple_of = 1: 2,732.33 rounds up to 2,733
+    (1000, 3000, 64),     # F = 3C, not 4C
+    (57, 285, 64),        # the exact width, 192, is already a multiple of 64
+    (96, 200, 32),
+)
 
 
-def swiglu_width_reference(d_model: int, multiple_of: int) -> int:
-    """The smallest multiple of ``multiple_of`` that is at least 8 C / 3, in integers."""
-    need = -(-8 * d_model // 3)                     # ceil(8C / 3): 3 C F' >= 8 C^2
+def swiglu_width_reference(d_model: int, d_ffn: int, multiple_of: int) -> int:
+    """The smallest multiple of ``multiple_of`` that is at least (2 C F + F + C) / (3 C): a
+    SwiGLU network without biases with as many parameters as a GELU network of width F with its
+    biases. In integers, so that an exact width is not lost to rounding."""
+    C, F = d_model, d_ffn
+    need = -(-(2 * C * F + F + C) // (3 * C))        # ceil: 3 C F' >= 2 C F + F + C
     return -(-need // multiple_of) * multiple_of
 
 
 def check_swiglu_width(swiglu_width) -> None:
-    """Exercise 4.5: ``swiglu_width(d_model, multiple_of)`` is the hidden width F' of a SwiGLU FFN
-    (three matrices, no biases) with at least the weights of a GELU FFN of width 4C, rounded up
-    to a multiple of ``multiple_of``.
+    """Exercise 4.5: ``swiglu_width(d_model, d_ffn, multiple_of)`` is the hidden width F' of a
+    SwiGLU FFN (three matrices, no biases) with at least the parameters of a GELU FFN of width F
+    (two matrices and their biases), rounded up to a multiple of ``multiple_of``.
 
     The answer is run on every case first, then compared, case by case, with the rules readers
-    use instead (round down, round to nearest, ...): the hint names the rule that fits them all.
+    use instead (no biases, F = 4C, round down, round to nearest, ...): the hint names the rule
+    that fits them all.
     """
     ex = "4.5"
     require_callable(ex, "swiglu_width", swiglu_width)
     answers = []
-    for C, m in SWIGLU_CASES:
-        where = f"d_model = {C}, multiple_of = {m}"
-        raw = _call(ex, "swiglu_width", swiglu_width, C, m)
-        exact = 8 * C / 3
+    for C, Fw, m in SWIGLU_CASES:
+        where = f"d_model = {C}, d_ffn = {Fw}, multiple_of = {m}"
+        raw = _call(ex, "swiglu_width", swiglu_width, C, Fw, m)
+        exact = (2 * C * Fw + Fw + C) / (3 * C)
         if isinstance(raw, (float, np.floating)) and math.isclose(float(raw), exact) and \
                 exact != int(exact):
-            fail(ex, f"for {where} you returned 8C/3 = {exact:.2f}, which is not a whole number of "
-                     f"hidden units: round it up to a multiple of multiple_of.")
+            fail(ex, f"for {where} you returned the exact width {exact:.2f}, which is not a whole "
+                     f"number of hidden units: round it up to a multiple of multiple_of.")
         answers.append(_whole(ex, "swiglu_width", raw, where))
-    expected = [swiglu_width_reference(C, m) for C, m in SWIGLU_CASES]
+    expected = [swiglu_width_reference(*case) for case in SWIGLU_CASES]
     if answers == expected:
-        confirm(ex, "swiglu_width is right for six widths (11,008 for C = 4096)")
+        confirm(ex, "swiglu_width is right for seven networks (11,008 for LLaMA 7B's C = 4096)")
         return
+
+    def up(x, m):
+        return math.ceil(x / m) * m
+
     rules = [
-        (lambda C, m: 4 * C,
-         "you returned 4C, the GELU network's width. SwiGLU has three matrices of C x F' where "
-         "GELU's network has two of C x 4C, so at equal weights its F' is smaller."),
-        (lambda C, m: (8 * C // 3) // m * m,
-         "you rounded down; the width must be at least 8C/3, so round up to the next multiple."),
-        (lambda C, m: round(8 * C / 3 / m) * m,
+        (lambda C, F, m: F,
+         "you returned d_ffn, the GELU network's width. SwiGLU has three matrices of C x F' where "
+         "the GELU network has two of C x F, so at equal size its F' is smaller."),
+        (lambda C, F, m: up(2 * F / 3, m),
+         "you matched the GELU network's weights only, 2 C F. The question counts its two "
+         "biases too (F in c_fc, C in c_proj); SwiGLU has none."),
+        (lambda C, F, m: up((8 * C * C + 5 * C) / (3 * C), m),
+         "you assumed F = 4C; use the d_ffn you are given (the check tries other ratios)."),
+        (lambda C, F, m: up(8 * C / 3, m),
+         "you assumed F = 4C and counted weights only (the 8C/3 of LLaMA's paper). Use the d_ffn "
+         "you are given, and count the GELU network's two biases."),
+        (lambda C, F, m: up((2 * C * F + F) / (3 * C + 2), m),
+         "you gave the SwiGLU network biases too; as in LLaMA it has none (only the GELU network "
+         "it replaces has biases)."),
+        (lambda C, F, m: math.floor((2 * C * F + F + C) / (3 * C) / m) * m,
+         "you rounded down; the width must be at least the exact value, so round up to the next "
+         "multiple."),
+        (lambda C, F, m: round((2 * C * F + F + C) / (3 * C) / m) * m,
          "you rounded to the nearest multiple; the question asks for the smallest multiple that "
-         "is at least 8C/3."),
-        (lambda C, m: (8 * C // 3 // m + 1) * m,
-         "where 8C/3 is already a multiple of multiple_of (C = 768 or 96 here), you still "
-         "rounded up to the next one; the smallest multiple at least 8C/3 is 8C/3 itself."),
-        (lambda C, m: -(-(8 * C // 3) // m) * m,
-         "you rounded 8C/3 down to a whole number before rounding up to a multiple (it shows for "
-         "multiple_of = 1); the width must be at least 8C/3 itself."),
-        (lambda C, m: swiglu_width_reference(C, 256),
+         "is at least the exact value."),
+        (lambda C, F, m: (math.floor((2 * C * F + F + C) / (3 * C) / m) + 1) * m,
+         "where the exact width is already a multiple of multiple_of (192 for d_model = 57, "
+         "d_ffn = 285, multiple_of = 64; 2,903 for d_model = 1088 with multiple_of = 1), you "
+         "still rounded up to the next one; it is the answer itself."),
+        (lambda C, F, m: up(math.floor((2 * C * F + F + C) / (3 * C)), m),
+         "you rounded the exact width down to a whole number before rounding up to a multiple "
+         "(it shows for multiple_of = 1). LLaMA's released code does this, int(...) then round "
+         "up, but the question asks for a width at least the exact value."),
+        (lambda C, F, m: swiglu_width_reference(C, F, 256),
          "you rounded to a multiple of 256 whatever multiple_of says; use the argument."),
     ]
     for rule, hint in rules:
-        if answers == [rule(C, m) for C, m in SWIGLU_CASES]:
+        if answers == [rule(*case) for case in SWIGLU_CASES]:
             fail(ex, hint)
-    (C, m), got, want = next((case, a, e) for case, a, e in zip(SWIGLU_CASES, answers, expected)
-                             if a != e)
-    fail(ex, f"for d_model = {C}, multiple_of = {m} you gave {got:,}. Count the weights: the GELU "
-             f"network has 2 C (4C); SwiGLU's three matrices have 3 C F'. Solve for F', then take "
-             f"the smallest multiple of multiple_of that is not below it.")
+    (C, Fw, m), got = next((case, a) for case, a, e in zip(SWIGLU_CASES, answers, expected)
+                           if a != e)
+    fail(ex, f"for d_model = {C}, d_ffn = {Fw}, multiple_of = {m} you gave {got:,}. Count the "
+             f"parameters: the GELU network has 2 C F weights and F + C biases; SwiGLU's three "
+             f"matrices have 3 C F'. Solve for F', then take the smallest multiple of "
+             f"multiple_of that is not below it.")
