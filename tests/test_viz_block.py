@@ -16,6 +16,7 @@ def test_gelu_figure_plots_both_gelus_and_their_difference():
     np.testing.assert_allclose(by_name["ReLU (for scale)"].y, np.maximum(x.numpy(), 0))
     worst = (tanh - exact).abs().max().item()
     assert f"{worst:.1e}" in fig.layout.title.text  # the title states the measured gap
+    assert list(fig.layout.xaxis2.range) == [-5.0, 5.0]  # the axis stops where the data stops
     with pytest.raises(ValueError, match="one per x"):
         block_viz.gelu_figure(x, exact[:-1], tanh)
     with pytest.raises(ValueError, match="NaN"):
@@ -31,6 +32,7 @@ def test_training_curves_figure_smooths_with_a_running_mean():
     np.testing.assert_allclose(smooth.y, [3.5, 2.5, 1.5, 1.0])
     np.testing.assert_array_equal(smooth.x, [1, 2, 3, 4])  # each mean is drawn at its last step
     assert fig.layout.shapes[0].y0 == 0.5
+    assert fig.layout.legend.title.text == "thick: mean of the last 2 steps; faint: each step"
     with pytest.raises(ValueError, match="at least one run"):
         block_viz.training_curves_figure({}, title="t")
     with pytest.raises(ValueError, match="smoothing"):

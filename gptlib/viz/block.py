@@ -43,8 +43,8 @@ def gelu_figure(x, exact, tanh) -> go.Figure:
     fig.add_trace(go.Scatter(x=x, y=diff, name="tanh − exact", mode="lines", showlegend=False,
                              line=dict(color=PALETTE[3], width=2)), row=1, col=2)
     fig.add_annotation(x=x[worst], y=diff[worst], row=1, col=2, text=f"largest gap {abs(diff[worst]):.1e}<br>at x = {x[worst]:.2f}",
-                       showarrow=True, arrowhead=2, ax=60, ay=-30)
-    fig.update_xaxes(title_text="x (pre-activation)")
+                       showarrow=True, arrowhead=2, ax=-70 if x[worst] > 0 else 70, ay=-30)
+    fig.update_xaxes(title_text="x (pre-activation)", range=[float(x.min()), float(x.max())])
     fig.update_yaxes(title_text="activation", row=1, col=1)
     fig.update_yaxes(title_text="difference", exponentformat="e", row=1, col=2)
     fig.update_layout(title=dict(text=f"The two GELUs look identical; they differ by at most "
@@ -57,7 +57,7 @@ def gelu_figure(x, exact, tanh) -> go.Figure:
 def training_curves_figure(curves: Mapping[str, Sequence[float]], title: str, smoothing: int = 10,
                            reference_lines: Mapping[str, float] | None = None) -> go.Figure:
     """Training loss against step for a few runs, each smoothed by a running mean of ``smoothing``
-    steps (the raw losses are drawn faintly behind).
+    steps (the raw losses are drawn faintly behind; the legend's title says so).
 
     Args:
         curves: ``{label: (steps,) losses}`` in nats/token.
@@ -88,5 +88,9 @@ def training_curves_figure(curves: Mapping[str, Sequence[float]], title: str, sm
                       margin=dict(l=60, r=20, t=70, b=50),
                       xaxis=dict(title=dict(text="training step")),
                       yaxis=dict(title=dict(text="training loss (nats/token)")),
-                      legend=dict(x=0.99, xanchor="right", y=0.99, bgcolor="rgba(255,255,255,0.8)"))
+                      # bottom left: the curves start high and fall to the right
+                      legend=dict(x=0.01, xanchor="left", y=0.01, yanchor="bottom",
+                                  bgcolor="rgba(255,255,255,0.8)",
+                                  title=dict(text=f"thick: mean of the last {smoothing} steps; "
+                                                  f"faint: each step")))
     return fig
