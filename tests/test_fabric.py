@@ -107,4 +107,4 @@ def test_fabric_from_a_wafer_preset():
     f = Fabric(8, 8, wafer="WSE-3")
     assert f.sram_per_pe == 48_888 and f.fmac_per_cycle == 4
     whole = Fabric(wafer="WSE-2")  # the full grid is small enough to hold its counters
-    assert (whole.rows, whole.cols, whole.sram_per_pe) == (757, 996, 49_152)
+    assert (whole.rows, whole.cols, whole.sram_per_pe) == (996, 757, 49_152)

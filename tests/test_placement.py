@@ -82,7 +82,7 @@ def test_13b_placement_on_the_full_wse2_grid_takes_under_a_second():
     grid = p.pe_map()
     fill = p.memory_fill_map()
     assert time.perf_counter() - start < 1.0
-    assert grid.shape == (757, 996) and fill.shape == grid.shape
+    assert grid.shape == (996, 757) and fill.shape == grid.shape  # rows x cols
     assert (grid >= 0).all()  # every PE is given to some layer
     assert (fill > 1).any()  # and some of them are asked for more than their SRAM
 
@@ -212,3 +212,51 @@ def test_a_changed_assumption_applies_at_call_time(monkeypatch):
     before = P.weight_streaming("1.3B").compute_bound_micro_batch
     monkeypatch.setattr(assumptions, "MEMORYX_BANDWIDTH", assumptions.MEMORYX_BANDWIDTH / 2)
     assert P.weight_streaming("1.3B").compute_bound_micro_batch == pytest.approx(2 * before)
+
+
+def test_the_one_forward_one_backward_schedule_holds_s_minus_s_sequences():
+    grid, held = P.one_forward_one_backward(4, 6)
+    assert held == [4, 3, 2, 1]
+    for s in range(4):  # every stage runs every sequence forward, then backward, once each
+        ops = [op for op in grid[s] if op[0]]
+        assert sorted(ops) == sorted([("F", k) for k in range(6)] + [("B", k) for k in range(6)])
+    # a backward pass at stage s comes only after the stage below it has finished its own
+    when = {(kind, s, k): t for s in range(4) for t, (kind, k) in enumerate(grid[s]) if kind}
+    for k in range(6):
+        for s in range(3):
+            assert when[("B", s, k)] > when[("B", s + 1, k)]
+            assert when[("F", s + 1, k)] > when[("F", s, k)]
+    for S in range(1, 7):  # the rule the layer-pipelined placement uses: stage s keeps S - s
+        assert P.one_forward_one_backward(S, S + 3)[1] == [S - s for s in range(S)]
+
+
+def test_recomputing_counts_the_recomputed_sequences_input_once():
+    c = GPTConfig.cerebras("1.3B")
+    p = P.layer_pipelined("1.3B", "WSE-2", activations="recompute")
+    S, T, C = len(p.regions), 2048, c.d_model
+    h0 = p.region("h.0")
+    # stage 1 has S - 1 sequences in flight: S - 2 inputs kept, one sequence's 8C + 2F in full
+    assert h0.activation_bytes == ((S - 2) * C + 8 * C + 2 * c.d_ffn) * T * 2
+
+
+def test_block_b_star_is_below_the_heads():
+    # attention's T x T work uses no weights, so a block turns compute-bound a little earlier
+    # than the head, whose FLOPs are all weight FLOPs: the head sets b*
+    e = P.weight_streaming("13B", "WSE-2")
+    per_layer = {l.name: e.micro_batch * l.io / l.compute_fwd for l in e.layers}
+    assert max(per_layer, key=per_layer.get) == "embedding"  # a look-up: never compute-bound
+    head, block = per_layer["lm_head"], per_layer["h.0"]
+    assert block < head and head == pytest.approx(e.compute_bound_micro_batch)
+    peak = get_wafer("WSE-2").peak_flops
+    # (its final LayerNorm adds a few weights but no multiply-adds: 1e-4 above the formula)
+    assert head == pytest.approx(peak / (assumptions.MEMORYX_BANDWIDTH * 2048), rel=1e-3)
+
+
+def test_double_buffering_streamed_weights_leaves_no_more_room(monkeypatch):
+    one = P.weight_streaming("1.3B", "WSE-2").max_micro_batch
+    monkeypatch.setattr(assumptions, "STREAMED_WEIGHT_BUFFERS", 2)
+    two = P.weight_streaming("1.3B", "WSE-2").max_micro_batch
+    assert two <= one
+    monkeypatch.setattr(assumptions, "STREAMED_WEIGHT_BUFFERS", 3)
+    with pytest.raises(P.PlacementError, match="buffers must be 1 or 2"):
+        P.weight_streaming("1.3B", "WSE-2")

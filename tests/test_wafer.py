@@ -16,8 +16,12 @@ def test_presets_match_the_reference_table():
                 w.process_nm) == row
         assert w.area_mm2 == 46_225
         assert w.citation  # every preset says where its numbers come from
-    assert WAFERS["WSE-2"].grid == (757, 996) and WAFERS["WSE-3"].grid == (762, 1172)
+    # the SDK writes a fabric as width x height (--fabric-dims=757,996): 996 rows of 757 PEs
+    assert WAFERS["WSE-2"].fabric_dims == (757, 996) and WAFERS["WSE-3"].fabric_dims == (762, 1172)
+    assert WAFERS["WSE-2"].grid == (996, 757) and WAFERS["WSE-2"].rows == 996
     assert WAFERS["WSE-2"].sram_per_pe == 48 * 1024
+    # memcpy needs 7 more columns and 2 more rows than a program: 750 x 994 PEs at most on WSE-2
+    assert WAFERS["WSE-2"].memcpy_rectangle == (994, 750)
 
 
 def test_wse2_peak_agrees_with_andromeda():
@@ -26,15 +30,20 @@ def test_wse2_peak_agrees_with_andromeda():
     assert w.peak_flops_all_cores == pytest.approx(120e15 / 16, rel=0.01)
     assert w.peak_flops < w.peak_flops_all_cores  # the SDK grid has fewer PEs than the wafer's cores
     assert w.n_pe == 757 * 996
+    # the 8 FLOP per cycle is derived from Andromeda, so this agreement is by construction
+    assert 120e15 / 16 / w.cores / w.clock_hz == pytest.approx(w.flops_per_cycle, rel=0.01)
 
 
-def test_values_not_in_the_table_are_marked_derived():
-    w1 = get_wafer("WSE-1")
-    assert {"grid", "sram_per_pe", "clock_hz"} <= set(w1.derived)
+def test_values_not_in_the_table_are_marked_derived_or_assumed():
+    w1, w2, w3 = (get_wafer(n) for n in ("WSE-1", "WSE-2", "WSE-3"))
+    assert w1.kind("grid") == "assumed" and w1.kind("sram_per_pe") == "derived"
+    assert w1.kind("clock_hz") == "assumed" and w1.kind("peak_flops") == "assumed"
     assert w1.n_pe == pytest.approx(400_000, rel=0.001)
     assert w1.sram_per_pe * w1.cores == pytest.approx(18e9, rel=1e-6)
-    assert "sram_per_pe" in get_wafer("WSE-3").derived
-    assert "sram_per_pe" not in get_wafer("WSE-2").derived  # 48 KB is published
+    assert w3.kind("sram_per_pe") == "derived" and w3.kind("peak_flops") == "assumed"
+    assert w2.kind("sram_per_pe") == "published" and w2.kind("grid") == "published"
+    assert w2.kind("flops_per_cycle") == "derived" and w2.kind("peak_flops") == "derived"
+    assert WaferSpec.custom(2, 2).kind("grid") == "assumed"
 
 
 def test_names_are_forgiving_and_unknown_names_suggest_the_closest():

@@ -93,11 +93,15 @@ def test_layer_picker_outlines_the_chosen_region():
     assert "h.2" in layer_menu.buttons[3].args[0]["annotations"][0]["text"]
 
 
-def test_wafer_table_marks_derived_values():
+def test_wafer_table_marks_derived_and_assumed_values():
     cells = viz.wafer_table().data[0].cells.values
-    quantities, wse1, wse2 = list(cells[0]), list(cells[1]), list(cells[2])
-    grid = quantities.index("PE grid (SDK)")
-    assert "(derived)" in wse1[grid] and "(derived)" not in wse2[grid]
+    quantities, wse1, wse2, wse3 = (list(c) for c in cells)
+    grid = quantities.index("PE grid (SDK: width x height)")
+    assert "(assumed)" in wse1[grid] and "(" not in wse2[grid]
+    assert wse2[grid].startswith("757 x 996")
+    peak = quantities.index("peak FP16 of the grid")
+    assert "(derived)" in wse2[peak] and "(assumed)" in wse1[peak] and "(assumed)" in wse3[peak]
+    assert "(derived)" in wse3[quantities.index("SRAM per PE")]
     assert wse2[quantities.index("cores")] == "850,000"
 
 
@@ -156,3 +160,32 @@ def test_the_weight_streaming_dataflow_walks_one_step():
     assert has_title_and_axes(fig)
     with pytest.raises(ValueError, match="n_layers must be"):
         viz.weight_streaming_dataflow(0)
+
+
+def test_the_pipeline_schedule_figure_shows_who_holds_what():
+    fig = viz.pipeline_schedule(4, 6)
+    assert has_title_and_axes(fig)
+    text = np.asarray(fig.data[0].text)
+    assert text.shape[0] == 4 and text[0, 0] == "F0" and text[3, 4] == "B0"
+    notes = [a.text for a in fig.layout.annotations]
+    assert notes == [f"holds at most <b>{n}</b>" for n in (4, 3, 2, 1)]
+    with pytest.raises(ValueError, match="sequences must be"):
+        viz.pipeline_schedule(4, 2)
+
+
+def test_the_mode_comparison_plots_no_throughput_for_a_layout_that_does_not_fit():
+    fig = viz.mode_comparison()
+    wse2 = [t for t in fig.data if t.visible][0]  # layer pipelined on WSE-2
+    fits = [P.layer_pipelined(m, "WSE-2").fits for m in wse2.x]
+    assert [y is not None for y in wse2.y] == fits
+    assert "fits up to 1.3B" in fig.layout.title.text.replace("<br>", " ")
+
+
+def test_the_scale_out_figure_shows_every_system_count():
+    fig = viz.scale_out_figure()
+    thirteen = next(t for t in fig.data if t.name == "13B")
+    assert list(thirteen.x) == list(range(1, 129))
+    symbols = dict(zip(thirteen.x, thirteen.marker.symbol))
+    assert symbols[17] == "x-thin" and symbols[18] == "circle"  # exercise 10.4's gap shows
+    assert "micro-batch" in fig.layout.title.text.replace("<br>", " ")
+    assert max(next(t for t in fig.data if t.name == "111M").x) == 120  # one system a sequence

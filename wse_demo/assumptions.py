@@ -38,13 +38,17 @@ ROUTING = "XY"
 """assumed: a wavelet travels along its row first (X, east/west), then along its column (Y)."""
 
 CLOCK_HZ = 1.1e9
-"""fact (WSE-2): PE clock about 1.1 GHz. Assumed the same on WSE-1 and WSE-3."""
+"""fact (WSE-2): PE clock about 1.1 GHz, as the book's reference table gives it (none of the sources
+the book cites states it, so it is the least certain of these facts). Assumed the same on WSE-1 and
+WSE-3, whose clocks are not published."""
 
 FMAC_PER_CYCLE = 4
-"""derived (WSE-2): 4 FP16 fused multiply-add lanes per PE."""
+"""derived (WSE-2): Cerebras publishes no per-PE rate; Andromeda's 120 PFLOP/s over 16 CS-2 of
+850,000 cores at 1.1 GHz is 8.0 FP16 FLOP per core per cycle, which we read as 4 multiply-add lanes
+(a <- a + b c, 2 FLOP each)."""
 
 FLOPS_PER_CYCLE = 2 * FMAC_PER_CYCLE
-"""derived: 8 FP16 FLOP per cycle per PE (a multiply-add counts 2 FLOP)."""
+"""derived: 8 FP16 FLOP per cycle per PE (a multiply-add counts 2 FLOP), from Andromeda's peak."""
 
 ELEMENTWISE_PER_CYCLE = 1
 """assumed: an operation that is not a multiply-add (add, exp, erf, divide, compare) takes one cycle
@@ -57,6 +61,15 @@ and its communication cycles, not their sum."""
 CUT_THROUGH_REDUCTION = True
 """assumed: in a chain reduction a PE adds each incoming partial-sum wavelet as it arrives and sends
 the result on the next cycle, so a column of R PEs adds R - 1 cycles of latency, not R vectors."""
+
+PARTIAL_SUM_ADDS_FREE = True
+"""assumed: those adds (n_j per token at each PE below the top row) cost no busy cycles; the
+matrix multiply charges a PE only its ceil(k_i n_j / 4) cycles of multiply-adds per token."""
+
+SRAM_HOLDS_DATA_ONLY = True
+"""assumed: all 48 KB of a PE hold data (tiles, activations, partial sums). A real PE also keeps its
+program, its stack and buffers there (the SDK's memcpy adds code to every PE of a program), so
+less is left than the simulator lets a PE fill."""
 
 OPS_RUN_ONE_AFTER_ANOTHER = True
 """assumed: the functional simulator runs the ops of a forward pass one after another and reports
@@ -78,8 +91,9 @@ TRAINING_BYTES_PER_PARAM = 16
 
 ACTIVATIONS_SAVED_PER_TOKEN = "8 C + 2 F"
 """derived: what backward needs from one block, per token, without storing the T x T attention matrix
-(recomputed): the inputs of both LayerNorms (2 C), their outputs (2 C), Q, K and V (3 C), the heads'
-output (C), the FFN's hidden layer before and after GELU (2 F). In FP16 that is 2 (8 C + 2 F) bytes."""
+(recomputed from Q and K, 2 T C + 3 H T FLOPs per token that the model does not charge): the inputs
+of both LayerNorms (2 C, the first is the block's input), their outputs (2 C), Q, K and V (3 C), the
+heads' output (C), the FFN's hidden layer before and after GELU (2 F). In FP16: 2 (8 C + 2 F) bytes."""
 
 ACTIVATION_POLICY = "recompute"
 """assumed: one policy for both modes. ``"recompute"`` keeps only each layer's input (C values per
@@ -89,33 +103,44 @@ FLOPs instead of 3 x. ``"save all"`` keeps 8 C + 2 F values per token per block 
 Which one Cerebras' compiler uses is not published."""
 
 PIPELINE_MICRO_BATCH = 1
-"""assumed: in layer-pipelined training one sequence moves through the pipeline at a time, and with
-S stages stage s keeps S - s sequences' activations for their backward pass (the one-forward,
-one-backward schedule)."""
+"""assumed: in layer-pipelined training whole sequences of T tokens enter the pipeline one at a
+time, scheduled one forward, one backward (1F1B): with S stages, stage s keeps S - s sequences'
+activations for their backward passes. Cerebras does not publish its pipeline's schedule."""
 
 MEMORYX_BANDWIDTH = 150e9
 """assumed: weights stream from MemoryX into one CS-2, and gradients back out, at 150 GB/s each way
-(the rate of twelve 100 Gb/s Ethernet links; we found no published figure, so treat every result
-that depends on it as an estimate)."""
+(1.2 Tb/s). This is our choice: we found no published MemoryX-to-CS-2 figure, so treat every result
+that depends on it as an estimate."""
+
+STREAMED_WEIGHT_BUFFERS = 1
+"""assumed: weight streaming keeps room for one layer's FP16 weights at a time, used as they arrive
+(a layer's turn takes the longer of its compute and its weight I/O). 2 also holds the next layer's
+weights (double buffering), which leaves a little less room for activations."""
+
+MICRO_BATCHES = "as few as fit"
+"""assumed: in weight streaming each system splits its share of the batch into as few equal
+micro-batches as its SRAM holds (gradient accumulation), and every micro-batch streams every
+layer's weights in again, forward and backward. The embedding streams its whole table."""
 
 SWARMX_FULL_BANDWIDTH = True
-"""assumed: SwarmX broadcasts weights to N systems and reduces their gradients without lowering any
-one system's streaming bandwidth or adding latency."""
+"""assumed: SwarmX broadcasts weights to many systems and reduces their gradients without lowering
+any one system's streaming bandwidth or adding latency."""
 
 COMPUTE_EFFICIENCY = 1.0
-"""assumed: the PEs run their matrix multiplies at this fraction of peak. 1.0 makes every time a lower
-bound; the real fraction is not published for these runs."""
+"""assumed: the PEs run their matrix multiplies at this fraction of peak; 1.0 is peak. The real
+fraction is not published for these runs."""
 
 
 FABRIC = ("WAVELET_BITS", "HOP_CYCLES", "LINK_WAVELETS_PER_CYCLE", "ROUTING", "CLOCK_HZ",
           "FMAC_PER_CYCLE", "FLOPS_PER_CYCLE", "ELEMENTWISE_PER_CYCLE",
-          "OVERLAP_COMPUTE_AND_COMMUNICATION", "CUT_THROUGH_REDUCTION", "OPS_RUN_ONE_AFTER_ANOTHER",
-          "SIMULATOR_BYTES_PER_VALUE")
+          "OVERLAP_COMPUTE_AND_COMMUNICATION", "CUT_THROUGH_REDUCTION", "PARTIAL_SUM_ADDS_FREE",
+          "SRAM_HOLDS_DATA_ONLY", "OPS_RUN_ONE_AFTER_ANOTHER", "SIMULATOR_BYTES_PER_VALUE")
 """The names of the functional simulator's numbers (chapter 9), in the order they are defined."""
 
 TRAINING = ("BYTES_PER_VALUE", "TRAINING_BYTES_PER_PARAM", "ACTIVATIONS_SAVED_PER_TOKEN",
             "ACTIVATION_POLICY", "PIPELINE_MICRO_BATCH", "MEMORYX_BANDWIDTH",
-            "SWARMX_FULL_BANDWIDTH", "COMPUTE_EFFICIENCY")
+            "STREAMED_WEIGHT_BUFFERS", "MICRO_BATCHES", "SWARMX_FULL_BANDWIDTH",
+            "COMPUTE_EFFICIENCY")
 """The names of the performance model's numbers (chapter 10), in the order they are defined."""
 
 PARTS = {"fabric": FABRIC, "training": TRAINING}

@@ -216,7 +216,8 @@ class PlacedLayer:
         weight_bytes, activation_bytes: the two parts of ``bytes_needed``.
         bytes_available: ``pes * sram_per_pe``.
         tokens_per_s: the rate this stage alone could sustain.
-        utilisation: the fraction of its PEs' peak it uses at the pipeline's rate.
+        utilisation: the fraction of its PEs' peak it is busy at the pipeline's rate, every FLOP
+            it does included (recomputation too): 1.0 for the slowest stage.
         components: ``[(name, start, pes, flops_per_token, bytes)]`` inside the region.
     """
 
@@ -303,7 +304,7 @@ class LayerPipelinedPlacement:
         """One row per region: PEs, memory needed and available, fit, rate and utilisation."""
         return [{"layer": r.name, "PEs": r.pes, "needed (MB)": r.bytes_needed / 1e6,
                  "available (MB)": r.bytes_available / 1e6, "fits": r.fits,
-                 "stage tokens/s": r.tokens_per_s, "utilisation": r.utilisation} for r in self.regions]
+                 "stage tokens/s": r.tokens_per_s, "busy": r.utilisation} for r in self.regions]
 
 
 def _balanced_pes(work: np.ndarray, need: np.ndarray, total: int) -> np.ndarray:
@@ -328,6 +329,74 @@ def _balanced_pes(work: np.ndarray, need: np.ndarray, total: int) -> np.ndarray:
     return pes
 
 
+def one_forward_one_backward(stages: int, sequences: int) -> tuple[np.ndarray, list[int]]:
+    """The one-forward-one-backward (1F1B) schedule of a pipeline of ``stages`` stages training on
+    ``sequences`` sequences that enter one at a time, every forward and backward pass taking one
+    time step (for the picture; a backward pass really takes about twice a forward).
+
+    Stage ``s`` (from 0) first runs ``stages - s - 1`` forward passes ahead, then alternates one
+    forward and one backward, then finishes the backward passes left. A forward pass of sequence
+    ``k`` needs the stage before to have finished it; a backward pass needs the stage after to have
+    finished its backward (the last stage: its own forward). Each step every stage runs its next
+    pass if that pass is ready, else it idles.
+
+    Returns:
+        ``(grid, held)``: ``grid`` is an object array ``(stages, steps)`` of ``(kind, k)`` with
+        kind ``"F"``, ``"B"`` or ``""`` (idle); ``held[s]`` is the most sequences whose activations
+        stage ``s`` keeps at once (from the start of a sequence's forward pass to the end of its
+        backward pass): ``stages - s`` when ``sequences >= stages``.
+    """
+    S, n = _check_positive_int("stages", stages), _check_positive_int("sequences", sequences)
+    order = []
+    for s in range(S):
+        warm = min(S - s - 1, n)
+        ops = [("F", k) for k in range(warm)]
+        for i in range(n - warm):
+            ops += [("F", warm + i), ("B", i)]
+        ops += [("B", k) for k in range(n - warm, n)]
+        order.append(ops)
+    done: dict = {}  # (kind, stage, k) -> step it finished
+    nxt = [0] * S
+    columns, t = [], 0
+    while any(nxt[s] < len(order[s]) for s in range(S)):
+        column = []
+        for s in range(S):
+            if nxt[s] == len(order[s]):
+                column.append(("", -1))
+                continue
+            kind, k = order[s][nxt[s]]
+            if kind == "F":
+                need = ("F", s - 1, k) if s > 0 else None
+            else:
+                need = ("B", s + 1, k) if s < S - 1 else ("F", s, k)
+            if need is None or done.get(need, t) < t:
+                column.append((kind, k))
+            else:
+                column.append(("", -1))
+        for s, (kind, k) in enumerate(column):
+            if kind:
+                done[(kind, s, k)] = t
+                nxt[s] += 1
+        columns.append(column)
+        t += 1
+    grid = np.empty((S, len(columns)), dtype=object)
+    for step, column in enumerate(columns):
+        for s, op in enumerate(column):
+            grid[s, step] = op
+    held = []
+    for s in range(S):
+        live, most = 0, 0
+        for step in range(len(columns)):
+            kind, _ = grid[s, step]
+            if kind == "F":
+                live += 1
+            most = max(most, live)
+            if kind == "B":
+                live -= 1
+        held.append(most)
+    return grid, held
+
+
 def layer_pipelined(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
                     seq_len: int | None = None, training: bool = True,
                     efficiency: float | None = None,
@@ -338,9 +407,10 @@ def layer_pipelined(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
     copy and two Adam moments) plus FP16 activations for backward. Stage ``s`` of ``S`` has
     ``S - s`` sequences of ``T`` tokens in flight (one-forward-one-backward schedule); for each it
     keeps, by the ``activations`` policy, all its saved values (``"save all"``: ``8 C + 2 F`` per
-    token for a block) or only its input (``"recompute"``: ``C`` per token), plus, recomputing, one
-    sequence's full activations while that sequence's backward pass runs. Inference: 2 bytes per
-    parameter and each block's K and V for one sequence.
+    token for a block) or only its input (``"recompute"``: ``C`` per token); recomputing, the
+    sequence whose backward pass runs has its full activations instead of its input (they include
+    the input, so it is counted once): ``(S - s - 1) C + 8 C + 2 F`` per token for a block.
+    Inference: 2 bytes per parameter and each block's K and V for one sequence.
 
     Sizes: if everything fits, each region gets at least the PEs its memory needs and the rest in
     proportion to its FLOPs, which balances the stages; otherwise every region is sized by its FLOPs
@@ -350,7 +420,7 @@ def layer_pipelined(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
     Rate of stage ``i``: ``pes_i * pe_flops * efficiency / (k * flops_i)`` tokens/s with ``k`` the
     policy's :func:`training_passes` (3 or 4) for training and 1 for inference; the pipeline runs at
     its slowest stage. ``utilisation`` counts the model's FLOPs only (3 x forward for training, as
-    the paper's algorithmic FLOPs do), not the recomputation.
+    model-FLOPs utilisation does), not the recomputation.
 
     Args:
         config: a :class:`gptlib.GPTConfig` or a Cerebras-GPT name (``"111M"`` ... ``"13B"``).
@@ -375,9 +445,9 @@ def layer_pipelined(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
         in_flight = (S - np.arange(S)) * assumptions.PIPELINE_MICRO_BATCH
         if policy == "save all":
             act_bytes = saved * T * in_flight * value
-        else:  # each sequence in flight keeps the layer's input; one is recomputed in full
-            inputs = np.array([l.input_per_token for l in layers])
-            act_bytes = (inputs * in_flight + saved) * T * value
+        else:  # each sequence in flight keeps the layer's input; one has its full activations
+            inputs = np.array([l.input_per_token for l in layers])  # (saved includes the input)
+            act_bytes = (inputs * (in_flight - 1) + saved) * T * value
     else:
         weight_bytes = np.array([l.params * value for l in layers], float)
         act_bytes = np.array([2.0 * c.d_model * T if l.kind == "block" else 0.0 for l in layers]) * value
@@ -496,20 +566,33 @@ class WeightStreamingEstimate:
 
 
 def _max_micro_batch(layers: list[LayerCost], wafer: WaferSpec, T: int,
-                     policy: str = "recompute") -> int:
-    """Largest micro-batch (sequences) the wafer holds, in FP16, beside the FP16 weights of the layer
-    being worked on: saving all, every layer's saved activations; recomputing, every layer's input
-    plus the full activations of the layer being worked on."""
+                     policy: str = "recompute", buffers: int | None = None) -> int:
+    """Largest micro-batch (sequences) the wafer holds, in FP16, while it works on any one layer.
+
+    Beside the activations it holds the FP16 weights of the layer being worked on and, with
+    ``buffers`` = 2 (default :data:`~wse_demo.assumptions.STREAMED_WEIGHT_BUFFERS`), those of
+    the next one in the pass as well (double buffering). Activations per sequence: saving all,
+    every layer's saved values; recomputing, the inputs of the layers before it (kept for their
+    backward passes) and the full activations of the layer being worked on, which include its
+    own input."""
+    buffers = assumptions.STREAMED_WEIGHT_BUFFERS if buffers is None else buffers
+    if buffers not in (1, 2):
+        raise PlacementError(f"streamed weight buffers must be 1 or 2, got {buffers!r}")
     value = assumptions.BYTES_PER_VALUE
     weights = np.array([l.params * value for l in layers], float)
+    if buffers == 2 and len(layers) > 1:  # the next layer forward; the last one's is the one below
+        weights = weights + np.concatenate([weights[1:], weights[-2:-1]])
     saved = np.array([l.saved_per_token for l in layers]) * T * value  # per sequence
     if policy == "save all":
         per_seq = np.full(len(layers), saved.sum())
     else:
-        checkpoints = sum(l.input_per_token for l in layers) * T * value  # per sequence
-        per_seq = checkpoints + saved  # (n_layers,): while layer l is worked on
+        inputs = np.array([l.input_per_token for l in layers]) * T * value
+        before = np.concatenate([[0.0], np.cumsum(inputs)[:-1]])  # inputs of the layers before l
+        per_seq = before + saved  # (n_layers,): while layer l is worked on
     free = wafer.grid_sram_bytes - weights
-    b = np.floor(free / per_seq)
+    with np.errstate(divide="ignore"):
+        b = np.where(per_seq > 0, np.floor(free / np.where(per_seq > 0, per_seq, 1.0)), np.inf)
+    b = np.where(free < 0, -1.0, b)  # a layer's weights alone do not fit
     return int(max(b.min(), 0))
 
 
@@ -528,9 +611,12 @@ def weight_streaming(config: GPTConfig | str, wafer: WaferSpec | str = "WSE-2",
     out. A pass takes ``max(compute, weight bytes / io_bandwidth)``. ``utilisation`` counts the
     model's FLOPs only (3 x forward), not the recomputation.
 
-    The compute-bound micro-batch is where compute equals I/O for a matmul layer's forward pass:
-    ``b* = peak * efficiency * weight_bytes / (io_bandwidth * f * T)``, about the same for every
-    layer because each weight does 2 FLOPs per token and is 2 bytes: ``b* ~ peak / (io_bandwidth T)``.
+    The compute-bound micro-batch is where compute equals I/O for a layer's forward pass:
+    ``b*_l = peak * efficiency * weight_bytes / (io_bandwidth * f * T)``. For a layer whose FLOPs
+    are all weight FLOPs (2 per weight per token, each weight 2 bytes, as in the head) this is
+    ``peak / (io_bandwidth T)``; a block's attention adds FLOPs that use no weights, so its ``b*``
+    is a little lower. ``compute_bound_micro_batch`` is the largest over the layers with weights to
+    multiply (all but the embedding, a look-up): the head's.
 
     Args:
         config: a :class:`gptlib.GPTConfig` or a Cerebras-GPT name.
@@ -618,7 +704,8 @@ def training_time(name: str, n_systems: int | None = None, wafer: WaferSpec | st
 
     Steps = published tokens / (batch x 2048); each step timed by :func:`weight_streaming` on
     ``n_systems`` CS-2 (default: the number the paper used). With the default efficiency of 1.0
-    this is a lower bound.
+    the PEs run at peak: the time is the model's, not a bound on a real run (the model leaves out
+    overheads, and its FLOP count and activation policy need not be Cerebras').
 
     Returns a dict: ``model``, ``n_systems``, ``steps``, ``step_time_s``, ``days``, ``tokens_per_s``,
     ``compute_bound``, ``micro_batch``, ``flops_simulated`` (the model's FLOPs: 3 x forward, the

@@ -71,11 +71,12 @@ def table_figure(rows: list[dict], title: str, formats: dict | None = None) -> g
 
 def wafer_table(wafers=("WSE-1", "WSE-2", "WSE-3")) -> go.Figure:
     """The wafers side by side, one row per quantity; values not in the published table are
-    marked "(derived)"."""
+    marked "(derived)" (computed from published ones) or "(assumed)" (our choice)."""
     specs = [get_wafer(w) for w in wafers]
 
     def mark(w, key, text):
-        return f"{text} (derived)" if key in w.derived else text
+        kind = w.kind(key)
+        return text if kind == "published" else f"{text} ({kind})"
 
     quantities = [
         ("cores", lambda w: f"{w.cores:,}"),
@@ -85,9 +86,11 @@ def wafer_table(wafers=("WSE-1", "WSE-2", "WSE-3")) -> go.Figure:
         ("transistors", lambda w: f"{w.transistors / 1e12:.1f} T"),
         ("process", lambda w: f"{w.process_nm} nm"),
         ("area", lambda w: f"{w.area_mm2:,.0f} mm²"),
-        ("PE grid (SDK)", lambda w: mark(w, "grid", f"{w.rows} x {w.cols} = {w.n_pe:,}")),
+        ("PE grid (SDK: width x height)",
+         lambda w: mark(w, "grid", f"{w.fabric_dims[0]} x {w.fabric_dims[1]} = {w.n_pe:,}")),
         ("SRAM per PE", lambda w: mark(w, "sram_per_pe", f"{w.sram_per_pe:,} bytes")),
-        ("peak FP16 of the grid", lambda w: f"{w.peak_flops / 1e15:.2f} PFLOP/s (derived)"),
+        ("peak FP16 of the grid", lambda w: mark(w, "peak_flops",
+                                                 f"{w.peak_flops / 1e15:.2f} PFLOP/s")),
     ]
     rows = [{"": q, **{w.name: f(w) for w in specs}} for q, f in quantities]
     return table_figure(rows, "The three Wafer-Scale Engines")
@@ -96,23 +99,30 @@ def wafer_table(wafers=("WSE-1", "WSE-2", "WSE-3")) -> go.Figure:
 # ----------------------------------------------------------------------------------------------
 # Chapter 9: the fabric
 # ----------------------------------------------------------------------------------------------
-def fabric_heatmaps(stats: FabricStats, title: str = "Where the work and the traffic were") -> go.Figure:
-    """Per-PE heatmaps of one run: utilisation, peak SRAM and router traffic, switched with buttons."""
+def fabric_heatmaps(stats: FabricStats, title: str = "Where the work and the traffic were",
+                    titles: tuple[str, str, str] | None = None) -> go.Figure:
+    """Per-PE heatmaps of one run: utilisation, peak SRAM and router traffic, switched with buttons.
+    ``titles`` gives each view its own title (the first is shown first); default: ``title`` for
+    all three."""
+    titles = titles or (title, title, title)
     views = [("utilisation (busy cycles / all cycles)", stats.utilisation, "Utilisation"),
              ("peak SRAM (bytes)", stats.peak_sram.astype(float), "Peak SRAM"),
              ("wavelets sent to neighbours", stats.link_load_per_pe().astype(float), "Router traffic")]
     label, z, _ = views[0]
+    title = titles[0]
     fig = go.Figure(go.Heatmap(z=z, colorscale=SEQUENTIAL, colorbar=dict(title=label), xgap=1, ygap=1,
                                hovertemplate="PE (%{y}, %{x})<br>%{z}<extra></extra>"))
-    buttons = [dict(label=name, method="restyle",
-                    args=[{"z": [v], "colorbar.title.text": lab}]) for lab, v, name in views]
+    buttons = [dict(label=name, method="update",
+                    args=[{"z": [v], "colorbar.title.text": lab}, {"title.text": _wrap(t)}])
+               for (lab, v, name), t in zip(views, titles)]
     fig.update_layout(updatemenus=[_buttons_above(buttons, direction="right", type="buttons")])
     small = max(z.shape) <= 16
     fig.update_xaxes(title="column (PE)", constrain="domain", dtick=1 if small else None,
                      showgrid=False)
     fig.update_yaxes(title="row (PE)", autorange="reversed", scaleanchor="x", constrain="domain",
                      dtick=1 if small else None, showgrid=False)
-    return _layout(fig, title, controls_above=True, height=520)
+    lines = max(_wrap(t).count("<br>") + 1 for t in titles)
+    return _layout(fig, title, controls_above=True, title_lines=lines, height=520)
 
 
 def _link_segments(active: np.ndarray, direction: str, row0: int = 0, col0: int = 0):
@@ -128,7 +138,7 @@ def _link_segments(active: np.ndarray, direction: str, row0: int = 0, col0: int 
     return xs, ys
 
 
-STATE_NAMES = ["idle", "activations arriving", "multiplying", "adding partial sums"]
+STATE_NAMES = ["idle", "activations arriving", "multiplying", "sending its partial sum south"]
 STATE_COLOURS = [UNUSED, PALETTE[5], PALETTE[1], PALETTE[4]]
 EAST_LINK, SOUTH_LINK = PALETTE[0], PALETTE[3]  # darker partners of "arriving" and "adding"
 
@@ -137,7 +147,9 @@ def matmul_states(schedule, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     """What each PE and link of a weight-stationary multiply does at cycle ``t``.
 
     Returns ``(state, token, east_active, south_active)``: ``state`` ``(R, Q)`` in 0..3 (see
-    :data:`STATE_NAMES`; multiplying wins over adding, adding over arriving), ``token`` the token it
+    :data:`STATE_NAMES`; a PE doing two things shows one: multiplying wins over sending, sending
+    over arriving; a top-row PE sends its own partial sum, the others add what arrives from above
+    and send that on), ``token`` the token it
     works on (-1 idle), ``east_active`` ``(R, Q - 1)`` and ``south_active`` ``(R - 1, Q)`` bool.
     """
     s = schedule
@@ -194,9 +206,10 @@ def matmul_animation(schedule, max_frames: int = 60,
     fig = go.Figure(data=traces(times[start]),
                     frames=[go.Frame(data=traces(t), name=str(t)) for t in times])
     # legend entries (empty traces carry the colours, so they show whatever the frame)
-    for name, colour in zip(STATE_NAMES[1:], STATE_COLOURS[1:]):
+    for name, colour in zip(STATE_NAMES, STATE_COLOURS):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"PE {name}",
-                                 marker=dict(color=colour, size=12, symbol="square")))
+                                 marker=dict(color=colour, size=12, symbol="square",
+                                             line=dict(color="#999999", width=1))))
     for name, colour in (("activations moving east", EAST_LINK), ("partial sums moving south", SOUTH_LINK)):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"link: {name}",
                                  line=dict(color=colour, width=7)))
@@ -236,8 +249,8 @@ def grid_scaling(K: int = 256, N: int = 256, sizes=(1, 2, 4, 8, 16, 32, 64, 128)
                  seed: int = 0) -> go.Figure:
     """Runs ``X @ W`` (``W (K, N)``) on square grids of each size in ``sizes`` and plots, per grid,
     the cycles for one token (latency) and the cycles per token of a stream of ``tokens`` tokens
-    (throughput), next to the ideal ``K N / (4 n^2)`` of perfect compute. Grids whose PEs cannot
-    hold their tile are marked as not fitting."""
+    (throughput), next to the ideal ``K N / (4 g^2)`` of perfect compute on a ``g x g`` grid.
+    Grids whose PEs cannot hold their tile are marked as not fitting."""
     from . import kernels
     from .fabric import SramError
 
@@ -257,13 +270,13 @@ def grid_scaling(K: int = 256, N: int = 256, sizes=(1, 2, 4, 8, 16, 32, 64, 128)
         fit.append(n)
         latency.append(cycles[0])
         per_token.append(cycles[1] / tokens)
-    ideal = [K * N / (4 * n * n) for n in fit]
+    ideal = [K * N / (4 * g * g) for g in fit]
     fig = go.Figure([
         go.Scatter(x=fit, y=latency, mode="lines+markers", name="one token: cycles until its result",
                    line=dict(color=PALETTE[3])),
         go.Scatter(x=fit, y=per_token, mode="lines+markers",
                    name=f"stream of {tokens} tokens: cycles per token", line=dict(color=PALETTE[0])),
-        go.Scatter(x=fit, y=ideal, mode="lines", name="ideal compute K N / (4 n^2)",
+        go.Scatter(x=fit, y=ideal, mode="lines", name="ideal compute K N / (4 g²)",
                    line=dict(color=PALETTE[2], dash="dot"))])
     if failed:
         top = max(latency) if latency else 1.0
@@ -274,7 +287,8 @@ def grid_scaling(K: int = 256, N: int = 256, sizes=(1, 2, 4, 8, 16, 32, 64, 128)
         fig.add_annotation(text=", ".join(f"{n}x{n}" for n in failed) + ": tile over 48 KB, cannot run",
                            x=0, y=1.0, xref="paper", yref="paper", xanchor="left", yanchor="bottom",
                            showarrow=False)
-    fig.update_xaxes(type="log", title="grid side n (an n x n fabric of PEs, log scale)", dtick=np.log10(2))
+    fig.update_xaxes(type="log", title="grid side g (a g x g fabric of PEs, log scale)",
+                     dtick=np.log10(2))
     fig.update_yaxes(type="log", title="cycles (log scale)")
     return _layout(fig, f"A ({K} x {N}) weight: more PEs cut the time per token until the links "
                         f"set the pace; the first token waits longer as hops grow",
@@ -290,34 +304,63 @@ def _discrete_colorscale(n: int) -> list:
     return scale
 
 
+STRIP_KINDS = ["embedding", "attn.c_attn", "attn.heads", "attn.c_proj", "mlp.c_fc", "mlp.c_proj",
+               "lm_head"]
+"""The kinds of strip :class:`wse_demo.kernels.GPTOnFabric` lays out, in the order data meets them
+(a block's five repeat for every layer)."""
+
+
+def _strip_kind(name: str) -> str:
+    """``"h.3.mlp.c_fc"`` -> ``"mlp.c_fc"``; ``"embedding"`` and ``"lm_head"`` stay."""
+    parts = name.split(".")
+    return ".".join(parts[2:]) if parts[0] == "h" and len(parts) > 2 else name
+
+
 def gpt_fabric_map(placed, stats: FabricStats | None = None,
                    title: str = "Each weight matrix has its own strip of PEs") -> go.Figure:
-    """The tiny GPT on its fabric (:class:`wse_demo.kernels.GPTOnFabric`): PEs coloured by strip,
-    with buttons for the peak SRAM, utilisation and router traffic of a run (``stats``)."""
+    """The tiny GPT on its fabric (:class:`wse_demo.kernels.GPTOnFabric`): PEs coloured by the kind
+    of strip they belong to (a legend names the kinds; hover names the strip), the PEs of the
+    attention heads marked, and buttons for the peak SRAM, utilisation and router traffic of a run
+    (``stats``)."""
     f = placed.fabric
     owner = f.owner.astype(int)
     names = np.array(f.region_names + ["unused"], dtype=object)
-    fig = go.Figure(go.Heatmap(z=owner, zmin=-1.5, zmax=len(f.region_names) - 0.5, xgap=1, ygap=1,
-                               colorscale=_discrete_colorscale(len(f.region_names)), showscale=False,
+    kinds = np.array([STRIP_KINDS.index(_strip_kind(n)) for n in f.region_names] + [-1])
+    kind_map = kinds[owner]  # owner -1 picks the trailing -1 (unused)
+    n_kinds = len(STRIP_KINDS)
+    fig = go.Figure(go.Heatmap(z=kind_map, zmin=-1.5, zmax=n_kinds - 0.5, xgap=1, ygap=1,
+                               colorscale=_discrete_colorscale(n_kinds), showscale=False,
                                customdata=names[owner],
                                hovertemplate="PE (%{y}, %{x})<br>%{customdata}<extra></extra>"))
+    for i, kind in enumerate(STRIP_KINDS):  # legend entries for the strip view's colours
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=kind,
+                                 legendgroup="strips", legendgrouptitle_text="strip (strip view)",
+                                 marker=dict(color=CATEGORICAL[i], size=12, symbol="square")))
+    heads = np.concatenate(list(placed.head_pes.values()))
+    fig.add_trace(go.Scatter(x=heads[:, 1], y=heads[:, 0], mode="markers",
+                             name="the PE of one attention head",
+                             marker=dict(symbol="x-thin", size=9, color="black",
+                                         line=dict(color="black", width=2)),
+                             hovertemplate="PE (%{y}, %{x})<br>an attention head<extra></extra>"))
     if stats is not None:
-        views = [("strip", owner, False),
+        views = [("strip", kind_map, False),
                  ("peak SRAM (% of 48 KB)", 100 * stats.peak_sram / f.sram_per_pe, True),
-                 ("utilisation (%)", 100 * stats.utilisation, True),
-                 ("router traffic (wavelets)", stats.link_load_per_pe(), True)]
+                 ("utilisation (% of the pass's cycles busy)", 100 * stats.utilisation, True),
+                 ("router traffic (wavelets sent)", stats.link_load_per_pe(), True)]
         buttons = []
         for label, z, scale in views:
             style = {"z": [z], "showscale": scale,
-                     "colorscale": [SEQUENTIAL if scale else _discrete_colorscale(len(f.region_names))],
+                     "colorscale": [SEQUENTIAL if scale else _discrete_colorscale(n_kinds)],
                      "zmin": [None if scale else -1.5],
-                     "zmax": [None if scale else len(f.region_names) - 0.5],
+                     "zmax": [None if scale else n_kinds - 0.5],
                      "zauto": [scale], "colorbar.title.text": label}
-            buttons.append(dict(label=label, method="restyle", args=[style]))
+            buttons.append(dict(label=label.split(" (")[0], method="restyle", args=[style, [0]]))
         fig.update_layout(updatemenus=[_buttons_above(buttons, type="buttons", direction="right")])
     fig.update_xaxes(title="column (PE)", constrain="domain")
     fig.update_yaxes(title="row (PE)", autorange="reversed", scaleanchor="x", constrain="domain")
-    return _layout(fig, title, controls_above=stats is not None, height=600)
+    return _layout(fig, title, controls_above=stats is not None, height=620,
+                   legend=dict(x=1.02, y=1, xanchor="left", yanchor="top"),
+                   margin=dict(r=200))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -339,15 +382,19 @@ def tiled_maps(placement, tiles: int = 100) -> tuple[np.ndarray, np.ndarray, np.
     return layer, np.clip(np.round(100 * fill), 0, 250).astype(np.uint8), rows, cols
 
 
-FILL_COLORSCALE = [[0.0, "#F0F0F0"], [100.5 / 250, FITS], [100.5 / 250, OVERFLOW], [1.0, OVERFLOW]]
-"""0..100 % (of a PE's SRAM) light to blue; above 100 % vermillion (zmax = 250)."""
+FILL_COLORSCALE = [[0.0, "#F0F0F0"], [100.5 / 250, FITS], [100.5 / 250, "#F4B183"],
+                   [175 / 250, OVERFLOW], [1.0, "#5C1A00"]]
+"""0..100 % (of a PE's SRAM) light to blue; above 100 % graded from light orange through
+vermillion to dark brown at 250 % and beyond (zmax = 250), so 150 % and 600 % look different."""
 
 
 def _placement_title(p) -> str:
-    fit = "fits" if p.fits else "does NOT fit"
-    return (f"{p.config.n_layer}-layer model, layer pipelined on {p.wafer.name}: {fit} "
-            f"({p.bytes_needed / 1e9:.1f} GB needed, {p.wafer.grid_sram_bytes / 1e9:.1f} GB in the "
-            f"grid); {p.tokens_per_s:,.0f} tokens/s at peak")
+    policy = f", {p.activations}" if p.training else ", inference"
+    head = f"{p.config.n_layer}-layer model, layer pipelined on {p.wafer.name}{policy}: "
+    sizes = f"{p.bytes_needed / 1e9:.1f} GB needed, {p.wafer.grid_sram_bytes / 1e9:.1f} GB in the grid"
+    if not p.fits:
+        return head + f"does NOT fit ({sizes})"
+    return head + f"fits ({sizes}); {p.tokens_per_s:,.0f} tokens/s at peak"
 
 
 def wafer_explorer(wafer="WSE-2", models=None, training: bool = True, tiles: int = 100) -> go.Figure:
@@ -372,7 +419,11 @@ def wafer_explorer(wafer="WSE-2", models=None, training: bool = True, tiles: int
                                                "last = output head)<extra></extra>"),
                       row=1, col=1)
         fig.add_trace(go.Heatmap(z=fill, x=cols, y=rows, zmin=0, zmax=250, colorscale=FILL_COLORSCALE,
-                                 visible=visible, colorbar=dict(title="% of SRAM", x=1.02),
+                                 visible=visible,
+                                 colorbar=dict(title="% of SRAM", x=1.02, tickvals=[0, 50, 100, 150,
+                                                                                  200, 250],
+                                               ticktext=["0", "50", "100", "150", "200",
+                                                         "250+"]),
                                  hovertemplate="PE (%{y}, %{x})<br>%{z}% of its SRAM<extra></extra>"),
                       row=1, col=2)
         vis = [False] * (2 * len(models))
@@ -391,8 +442,20 @@ def wafer_explorer(wafer="WSE-2", models=None, training: bool = True, tiles: int
 def _highlight(p, start: int, count: int) -> list[dict]:
     """Rectangles (plotly shapes, in PE coordinates) outlining snake positions start..start+count-1."""
     return [dict(type="rect", x0=c0 - 0.5, x1=c1 + 0.5, y0=r0 - 0.5, y1=r1 + 0.5,
-                 line=dict(color="black", width=2), fillcolor="rgba(0,0,0,0.25)")
+                 line=dict(color="black", width=3), fillcolor="rgba(0,0,0,0.45)")
             for r0, r1, c0, c1 in placement_model.snake_rectangles(start, count, p.wafer.cols)]
+
+
+def _pointer(p, start: int, count: int) -> dict:
+    """An arrow annotation pointing at the middle of the biggest rectangle of a region, so that a
+    region only a row or two high is still easy to find on a wafer map."""
+    rects = placement_model.snake_rectangles(start, count, p.wafer.cols)
+    r0, r1, c0, c1 = max(rects, key=lambda r: (r[1] - r[0] + 1) * (r[3] - r[2] + 1))
+    x, y = (c0 + c1) / 2, (r0 + r1) / 2
+    below = y < p.wafer.rows / 2
+    return dict(x=x, y=y, xref="x", yref="y", text="here", showarrow=True, arrowhead=2,
+                arrowsize=1.5, arrowwidth=3, arrowcolor="black", ax=0, ay=60 if below else -60,
+                font=dict(size=13, color="black"), bgcolor="white")
 
 
 def region_cost_text(p, name: str, component: str | None = None) -> str:
@@ -404,7 +467,8 @@ def region_cost_text(p, name: str, component: str | None = None) -> str:
         return (f"<b>{name}</b>: {r.pes:,} PEs; needs {r.bytes_needed / 1e6:,.0f} MB of "
                 f"{r.bytes_available / 1e6:,.0f} MB ({'fits' if r.fits else 'does NOT fit'}); "
                 f"{flops / 1e6:,.3g} MFLOP/token forward; {k * flops * p.tokens_per_s / 1e12:,.3g} "
-                f"TFLOP/s at the pipeline's rate ({100 * r.utilisation:.0f}% of its peak)")
+                f"TFLOP/s at the pipeline's rate (busy {100 * r.utilisation:.0f}% of its peak, "
+                f"recomputation included)")
     for cname, start, pes, flops, b in r.components:
         if cname == component:
             return (f"<b>{name} {cname}</b>: {pes:,} PEs; {b / 1e6:,.3g} MB; {flops / 1e6:,.3g} "
@@ -430,13 +494,14 @@ def _highlight_state(p, name: str, component: str | None = None) -> dict:
     """Layout properties that outline a layer's (or one part's) region and print its cost."""
     r = p.region(name)
     if component is None:
-        shapes = _highlight(p, r.start, r.pes)
+        start, count = r.start, r.pes
     else:
         c = next(c for c in r.components if c[0] == component)
-        shapes = _highlight(p, c[1], c[2])
+        start, count = c[1], c[2]
+    shapes = _highlight(p, start, count)
     note = dict(text=_wrap(region_cost_text(p, name, component), 95), x=0, y=-0.14, xref="paper",
                 yref="paper", showarrow=False, xanchor="left", yanchor="top", align="left")
-    return {"shapes": shapes, "annotations": [note]}
+    return {"shapes": shapes, "annotations": [note, _pointer(p, start, count)]}
 
 
 def layer_picker(model="111M", wafer="WSE-2", block: str = "h.0", training: bool = True,
@@ -487,8 +552,9 @@ def fit_frontier(models=None, wafers=("WSE-1", "WSE-2", "WSE-3"), wafer: str = "
     line_colours = [PALETTE[3], PALETTE[7], PALETTE[4]]  # none of the bars' colours
     for i, wname in enumerate(wafers):  # lines as traces: shapes on a log axis take log10 values
         w = get_wafer(wname)
+        note = ", assumed grid" if w.kind("grid") == "assumed" else ""
         fig.add_trace(go.Scatter(x=models, y=[w.grid_sram_bytes / 1e9] * len(models), mode="lines",
-                                 name=f"{w.name} grid SRAM ({w.grid_sram_bytes / 1e9:.0f} GB)",
+                                 name=f"{w.name} grid SRAM ({w.grid_sram_bytes / 1e9:.1f} GB{note})",
                                  line=dict(color=line_colours[i % 3],
                                            dash=("dot", "dash", "dashdot")[i % 3])))
     fig.update_yaxes(type="log", title="memory needed on the wafer (GB, log scale)")
@@ -502,34 +568,47 @@ def fit_frontier(models=None, wafers=("WSE-1", "WSE-2", "WSE-3"), wafer: str = "
 
 
 def mode_comparison(models=None, wafers=("WSE-1", "WSE-2", "WSE-3")) -> go.Figure:
-    """Training throughput (tokens/s, one system) per model: layer pipelined (hollow where it does
-    not fit) and weight streaming at the paper's batch size; a dropdown picks the wafer."""
+    """Training throughput (tokens/s, one system, at peak) per model under the default activation
+    policy: layer pipelined only where it fits (a layout that does not fit has no throughput), and
+    weight streaming at the paper's batch size; a dropdown picks the wafer, and the title (one per
+    wafer) says up to which size layer pipelined fits and how the two compare where both run."""
     models = list(models or CEREBRAS_GPT)
     fig = go.Figure()
     buttons = []
+    titles = []
     for i, wname in enumerate(wafers):
         lp = [placement_model.layer_pipelined(m, wname) for m in models]
         ws = [placement_model.weight_streaming(m, wname) for m in models]
         vis = i == 1 if len(wafers) > 1 else True
-        fig.add_trace(go.Scatter(x=models, y=[p.tokens_per_s for p in lp], mode="lines+markers",
-                                 name="layer pipelined (filled: fits; hollow: does not)", visible=vis,
-                                 line=dict(color=PALETTE[0]),
-                                 marker=dict(size=12, symbol=["circle" if p.fits else "circle-open"
-                                                              for p in lp])))
+        fits = [m for m, p in zip(models, lp) if p.fits]
+        fig.add_trace(go.Scatter(x=models, y=[p.tokens_per_s if p.fits else None for p in lp],
+                                 mode="lines+markers", name="layer pipelined (where it fits)",
+                                 visible=vis, line=dict(color=PALETTE[0], width=3),
+                                 marker=dict(size=13, symbol="circle")))
         fig.add_trace(go.Scatter(x=models, y=[e.tokens_per_s for e in ws], mode="lines+markers",
                                  name="weight streaming (paper's batch)", visible=vis,
-                                 line=dict(color=PALETTE[1], dash="dot"),
-                                 marker=dict(size=10, symbol=["square" if e.fits else "square-open"
-                                                              for e in ws])))
+                                 line=dict(color=PALETTE[1], dash="dot", width=3),
+                                 marker=dict(size=8, symbol="square")))
+        both = [(p.tokens_per_s / e.tokens_per_s) for p, e in zip(lp, ws) if p.fits]
+        w = get_wafer(wname)
+        if fits:
+            title = (f"On one {w.name}, layer-pipelined training fits up to {fits[-1]}, where it "
+                     f"runs at {min(both):.2f} to {max(both):.2f} times weight streaming's rate; "
+                     f"weight streaming runs every size")
+        else:
+            title = f"On one {w.name}, no size fits layer pipelined; weight streaming runs every size"
+        titles.append(title)
         mask = [False] * (2 * len(wafers))
         mask[2 * i] = mask[2 * i + 1] = True
-        buttons.append(dict(label=wname, method="update", args=[{"visible": mask}]))
-    fig.update_layout(updatemenus=[_buttons_above(buttons, active=1 if len(wafers) > 1 else 0)],
+        buttons.append(dict(label=wname, method="update",
+                            args=[{"visible": mask}, {"title.text": _wrap(title)}]))
+    active = 1 if len(wafers) > 1 else 0
+    fig.update_layout(updatemenus=[_buttons_above(buttons, active=active)],
                       legend=dict(orientation="h", y=-0.22))
     fig.update_yaxes(type="log", title="training tokens/s on one system (log scale, at peak)")
     fig.update_xaxes(title="Cerebras-GPT model")
-    return _layout(fig, "Throughput falls with model size in both modes; only weight streaming "
-                        "keeps fitting (pick the wafer)", controls_above=True, height=500)
+    lines = max(_wrap(t).count("<br>") + 1 for t in titles)
+    return _layout(fig, titles[active], controls_above=True, title_lines=lines, height=520)
 
 
 def streaming_timeline(model="1.3B", wafer="WSE-2", micro_batches=(1, 2, 4, 8, 16, 32, 64)) -> go.Figure:
@@ -553,7 +632,8 @@ def streaming_timeline(model="1.3B", wafer="WSE-2", micro_batches=(1, 2, 4, 8, 1
         steps.append(dict(label=str(b), method="update", args=[{"visible": vis}, {
             "title.text": _wrap(f"{model} on {e.wafer.name}, micro-batch {b}: {bound} "
                                 f"(compute-bound from about {e.compute_bound_micro_batch:.0f} "
-                                f"sequences); {100 * e.utilisation:.0f}% of peak")}]))
+                                f"sequences); the whole step, backward included, at "
+                                f"{100 * e.utilisation:.0f}% of peak")}]))
     fig.update_layout(sliders=[dict(steps=steps, active=len(ests) // 2,
                                     currentvalue=dict(prefix="micro-batch (sequences) "), y=-0.3)],
                       barmode="group",
@@ -564,8 +644,9 @@ def streaming_timeline(model="1.3B", wafer="WSE-2", micro_batches=(1, 2, 4, 8, 1
     return _layout(fig, f"{model} on {mid.wafer.name}, micro-batch {micro_batches[len(ests) // 2]}: "
                         f"{'compute' if mid.compute_bound else 'I/O'}-bound "
                         f"(compute-bound from about {mid.compute_bound_micro_batch:.0f} sequences); "
-                        f"{100 * mid.utilisation:.0f}% of peak", controls_above=True, title_lines=2,
-                   height=540, margin=dict(b=150))
+                        f"the whole step, backward included, at {100 * mid.utilisation:.0f}% of "
+                        f"peak", controls_above=True, title_lines=3, height=560,
+                   margin=dict(b=150))
 
 
 def _dataflow_step(step: str, layer: int, n_layers: int) -> dict:
@@ -659,34 +740,92 @@ def weight_streaming_dataflow(n_layers: int = 4) -> go.Figure:
     return fig
 
 
-def scale_out_figure(models=None, wafer="WSE-2", max_log2: int = 7) -> go.Figure:
-    """Weight streaming, data parallel: cluster tokens/s against the number of CS-2 systems for each
-    model at its published batch size; a star marks the number the paper used."""
+def scale_out_figure(models=None, wafer="WSE-2", max_systems: int = 128) -> go.Figure:
+    """Weight streaming, data parallel: cluster tokens/s against the number of CS-2 systems
+    ``n_sys`` (every number from 1 to ``max_systems``, at most one system per sequence of the
+    batch) for each model at its published batch size. Markers: circle where each system's
+    micro-batch is compute-bound, x where it is not; a star marks the number the paper used."""
     models = list(models or CEREBRAS_GPT)
     fig = go.Figure()
     for i, m in enumerate(models):
         batch = placement_model.published_batch_size(m)
-        ns = [2 ** e for e in range(max_log2 + 1) if 2 ** e <= batch]
+        ns = list(range(1, min(max_systems, batch) + 1))
         ests = placement_model.scale_out(m, ns, wafer)
         colour = CATEGORICAL[i % len(CATEGORICAL)]
-        fig.add_trace(go.Scatter(x=ns, y=[e.tokens_per_s for e in ests], mode="lines+markers",
-                                 name=m, line=dict(color=colour),
-                                 marker=dict(symbol=["circle" if e.compute_bound else "x" for e in ests]),
-                                 hovertemplate=f"{m}: %{{x}} systems, %{{y:,.0f}} tokens/s<extra></extra>"))
+        fig.add_trace(go.Scatter(
+            x=ns, y=[e.tokens_per_s for e in ests], mode="lines+markers", name=m,
+            line=dict(color=colour, width=2),
+            marker=dict(symbol=["circle" if e.compute_bound else "x-thin" for e in ests],
+                        size=[5 if e.compute_bound else 9 for e in ests], color=colour,
+                        line=dict(color=colour, width=2)),
+            customdata=[f"{e.micro_batch:.1f}" for e in ests],
+            hovertemplate=(f"{m}: %{{x}} systems, %{{y:,.0f}} tokens/s, micro-batch "
+                           f"%{{customdata}}<extra></extra>")))
         paper = CEREBRAS_GPT[m].n_cs2
         e = placement_model.weight_streaming(m, wafer, batch, paper)
         fig.add_trace(go.Scatter(x=[paper], y=[e.tokens_per_s], mode="markers", showlegend=False,
                                  name=f"{m}: the paper's {paper} CS-2",
                                  marker=dict(symbol="star", size=16, color=colour,
                                              line=dict(color="black", width=1))))
-    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="systems the paper used",
-                             marker=dict(symbol="star", size=14, color="white",
-                                         line=dict(color="black", width=1))))
-    fig.update_xaxes(type="log", title="CS-2 systems (log scale)", dtick=np.log10(2))
+    for name, symbol, fill in (("systems the paper used", "star", "white"),
+                               ("micro-batch compute-bound", "circle", "grey"),
+                               ("micro-batch below b* (I/O-bound)", "x-thin", "grey")):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
+                                 marker=dict(symbol=symbol, size=12, color=fill,
+                                             line=dict(color="black" if symbol == "star"
+                                                       else "grey", width=2))))
+    fig.update_xaxes(type="log", title="CS-2 systems n_sys (log scale)", dtick=np.log10(2))
     fig.update_yaxes(type="log", title="cluster training tokens/s (log scale, at peak)")
-    return _layout(fig, "Data parallelism scales linearly until a system's share of the batch "
-                        "drops below the compute-bound micro-batch (x)", height=520,
+    return _layout(fig, "Data parallelism scales linearly while each system's micro-batch stays "
+                        "at or above b* (circles), not its share of the batch; below it (x) more "
+                        "systems add little or nothing", height=560,
                    legend=dict(orientation="h", y=-0.2))
+
+
+def pipeline_schedule(stages: int = 4, sequences: int = 6) -> go.Figure:
+    """The one-forward-one-backward (1F1B) schedule of a layer pipeline, time against stage: each
+    cell says which sequence a stage works on, forward (F) or backward (B), with forward and
+    backward taking one step each (for the picture; backward really costs about twice forward).
+    The right-hand column gives the most sequences each stage holds activations for at once:
+    ``stages - s`` for stage ``s`` (from 0)."""
+    if isinstance(stages, bool) or not isinstance(stages, int) or not 1 <= stages <= 8:
+        raise ValueError(f"stages must be an integer from 1 to 8, got {stages!r}")
+    if isinstance(sequences, bool) or not isinstance(sequences, int) or \
+            not stages <= sequences <= 16:
+        raise ValueError(f"sequences must be an integer from stages ({stages}) to 16, got "
+                         f"{sequences!r}")
+    grid, held = placement_model.one_forward_one_backward(stages, sequences)
+    steps = grid.shape[1]
+    code = np.zeros(grid.shape, dtype=np.int8)  # 0 idle, 1 forward, 2 backward
+    text = np.full(grid.shape, "", dtype=object)
+    for s in range(stages):
+        for t in range(steps):
+            kind, seq = grid[s, t]
+            if kind:
+                code[s, t] = 1 if kind == "F" else 2
+                text[s, t] = f"{kind}{seq}"
+    colours = [UNUSED, PALETTE[0], PALETTE[3]]
+    scale = []
+    for i, c in enumerate(colours):
+        scale += [[i / 3, c], [(i + 1) / 3, c]]
+    fig = go.Figure(go.Heatmap(z=code, zmin=-0.5, zmax=2.5, colorscale=scale, showscale=False,
+                               text=text, texttemplate="%{text}", xgap=2, ygap=2,
+                               x=list(range(1, steps + 1)), y=list(range(stages)),
+                               hovertemplate="stage %{y}, step %{x}: %{text}<extra></extra>"))
+    for name, colour in (("forward of sequence k (Fk)", PALETTE[0]),
+                         ("backward of sequence k (Bk)", PALETTE[3]), ("idle", UNUSED)):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
+                                 marker=dict(color=colour, size=12, symbol="square")))
+    for s in range(stages):
+        fig.add_annotation(x=1.01, y=s, xref="paper", yref="y", xanchor="left", showarrow=False,
+                           text=f"holds at most <b>{held[s]}</b>")
+    fig.update_xaxes(title="time step", dtick=1)
+    fig.update_yaxes(title="pipeline stage s", autorange="reversed", dtick=1)
+    return _layout(fig, f"One forward, one backward: stage s holds the activations of at most "
+                        f"{stages} - s sequences, because a sequence's backward pass comes back "
+                        f"to it only after it has been through every later stage",
+                   height=170 + 48 * stages, margin=dict(r=140, b=110),
+                   legend=dict(orientation="h", y=-0.35))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -796,5 +935,5 @@ __all__ = ["table_figure", "fabric_heatmaps", "matmul_states", "matmul_animation
            "grid_scaling",
            "gpt_fabric_map", "tiled_maps", "wafer_explorer", "layer_picker", "region_cost_text",
            "fit_frontier", "largest_fitting", "mode_comparison", "weight_streaming_dataflow",
-           "streaming_timeline", "scale_out_figure",
+           "streaming_timeline", "scale_out_figure", "pipeline_schedule",
            "placement_explorer", "explorer_figure", "matmul_explorer"]

@@ -2,12 +2,17 @@
 
 Every value of a preset comes from the book's reference table (Cerebras' published figures; cite
 them with the keys in :attr:`WaferSpec.citation`). A value that the table does not give directly is
-*derived* from values it does give, and :attr:`WaferSpec.derived` names each such field and how it
-was obtained, so the chapters can mark it as derived.
+either *derived* from values it does give (:attr:`WaferSpec.derived` says how) or *assumed*
+(:attr:`WaferSpec.assumed` says why), so the chapters can mark each one.
+
+Orientation: the Cerebras SDK gives a fabric as ``width x height`` (``--fabric-dims=757,996`` on
+WSE-2: 757 PEs from west to east, 996 from north to south). The simulator indexes PEs as
+``(row, col)``, so :attr:`WaferSpec.grid` is ``(rows, cols) = (height, width)`` and
+:attr:`WaferSpec.fabric_dims` gives the SDK's order back.
 
     >>> wse2 = get_wafer("WSE-2")
-    >>> wse2.grid, wse2.sram_per_pe
-    ((757, 996), 49152)
+    >>> wse2.grid, wse2.fabric_dims, wse2.sram_per_pe
+    ((996, 757), (757, 996), 49152)
 """
 from __future__ import annotations
 
@@ -37,12 +42,14 @@ class WaferSpec:
         transistors: transistor count.
         process_nm: process node, nm.
         area_mm2: silicon area, mm^2.
-        grid: ``(rows, cols)`` of the PE grid a program can use (the SDK's fabric on WSE-2/3).
+        grid: ``(rows, cols)`` of the PE grid (the SDK's fabric on WSE-2/3, whose ``fabric_dims``
+            are ``(width, height) = (cols, rows)``).
         sram_per_pe: SRAM of one PE, bytes.
         clock_hz: PE clock, Hz.
         flops_per_cycle: FP16 FLOP one PE can do per cycle (a multiply-add counts 2).
         citation: bibliography key(s) of the published figures.
-        derived: ``{field: how it was derived}`` for every value not read off the reference table.
+        derived: ``{field: how it was derived}`` for every value computed from the reference table.
+        assumed: ``{field: why}`` for every value neither published nor derived (our choice).
     """
 
     name: str
@@ -59,6 +66,7 @@ class WaferSpec:
     flops_per_cycle: int
     citation: str
     derived: dict = field(default_factory=dict, compare=False)
+    assumed: dict = field(default_factory=dict, compare=False)
 
     # ------------------------------------------------------------------ derived quantities
     @property
@@ -68,6 +76,19 @@ class WaferSpec:
     @property
     def cols(self) -> int:
         return self.grid[1]
+
+    @property
+    def fabric_dims(self) -> tuple[int, int]:
+        """``(width, height)``: the grid as the SDK writes it (``--fabric-dims``), columns first."""
+        return self.grid[1], self.grid[0]
+
+    @property
+    def memcpy_rectangle(self) -> tuple[int, int]:
+        """``(rows, cols)`` of the largest program rectangle that the SDK's ``memcpy``
+        infrastructure leaves on this fabric: it needs ``width + 7`` columns and ``height + 2``
+        rows of the fabric (Cerebras SDK, Host Runtime and Tensor Streaming), so a program gets at
+        most ``(rows - 2) x (cols - 7)`` PEs. Those support PEs lie inside the grid."""
+        return self.grid[0] - 2, self.grid[1] - 7
 
     @property
     def n_pe(self) -> int:
@@ -89,8 +110,9 @@ class WaferSpec:
         """Peak FP16 FLOP/s of the usable grid, ``n_pe * pe_flops`` (derived).
 
         The performance model places work on the grid only, so this is the peak it uses. Over all
-        :attr:`cores` the same rate gives :attr:`peak_flops_all_cores` (about 7.5 PFLOP/s on WSE-2,
-        which agrees with Andromeda's 120 PFLOP/s over 16 CS-2).
+        :attr:`cores` the same rate gives :attr:`peak_flops_all_cores` (about 7.5 PFLOP/s on WSE-2:
+        Andromeda's 120 PFLOP/s over 16 CS-2, by construction, since WSE-2's 8 FLOP per cycle is
+        derived from it). Assumed, not derived, where the clock or the lanes are assumed.
         """
         return self.n_pe * self.pe_flops
 
@@ -112,9 +134,24 @@ class WaferSpec:
             "fabric bandwidth (Pb/s)": self.fabric_bandwidth / 1e15,
             "transistors (T)": self.transistors / 1e12, "process (nm)": self.process_nm,
             "grid (rows x cols)": f"{self.grid[0]} x {self.grid[1]}",
+            "fabric dims (width x height, as the SDK writes them)":
+                f"{self.fabric_dims[0]} x {self.fabric_dims[1]}",
             "SRAM per PE (bytes)": self.sram_per_pe,
-            "peak FP16 of the grid (PFLOP/s, derived)": self.peak_flops / 1e15,
+            f"peak FP16 of the grid (PFLOP/s, {self.kind('peak_flops')})": self.peak_flops / 1e15,
         }
+
+    def kind(self, name: str) -> str:
+        """``"published"``, ``"derived"`` or ``"assumed"``: where the value of field ``name`` comes
+        from. ``"peak_flops"`` is derived from the clock and the FLOP per cycle, so it is assumed
+        when either of them is."""
+        if name == "peak_flops":
+            parts = [self.kind("clock_hz"), self.kind("flops_per_cycle")]
+            return "assumed" if "assumed" in parts else "derived"
+        if name in self.assumed or "all" in self.assumed:
+            return "assumed"
+        if name in self.derived:
+            return "derived"
+        return "published"
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -138,7 +175,7 @@ class WaferSpec:
             memory_bandwidth=float("nan"), fabric_bandwidth=float("nan"), transistors=float("nan"),
             process_nm=0, area_mm2=float("nan"), grid=(rows, cols), sram_per_pe=sram_per_pe,
             clock_hz=float(clock_hz), flops_per_cycle=flops_per_cycle, citation="",
-            derived={"all": "a made-up grid for experiments, not a Cerebras product"})
+            assumed={"all": "a made-up grid for experiments, not a Cerebras product"})
 
     def with_grid(self, rows: int, cols: int) -> "WaferSpec":
         """The same PEs on a different grid (e.g. a corner of a wafer for a quick experiment)."""
@@ -148,42 +185,44 @@ class WaferSpec:
 
 
 def _wse1() -> WaferSpec:
-    # The SDK grid of WSE-1 is not published: we take a grid of about 400,000 PEs with WSE-2's aspect
-    # ratio (757:996), 551 x 726 = 400,026. Its SRAM per PE is the total divided by the cores.
-    rows = round(math.sqrt(400_000 * 757 / 996))
-    cols = round(400_000 / rows)
+    # The SDK grid of WSE-1 is not published: we assume a grid of about 400,000 PEs shaped like
+    # WSE-2's (757 wide, 996 tall): 551 wide x 726 tall = 400,026. Its SRAM per PE is derived.
+    cols = round(math.sqrt(400_000 * 757 / 996))
+    rows = round(400_000 / cols)
     return WaferSpec(
         name="WSE-1", cores=400_000, sram_bytes=18e9, memory_bandwidth=9e15, fabric_bandwidth=100e15,
         transistors=1.2e12, process_nm=16, area_mm2=46_225, grid=(rows, cols),
         sram_per_pe=int(18e9 // 400_000), clock_hz=assumptions.CLOCK_HZ,
         flops_per_cycle=assumptions.FLOPS_PER_CYCLE, citation="cerebras2021wse2",
-        derived={
-            "grid": "not published: about 400,000 PEs with WSE-2's aspect ratio (551 x 726)",
-            "sram_per_pe": "18 GB / 400,000 cores = 45,000 bytes",
-            "clock_hz": "assumed equal to WSE-2's 1.1 GHz",
-            "flops_per_cycle": "assumed equal to WSE-2's 8 (derived there from 4 FMAC lanes)",
+        derived={"sram_per_pe": "18 GB / 400,000 cores = 45,000 bytes"},
+        assumed={
+            "grid": "not published: about 400,000 PEs shaped like WSE-2's grid (551 x 726)",
+            "clock_hz": "not published for WSE-1: WSE-2's 1.1 GHz",
+            "flops_per_cycle": "not published for WSE-1: WSE-2's 8",
         })
 
 
 def _wse2() -> WaferSpec:
     return WaferSpec(
         name="WSE-2", cores=850_000, sram_bytes=40e9, memory_bandwidth=20e15, fabric_bandwidth=220e15,
-        transistors=2.6e12, process_nm=7, area_mm2=46_225, grid=(757, 996), sram_per_pe=48 * KB,
+        transistors=2.6e12, process_nm=7, area_mm2=46_225, grid=(996, 757), sram_per_pe=48 * KB,
         clock_hz=assumptions.CLOCK_HZ, flops_per_cycle=assumptions.FLOPS_PER_CYCLE,
         citation="cerebras2021wse2,cerebras2023sdk",
-        derived={"flops_per_cycle": "4 FMAC lanes x 2 FLOP (derived; gives about 7.5 PFLOP/s per CS-2)"})
+        derived={"flops_per_cycle": "Andromeda's 120 PFLOP/s / 16 CS-2 / 850,000 cores / 1.1 GHz "
+                                    "= 8.0 FLOP per cycle, read as 4 FP16 multiply-add lanes"})
 
 
 def _wse3() -> WaferSpec:
     return WaferSpec(
         name="WSE-3", cores=900_000, sram_bytes=44e9, memory_bandwidth=21e15, fabric_bandwidth=214e15,
-        transistors=4e12, process_nm=5, area_mm2=46_225, grid=(762, 1172),
+        transistors=4e12, process_nm=5, area_mm2=46_225, grid=(1172, 762),
         sram_per_pe=int(44e9 // 900_000), clock_hz=assumptions.CLOCK_HZ,
         flops_per_cycle=assumptions.FLOPS_PER_CYCLE, citation="cerebras2024wse3,cerebras2023sdk",
-        derived={
-            "sram_per_pe": "44 GB / 900,000 cores = 48,888 bytes",
-            "clock_hz": "assumed equal to WSE-2's 1.1 GHz",
-            "flops_per_cycle": "assumed equal to WSE-2's 8",
+        derived={"sram_per_pe": "44 GB / 900,000 cores = 48,888 bytes"},
+        assumed={
+            "clock_hz": "not published for WSE-3: WSE-2's 1.1 GHz",
+            "flops_per_cycle": "not published for WSE-3: WSE-2's 8 (Cerebras' own figure of "
+                               "about twice WSE-2's performance implies more)",
         })
 
 
