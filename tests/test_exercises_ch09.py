@@ -24,48 +24,112 @@ def rejects(check, *args, match=""):
 
 
 # ----------------------------------------------------------------------------------------------
-# 9.1 XY routes
+# 9.1 the links of an XY route
 # ----------------------------------------------------------------------------------------------
-def right_route(src, dst):
+def right_links(src, dst):
     (r, c), (r2, c2) = src, dst
-    step = 1 if c2 >= c else -1
-    path = [(r, cc) for cc in range(c, c2 + step, step)]
-    step = 1 if r2 >= r else -1
-    return path + [(rr, c2) for rr in range(r + step, r2 + step, step)]
-
-
-def route_by_hops(src, dst):  # written differently: one hop at a time
-    (r, c), (r2, c2) = src, dst
-    out = [[r, c]]
-    while (r, c) != (r2, c2):
-        if c != c2:
-            c += (c2 > c) - (c2 < c)
+    out = []
+    while c != c2:
+        if c2 > c:
+            out.append(("east", r, c))
+            c += 1
         else:
-            r += (r2 > r) - (r2 < r)
-        out.append([r, c])
+            out.append(("west", r, c - 1))
+            c -= 1
+    while r != r2:
+        if r2 > r:
+            out.append(("south", r, c))
+            r += 1
+        else:
+            out.append(("north", r - 1, c))
+            r -= 1
     return out
 
 
-def only_forward(src, dst):  # range() without a negative step: empty going north or west
+def links_from_pes(src, dst):  # written differently: the PEs of the route, then their pairs
     (r, c), (r2, c2) = src, dst
-    return [(r, cc) for cc in range(c, c2 + 1)] + [(rr, c2) for rr in range(r + 1, r2 + 1)]
+    step = 1 if c2 >= c else -1
+    pes = [(r, cc) for cc in range(c, c2 + step, step)]
+    step = 1 if r2 >= r else -1
+    pes += [(rr, c2) for rr in range(r + step, r2 + step, step)]
+    out = []
+    for (a, b), (a2, b2) in zip(pes, pes[1:]):
+        if a == a2:
+            out.append(["east", a, b] if b2 > b else ["west", a, b2])
+        else:
+            out.append(["south", a, b] if a2 > a else ["north", a2, b])
+    return out
 
 
-def test_xy_route(capsys):
-    passes(capsys, ch09.check_xy_route, right_route)
-    passes(capsys, ch09.check_xy_route, route_by_hops)
-    passes(capsys, ch09.check_xy_route, lambda s, d: Fabric(9, 9).route(s, d))  # the library agrees
-    rejects(ch09.check_xy_route, ..., match="not answered yet")
-    rejects(ch09.check_xy_route, 42, match="should be a function")
-    yx = lambda s, d: [tuple(reversed(p)) for p in right_route(s[::-1], d[::-1])]  # column first
-    rejects(ch09.check_xy_route, yx, match="not the XY one")
-    rejects(ch09.check_xy_route, lambda s, d: right_route(s, d)[1:], match="both ends")
-    rejects(ch09.check_xy_route, lambda s, d: right_route(s, d)[:-1], match="both ends")
-    rejects(ch09.check_xy_route, lambda s, d: right_route(s, d)[::-1], match="wrong order")
-    rejects(ch09.check_xy_route, only_forward, match="north or west")
-    rejects(ch09.check_xy_route, lambda s, d: [s, d], match="own PE|both ends|expected a path")
-    rejects(ch09.check_xy_route, lambda s, d: 1 / 0, match="ZeroDivisionError")
-    rejects(ch09.check_xy_route, lambda s, d: 3, match="list of \\(row, col\\) pairs")
+def links_with(src, dst, mistake):
+    (r, c), (r2, c2) = src, dst
+    moves = []
+    row_leg = [("col", 1 if c2 > c else -1)] * abs(c2 - c)
+    col_leg = [("row", 1 if r2 > r else -1)] * abs(r2 - r)
+    if mistake == "no negative step":  # range() without a negative step: nothing going back
+        return ([("east", r, cc) for cc in range(c, c2)]
+                + [("south", rr, c2) for rr in range(r, r2)])
+    moves = col_leg + row_leg if mistake == "column first" else row_leg + col_leg
+    out = []
+    for axis, step in moves:
+        if axis == "col":
+            if step > 0:
+                out.append(("east", r, c))
+            elif mistake == "by axis":
+                out.append(("east", r, c - 1))
+            else:
+                out.append(("west", r, c if mistake == "source index" else c - 1))
+            c += step
+        else:
+            if step > 0:
+                out.append(("south", r, c))
+            elif mistake == "by axis":
+                out.append(("south", r - 1, c))
+            else:
+                out.append(("north", r if mistake == "source index" else r - 1, c))
+            r += step
+    if mistake == "reversed":
+        return out[::-1]
+    if mistake == "self link" and src == dst:
+        return [("east", r, c)]
+    if mistake == "duplicate" and out:
+        return out[:1] + out
+    if mistake == "missing last" and out:
+        return out[:-1]
+    return out
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("column first", "YX route"), ("source index", "indexed by its west or north end"),
+    ("by axis", "crosses a west link"), ("reversed", "wrong order"),
+    ("no negative step", "north or west of the source"), ("self link", "crosses no link"),
+    ("duplicate", "appears twice"), ("missing last", "one link each"),
+])
+def test_xy_links_rejects_each_mistake_with_its_hint(mistake, hint):
+    rejects(ch09.check_xy_links, lambda s, d: links_with(s, d, mistake), match=hint)
+
+
+def test_xy_links(capsys):
+    passes(capsys, ch09.check_xy_links, right_links)
+    passes(capsys, ch09.check_xy_links, links_from_pes)
+    rejects(ch09.check_xy_links, ..., match="not answered yet")
+    rejects(ch09.check_xy_links, 42, match="should be a function")
+    # the route's PEs instead of its links (what Fabric.route returns)
+    rejects(ch09.check_xy_links, lambda s, d: Fabric(9, 9).route(s, d), match="returned PEs")
+    rejects(ch09.check_xy_links, lambda s, d: 1 / 0, match="ZeroDivisionError")
+    rejects(ch09.check_xy_links, lambda s, d: 3, match="list of \\(direction, row, col\\)")
+    rejects(ch09.check_xy_links, lambda s, d: [("east", "a", 0)], match="whole numbers")
+
+
+def test_the_links_reference_is_what_the_fabric_counts():
+    rng = np.random.default_rng(0)
+    for a, b, c, d in rng.integers(0, 7, (30, 4)):
+        src, dst = (int(a), int(b)), (int(c), int(d))
+        f = Fabric(7, 7)
+        f.add_routes([src], [dst], [1])
+        counted = sorted((name, int(r), int(col)) for name, arr in f.links.items()
+                         for r, col in zip(*np.nonzero(arr)))
+        assert sorted(ch09._links_reference(src, dst)) == counted
 
 
 # ----------------------------------------------------------------------------------------------
@@ -73,40 +137,55 @@ def test_xy_route(capsys):
 # ----------------------------------------------------------------------------------------------
 def right_wavelets(M, K, N, rows, cols):
     R, Q = min(K, rows), min(N, cols)
-    return M * (K * (Q - 1) + N * (R - 1))
+    return M * (K * (Q - 1) + N * (R - 1)) + M * N * (rows - R)  # the multiply, then the drain
 
 
 def wavelets_per_value(M, K, N, rows, cols):  # written differently: sum over the values
-    Q, R = min(N, cols), min(K, rows)
-    return sum(Q - 1 for _ in range(M * K)) + sum(R - 1 for _ in range(M * N))
+    Q = min(N, cols)
+    return sum(Q - 1 for _ in range(M * K)) + sum(rows - 1 for _ in range(M * N))
+
+
+def wavelets_measured(M, K, N, rows, cols):  # written differently: run the simulator
+    f = Fabric(rows, cols)
+    kernels.matmul(f, torch.zeros(M, K), torch.zeros(K, N))
+    return f.stats().wavelets
 
 
 def test_matmul_wavelets(capsys):
     passes(capsys, ch09.check_matmul_wavelets, right_wavelets)
     passes(capsys, ch09.check_matmul_wavelets, wavelets_per_value)
+    passes(capsys, ch09.check_matmul_wavelets, wavelets_measured)
     rejects(ch09.check_matmul_wavelets, ..., match="not answered yet")
+    no_drain = lambda M, K, N, rows, cols: M * (K * (min(N, cols) - 1) + N * (min(K, rows) - 1))
+    rejects(ch09.check_matmul_wavelets, no_drain, match="unused rows below it")
     whole_grid = lambda M, K, N, rows, cols: M * (K * (cols - 1) + N * (rows - 1))
-    rejects(ch09.check_matmul_wavelets, whole_grid, match="uses only")
+    rejects(ch09.check_matmul_wavelets, whole_grid, match="only through the min\\(N, cols\\)")
     one_token = lambda M, K, N, rows, cols: right_wavelets(1, K, N, rows, cols)
     rejects(ch09.check_matmul_wavelets, one_token, match="one token")
-    too_many = lambda M, K, N, rows, cols: M * (K * min(N, cols) + N * min(K, rows))
+    too_many = lambda M, K, N, rows, cols: M * (K * min(N, cols) + N * rows)
     rejects(ch09.check_matmul_wavelets, too_many, match="one hop too many")
-    swapped = lambda M, K, N, rows, cols: M * (K * (min(K, rows) - 1) + N * (min(N, cols) - 1))
+    rejects(ch09.check_matmul_wavelets, too_many, match="io_in and io_out")
+    swapped = lambda M, K, N, rows, cols: (M * (K * (min(K, rows) - 1) + N * (min(N, cols) - 1))
+                                           + M * N * (rows - min(K, rows)))
     rejects(ch09.check_matmul_wavelets, swapped, match="swapped")
     per_pe = lambda M, K, N, rows, cols: M * (min(K, rows) * (min(N, cols) - 1)
-                                              + min(N, cols) * (min(K, rows) - 1))
+                                              + min(N, cols) * (rows - 1))
     rejects(ch09.check_matmul_wavelets, per_pe, match="one wavelet per value")
+    with_edges = lambda M, K, N, rows, cols: right_wavelets(M, K, N, rows, cols) + M * (K + N)
+    rejects(ch09.check_matmul_wavelets, with_edges, match="io_in and io_out")  # = too_many
+    # two mistakes at once: no hint fits, but the message says where the count goes wrong
+    both = lambda M, K, N, rows, cols: no_drain(M, K, N, rows, cols) + 1
+    rejects(ch09.check_matmul_wavelets, both, match="expected")
     rejects(ch09.check_matmul_wavelets, lambda *a: "many", match="should be a number")
 
 
 @pytest.mark.parametrize("shape", [(1, 2, 2, 2, 2), (6, 12, 9, 4, 3), (3, 5, 40, 8, 8),
-                                   (2, 30, 3, 4, 4)])
+                                   (2, 30, 3, 4, 4), (5, 2, 3, 6, 2)])
 def test_the_wavelet_reference_matches_the_simulator(shape):
     M, K, N, rows, cols = shape
     f = Fabric(rows, cols)
     kernels.matmul(f, torch.randn(M, K), torch.randn(K, N))
-    (op,) = [r for r in f.log if r.kind == "matmul"]  # the multiply itself, not the trip off the edge
-    assert op.wavelets == ch09._wavelets_brute_force(*shape)
+    assert f.stats().wavelets == ch09._wavelets_brute_force(*shape)  # the drain included
 
 
 # ----------------------------------------------------------------------------------------------
@@ -126,7 +205,7 @@ def right_cycles(M, K, N, rows, cols, fmac):
             send = max(j + k[i] + math.ceil(k[i] * n[j] / fmac), send + 1)
         first = max(first, send + n[j])
     interval = max(max(k), max(n), max(math.ceil(a * b / fmac) for a in k for b in n))
-    return (M - 1) * interval + first
+    return (M - 1) * interval + first + (rows - R)
 
 
 def numpy_cycles(M, K, N, rows, cols, fmac):  # written differently: whole arrays at once
@@ -138,84 +217,98 @@ def numpy_cycles(M, K, N, rows, cols, fmac):  # written differently: whole array
     i = np.arange(R)[:, None]
     send = np.maximum.accumulate(ready - i, axis=0) + i
     first = int((send[-1] + n[0]).max())
-    return int((M - 1) * max(k.max(), n.max(), compute.max()) + first)
+    return float((M - 1) * max(k.max(), n.max(), compute.max()) + first + rows - R)
 
 
-def cycles_with(M, K, N, rows, cols, fmac, mistake):
-    R, Q = (rows, cols) if mistake == "whole grid" else (min(K, rows), min(N, cols))
-    if mistake == "floor":
-        k, n = [max(K // R, 1)] * R, [max(N // Q, 1)] * Q
-    else:
-        k, n = chunks(K, R), chunks(N, Q)
-    lanes = 4 if mistake == "fmac" else fmac
-    first, gaps = 0, []
-    for j in range(Q):
-        send = None
-        for i in range(R):
-            c = math.ceil(k[i] * n[j] / lanes)
-            ready = j + k[i] + c
-            if send is None or mistake == "no chain":
-                send = ready
-            else:
-                send = max(ready, send + (0 if mistake == "chain without hop" else 1))
-            gaps.append(k[i] + n[j] + c if mistake == "sum" else max(k[i], n[j], c))
-        first = max(first, send + n[j])
-    if mistake == "serial":
-        return M * first
-    if mistake == "M intervals":
-        return M * max(gaps) + first
-    return (M - 1) * max(gaps) + first
+def cycles_measured(M, K, N, rows, cols, fmac):  # written differently: run the simulator
+    f = Fabric(wafer=WaferSpec.custom(rows, cols, flops_per_cycle=2 * fmac))
+    kernels.matmul(f, torch.zeros(M, K), torch.zeros(K, N))
+    return f.cycles
 
 
 @pytest.mark.parametrize("mistake, hint", [
     ("serial", "one after another"),
     ("M intervals", "M - 1 intervals"),
     ("sum", "largest of the three"),
+    ("compute only", "must also cover the links"),
+    ("links only", "must also cover the arithmetic"),
+    ("no n", "must also cover the partial sums"),
+    ("no k", "must also cover the activations"),
     ("no chain", "PE above it"),
-    ("chain without hop", "one more cycle"),
+    ("chain without hop", "one cycle after the PE above"),
+    ("no last wavelets", "take n_j cycles to come out"),
+    ("min over columns", "every column is done"),
     ("floor", "first chunks are one"),
+    ("ceil", "only the first K mod R rows"),
     ("fmac", "use the `fmac` argument"),
     ("whole grid", "uses only min"),
+    ("no drain", "unused rows to the south edge"),
 ])
 def test_matmul_cycles_rejects_each_mistake_with_its_hint(mistake, hint):
-    rejects(ch09.check_matmul_cycles, lambda *a: cycles_with(*a, mistake), match=hint)
+    rejects(ch09.check_matmul_cycles, lambda *a: ch09._cycles_variant(*a, mistake=mistake),
+            match=hint)
+
+
+def test_every_cycle_mistake_differs_from_the_model_on_some_case():
+    # a mistake the cases cannot tell from the model would be a wrong answer that passes
+    rng = np.random.default_rng(1)
+    cases = [(4, 8, 8, 4, 4, 4), (3, 5, 40, 8, 8, 4), (1, 50, 70, 6, 8, 4), (3, 9, 9, 3, 3, 1)]
+    cases += [tuple(int(v) for v in rng.integers(1, 24, 5)) + (int(rng.choice([1, 4, 16])),)
+              for _ in range(60)]
+    for mistake, _ in ch09.CYCLE_MISTAKES:
+        assert any(ch09._cycles_variant(*c, mistake=mistake) != ch09._cycles_reference(*c)
+                   for c in cases), mistake
+
+
+def test_a_compute_only_interval_is_not_told_about_the_chain():
+    # the reviewers' wrong answer: interval = max c_ij; it coincides with a chain mistake on the
+    # 4 x 4 example, and must get the hint about the links
+    compute_only = lambda *a: ch09._cycles_variant(*a, mistake="compute only")
+    with pytest.raises(ExerciseError) as info:
+        ch09.check_matmul_cycles(compute_only)
+    assert "links" in str(info.value) and "PE above" not in str(info.value)
 
 
 def test_matmul_cycles(capsys):
     passes(capsys, ch09.check_matmul_cycles, right_cycles)
     passes(capsys, ch09.check_matmul_cycles, numpy_cycles)
+    passes(capsys, ch09.check_matmul_cycles, cycles_measured)
+    ch09.check_matmul_cycles(numpy_cycles)  # a float answer is printed as a whole number
+    assert "17 -> 17" in capsys.readouterr().out
     rejects(ch09.check_matmul_cycles, ..., match="not answered yet")
     rejects(ch09.check_matmul_cycles, lambda *a: right_cycles(*a) + 0.5, match="whole number")
     rejects(ch09.check_matmul_cycles, lambda *a: 17, match="expected")
+    drain_and_serial = lambda M, K, N, rows, cols, fmac: ch09._cycles_variant(
+        M, K, N, rows, cols, fmac, "no drain") + 1
+    rejects(ch09.check_matmul_cycles, drain_and_serial, match="expected")
 
 
 def test_the_cycle_reference_matches_the_simulator_for_any_number_of_lanes():
     rng = np.random.default_rng(9)
-    cases = [(4, 8, 8, 4, 4, 4), (5, 10, 7, 3, 4, 4), (1, 50, 70, 6, 8, 4)]
+    cases = [(4, 8, 8, 4, 4, 4), (5, 10, 7, 3, 4, 4), (1, 50, 70, 6, 8, 4), (3, 5, 40, 8, 8, 4)]
     cases += [tuple(int(v) for v in rng.integers(1, 20, 5)) + (int(rng.choice([1, 2, 8, 16])),)
               for _ in range(40)]
     for M, K, N, rows, cols, fmac in cases:
         f = Fabric(wafer=WaferSpec.custom(rows, cols, flops_per_cycle=2 * fmac))
         kernels.matmul(f, torch.randn(M, K), torch.randn(K, N))
-        (op,) = [r for r in f.log if r.kind == "matmul"]
-        assert op.cycles == ch09._cycles_reference(M, K, N, rows, cols, fmac)
+        assert f.cycles == ch09._cycles_reference(M, K, N, rows, cols, fmac)  # the drain too
 
 
 # ----------------------------------------------------------------------------------------------
 # 9.4 the smallest grid
 # ----------------------------------------------------------------------------------------------
 def right_grid(K, N, sram_per_pe, bytes_per_value):
-    n = 1
+    g = 1
     while True:
-        k, m = math.ceil(K / min(K, n)), math.ceil(N / min(N, n))
+        k, m = math.ceil(K / min(K, g)), math.ceil(N / min(N, g))
         if (k * m + k + 2 * m) * bytes_per_value <= sram_per_pe:
-            return n
-        n += 1
+            return g
+        g += 1
 
 
 def bisect_grid(K, N, sram_per_pe, bytes_per_value):  # written differently: binary search
-    def fits(n):
-        k, m = -(-K // min(K, n)), -(-N // min(N, n))
+    def fits(g):
+        k, m = -(-K // min(K, g)), -(-N // min(N, g))
         return (k * m + k + 2 * m) * bytes_per_value <= sram_per_pe
     lo, hi = 1, max(K, N)
     while lo < hi:
@@ -224,36 +317,57 @@ def bisect_grid(K, N, sram_per_pe, bytes_per_value):  # written differently: bin
     return lo
 
 
-def grid_tiles_only(K, N, sram_per_pe, bytes_per_value):
-    n = 1
-    while math.ceil(K / min(K, n)) * math.ceil(N / min(N, n)) * bytes_per_value > sram_per_pe:
-        n += 1
-    return n
+def grid_with(K, N, sram, value, mistake):
+    g = 1
+    while g <= max(K, N) + 1:
+        if mistake == "even":
+            held = K * N / g ** 2 + K / g + 2 * N / g
+        elif mistake == "spread":
+            held = (K * N + K + 2 * N) / g ** 2
+        else:
+            k, m = math.ceil(K / min(K, g)), math.ceil(N / min(N, g))
+            held = {"tiles only": k * m, "one partial sum": k * m + k + m,
+                    "no slice": k * m + 2 * m}.get(mistake, k * m + k + 2 * m)
+        size = held * (4 if mistake == "always 4" else value)
+        if (size < sram) if mistake == "strict" else (size <= sram):
+            return g
+        g += 1
+    return g
 
 
-def grid_evenly(K, N, sram_per_pe, bytes_per_value):
-    return max(1, math.ceil(math.sqrt((K * N + K + 2 * N) * bytes_per_value / sram_per_pe)))
+@pytest.mark.parametrize("mistake, hint", [
+    ("tiles only", "also holds one token"), ("one partial sum", "two partial-sum vectors"),
+    ("no slice", "slice of X \\(its k values\\)"), ("even", "whole rows and columns"),
+    ("spread", "only the tile is spread"), ("always 4", "use `bytes_per_value`"),
+    ("strict", "exactly equal"),
+])
+def test_smallest_grid_rejects_each_mistake_with_its_hint(mistake, hint):
+    rejects(ch09.check_smallest_grid, lambda *a: grid_with(*a, mistake), match=hint)
 
 
 def test_smallest_grid(capsys):
     passes(capsys, ch09.check_smallest_grid, right_grid)
     passes(capsys, ch09.check_smallest_grid, bisect_grid)
     rejects(ch09.check_smallest_grid, ..., match="not answered yet")
-    rejects(ch09.check_smallest_grid, grid_tiles_only, match="also holds one token")
-    rejects(ch09.check_smallest_grid, grid_evenly, match="divided the whole matrix evenly")
     rejects(ch09.check_smallest_grid, lambda *a: right_grid(*a) - 1, match="one too small")
     rejects(ch09.check_smallest_grid, lambda *a: right_grid(*a) + 1, match="already fits")
-    rejects(ch09.check_smallest_grid, lambda K, N, s, b: right_grid(K, N, s, 4),
-            match="use `bytes_per_value`")
     rejects(ch09.check_smallest_grid, lambda K, N, s, b: right_grid(K, N, 48_000, b),
-            match="expected|one too small|already fits")
+            match="expected")
     rejects(ch09.check_smallest_grid, lambda *a: 0, match="at least one PE")
 
 
+def test_the_even_split_is_not_what_costs_a_row_at_48_kb():
+    # the chapter's sentence: on 14 x 14 the rounded tiles alone fit; the slice and the two
+    # partial-sum vectors push the first PE over, and even fractional chunks would not fit either
+    assert ch09._pe_bytes(768, 3072, 14, 4, partial_sums=0, slice_=False) <= 48 * 1024
+    assert ch09._pe_bytes(768, 3072, 14, 4) > 48 * 1024
+    assert ch09._even_side(768, 3072, 48 * 1024, 4) == ch09._smallest_side(768, 3072, 48 * 1024, 4)
+
+
 @pytest.mark.parametrize("K, N, sram", [(768, 3072, 49152), (768, 3072, 98304), (256, 256, 49152),
-                                        (100, 3, 64), (300, 300, 396)])
+                                        (100, 3, 64), (300, 300, 396), (12, 12, 72)])
 def test_the_grid_reference_matches_the_simulator(K, N, sram):
-    n = ch09._smallest_side(K, N, sram, 4)  # the simulator holds float32, 4 bytes a value
-    kernels.matmul(Fabric(n, n, sram_per_pe=sram), torch.randn(1, K), torch.randn(K, N))
+    g = ch09._smallest_side(K, N, sram, 4)  # the simulator holds float32, 4 bytes a value
+    kernels.matmul(Fabric(g, g, sram_per_pe=sram), torch.randn(1, K), torch.randn(K, N))
     with pytest.raises(SramError):
-        kernels.matmul(Fabric(n - 1, n - 1, sram_per_pe=sram), torch.randn(1, K), torch.randn(K, N))
+        kernels.matmul(Fabric(g - 1, g - 1, sram_per_pe=sram), torch.randn(1, K), torch.randn(K, N))

@@ -6,9 +6,13 @@ import math
 import numpy as np
 import pytest
 
+import torch
+
 from gptlib import CEREBRAS_GPT, GPTConfig
 from gptlib.exercises import ExerciseError, ch10
+from gptlib.model import Block
 from wse_demo import placement
+from wse_demo.wafer import get_wafer
 
 
 def passes(capsys, check, *args):
@@ -22,24 +26,58 @@ def rejects(check, *args, match=""):
 
 
 # ----------------------------------------------------------------------------------------------
-# 10.1 the bytes of one block
+# 10.1 the bytes of one block, for any FFN width
 # ----------------------------------------------------------------------------------------------
-def test_block_training_bytes(capsys):
-    C = 2048
-    params = 12 * C * C + 13 * C  # matrices, their biases and two LayerNorms
-    passes(capsys, ch10.check_block_training_bytes, params * 16)
-    passes(capsys, ch10.check_block_training_bytes, np.int64(params) * (2 + 2 + 4 + 4 + 4))
-    rejects(ch10.check_block_training_bytes, ..., match="not answered yet")
-    rejects(ch10.check_block_training_bytes, 12 * C * C * 16, match="13 C more")
-    rejects(ch10.check_block_training_bytes, (12 * C * C + 9 * C) * 16, match="LayerNorms")
-    rejects(ch10.check_block_training_bytes, params * 2, match="16 bytes")
-    rejects(ch10.check_block_training_bytes, params * 12, match="every copy")
-    rejects(ch10.check_block_training_bytes, params * 4, match="every copy")
-    rejects(ch10.check_block_training_bytes, params, match="multiply by 16")
-    rejects(ch10.check_block_training_bytes, params * 16 * 24, match="all 24 blocks")
-    rejects(ch10.check_block_training_bytes, "806 MB", match="should be a number")
-    # the performance model charges the same per block
-    assert placement.layer_costs("1.3B")[1].params == params
+def right_block_bytes(C, F):
+    attention = 3 * C * C + 3 * C + C * C + C  # Q, K, V projection and output projection
+    ffn = C * F + F + F * C + C
+    norms = 2 * (C + C)  # two LayerNorms, a gain and a bias each
+    return 16 * (attention + ffn + norms)
+
+
+def meta_block_bytes(C, F):  # written differently: build one and count
+    config = GPTConfig(vocab_size=2, context_length=2, n_layer=1, n_head=1, d_model=C, d_ffn=F)
+    with torch.device("meta"):
+        block = Block(config)
+    return np.int64(sum(p.numel() for p in block.parameters())) * (2 + 2 + 4 + 4 + 4)
+
+
+def test_block_bytes(capsys):
+    passes(capsys, ch10.check_block_bytes, right_block_bytes)
+    passes(capsys, ch10.check_block_bytes, meta_block_bytes)
+    passes(capsys, ch10.check_block_bytes, lambda C, F: float(right_block_bytes(C, F)))
+    rejects(ch10.check_block_bytes, ..., match="not answered yet")
+    rejects(ch10.check_block_bytes, 806e6, match="should be a function")
+    rejects(ch10.check_block_bytes, lambda C, F: 16 * (12 * C * C + 13 * C), match="F = 4 C only")
+    rejects(ch10.check_block_bytes, lambda C, F: 16 * (4 * C * C + 2 * C * F),
+            match="weight matrices only")
+    rejects(ch10.check_block_bytes, lambda C, F: 16 * (4 * C * C + 2 * C * F + 5 * C + F),
+            match="LayerNorms have a gain")
+    rejects(ch10.check_block_bytes, lambda C, F: 16 * (4 * C * C + 2 * C * F + 4 * C),
+            match="also have biases")
+    rejects(ch10.check_block_bytes, lambda C, F: 16 * (4 * C * C + C * F + 8 * C + F),
+            match="two matrices")
+    rejects(ch10.check_block_bytes, lambda C, F: 16 * (3 * C * C + 2 * C * F + 8 * C + F),
+            match="output projection")
+    rejects(ch10.check_block_bytes, lambda C, F: right_block_bytes(C, F) / 8, match="FP16")
+    rejects(ch10.check_block_bytes, lambda C, F: right_block_bytes(C, F) / 16,
+            match="number of parameters")
+    rejects(ch10.check_block_bytes, lambda C, F: right_block_bytes(C, F) * 12 / 16,
+            match="every copy")
+    rejects(ch10.check_block_bytes, lambda C, F: right_block_bytes(C, F) / 4, match="every copy")
+    rejects(ch10.check_block_bytes, lambda C, F: right_block_bytes(C, F) / 1e6, match="in MB")
+    rejects(ch10.check_block_bytes, lambda C, F: right_block_bytes(C, F) / 1e9, match="in GB")
+    rejects(ch10.check_block_bytes, lambda C, F: right_block_bytes(C, F) + 1, match="expected")
+    rejects(ch10.check_block_bytes, lambda C, F: "806 MB", match="should be a number")
+
+
+def test_the_block_bytes_agree_with_the_performance_model():
+    for name in ("111M", "1.3B", "13B"):
+        c = GPTConfig.cerebras(name)
+        assert 16 * placement.layer_costs(name)[1].params == right_block_bytes(c.d_model, c.d_ffn)
+    # the confirmation's count: WSE-2's grid holds the training state of 45 blocks of 1.3B
+    assert ch10.WSE2_GRID_SRAM == get_wafer("WSE-2").grid_sram_bytes
+    assert ch10.WSE2_GRID_SRAM // right_block_bytes(2048, 8192) == 45
 
 
 # ----------------------------------------------------------------------------------------------
@@ -76,6 +114,8 @@ def test_pipeline_rate(capsys):
     rejects(ch10.check_pipeline_rate,
             lambda p, f, k: 1 / sum(k * b / (a * 8.8e9) for a, b in zip(p, f)), match="alone")
     rejects(ch10.check_pipeline_rate, sorting_rate, match="changed the lists")
+    rejects(ch10.check_pipeline_rate, lambda p, f, k: right_rate(p, f, k) / 1e6,
+            match="millions of tokens/s")
     rejects(ch10.check_pipeline_rate, lambda p, f: 1.0, match="raised TypeError")
 
 
@@ -91,10 +131,12 @@ def test_the_pipeline_rate_reproduces_the_performance_model():
 # 10.3 activation memory under both policies
 # ----------------------------------------------------------------------------------------------
 def right_bytes(C, F, L, T, policy):
-    keep = 8 * C + 2 * F if policy == "save all" else C
     in_flight = L * (L + 1) // 2  # L + (L - 1) + ... + 1 sequences over the stages
-    working = 0 if policy == "save all" else L * (8 * C + 2 * F) * T
-    return 2 * (in_flight * keep * T + working)
+    if policy == "save all":
+        return 2 * in_flight * (8 * C + 2 * F) * T
+    # recomputing: every sequence keeps its input, but the one being recomputed at each stage
+    # has its full activations instead (which include that input)
+    return 2 * ((in_flight - L) * C + L * (8 * C + 2 * F)) * T
 
 
 def loop_bytes(C, F, L, T, policy):  # written differently: stage by stage
@@ -103,7 +145,7 @@ def loop_bytes(C, F, L, T, policy):  # written differently: stage by stage
         if policy == "save all":
             total += (L - s) * (8 * C + 2 * F) * T * 2
         else:
-            total += ((L - s) * C + 8 * C + 2 * F) * T * 2
+            total += ((L - s - 1) * C + 8 * C + 2 * F) * T * 2
     return total
 
 
@@ -116,11 +158,15 @@ def bytes_with(C, F, L, T, policy, mistake):
     total = 0
     for s in range(L):
         n = {"one": 1, "all": L, "plus one": L - s + 1, "minus one": L - s - 1}.get(mistake, L - s)
-        keep_all = (policy == "save all") != (mistake == "swapped")
+        keep_all = (policy == "save all") != (mistake == "swapped") or mistake == "both save all"
         if keep_all:
             total += n * block * T
+        elif mistake == "no working set":
+            total += n * C * T
+        elif mistake == "input twice":
+            total += n * C * T + block * T
         else:
-            total += n * C * T + (0 if mistake == "no working set" else block * T)
+            total += (n - 1) * C * T + block * T
     per_value = 1 if mistake == "values" else 2
     total *= per_value
     return total / T if mistake == "per token" else total
@@ -131,7 +177,8 @@ def bytes_with(C, F, L, T, policy, mistake):
     ("no working set", "one sequence's full activations"), ("16 C", "use the given F"),
     ("F once", "before and after GELU"), ("one", "stage s still holds"),
     ("all", "not every stage holds L"), ("plus one", "one sequence too many"),
-    ("minus one", "one sequence too few"),
+    ("minus one", "one sequence too few"), ("input twice", "count its C once"),
+    ("both save all", "keeps only each layer's input"),
 ])
 def test_pipeline_activation_bytes_rejects_each_mistake_with_its_hint(mistake, hint):
     rejects(ch10.check_pipeline_activation_bytes, lambda *a: bytes_with(*a, mistake), match=hint)
@@ -217,7 +264,13 @@ def test_compute_bound_systems(capsys):
     passes(capsys, ch10.check_compute_bound_systems, numpy_systems)
     rejects(ch10.check_compute_bound_systems, ..., match="not answered yet")
     rejects(ch10.check_compute_bound_systems, lambda *a: 12, match="list of whole numbers")
-    rejects(ch10.check_compute_bound_systems, lambda *a: [12], match="expected")
+    # a wrong list the hints do not know: the message names the first N that differs
+    rejects(ch10.check_compute_bound_systems, lambda *a: right_systems(*a) + [10 ** 6],
+            match="N goes from 1 to min")
+    rejects(ch10.check_compute_bound_systems,
+            lambda *a: sorted(set(right_systems(*a)) ^ {max(1, a[3] // 2)}), match="N = ")
+    rejects(ch10.check_compute_bound_systems, lambda *a: right_systems(*a)[1:],
+            match="you left out N = 1: there each system's share")
 
 
 def test_the_systems_reference_agrees_with_the_performance_model():

@@ -21,45 +21,80 @@ BYTES_PER_VALUE = 2  # FP16 activations
 
 
 # ----------------------------------------------------------------------------------------------
-# Exercise 10.1: memory of one block in layer-pipelined training
+# Exercise 10.1: memory of one block in layer-pipelined training, for any FFN width
 # ----------------------------------------------------------------------------------------------
-def _block_params(name: str) -> int:
+WSE2_GRID_SRAM = 753_972 * 48 * 1024  # bytes: the SDK's 757 x 996 grid of 48 KB PEs (derived)
+
+
+def _block_params(C: int, F: int) -> int:
+    """Parameters of a real :class:`gptlib.model.Block` of width ``C`` and FFN width ``F``, built
+    on the ``meta`` device (no memory is allocated)."""
     from ..model import Block
 
+    config = GPTConfig(vocab_size=2, context_length=2, n_layer=1, n_head=1, d_model=C, d_ffn=F)
     with torch.device("meta"):
-        block = Block(GPTConfig.cerebras(name))
+        block = Block(config)
     return sum(p.numel() for p in block.parameters())
 
 
-def check_block_training_bytes(block_bytes) -> None:
-    """``block_bytes``: bytes one transformer block of Cerebras-GPT 1.3B needs for its weights and
-    Adam state in mixed-precision training (16 bytes per parameter; activations not included)."""
+def check_block_bytes(block_bytes) -> None:
+    """``block_bytes(C, F)`` -> bytes one transformer block of width ``C`` and FFN width ``F``
+    needs for its weights and Adam state in mixed-precision training (16 bytes per parameter:
+    FP16 weight and gradient, FP32 master copy and two FP32 moments; no activations)."""
     ex = "10.1"
-    got = number(ex, "block_bytes", block_bytes)
-    params = _block_params("1.3B")
-    expected = params * TRAINING_BYTES_PER_PARAM
-    if got == expected:
-        return confirm(ex, f"{params:,} parameters x 16 bytes = {expected / 1e6:,.0f} MB per block")
-    c = GPTConfig.cerebras("1.3B")
-    C = c.d_model
-    if got == 12 * C ** 2 * TRAINING_BYTES_PER_PARAM:
-        fail(ex, "12 C^2 counts the weight matrices only; add the biases and the two LayerNorms' "
-                 "gains and biases (13 C more parameters).")
-    if got == (12 * C ** 2 + 9 * C) * TRAINING_BYTES_PER_PARAM:
-        fail(ex, "you counted the matrices and their biases; the two LayerNorms have a gain and a "
-                 "bias each, 4 C more parameters.")
-    if got == params * 2:
-        fail(ex, "2 bytes per parameter is inference in FP16; training also keeps the gradient, an "
-                 "FP32 master copy and two Adam moments: 16 bytes.")
-    if got in (params * 4, params * 8, params * 12):
-        fail(ex, "count every copy: FP16 weight (2) and gradient (2), FP32 master weight (4) and "
-                 "two FP32 Adam moments (4 + 4).")
-    if got == params:
-        fail(ex, "that is the number of parameters; multiply by 16 bytes each.")
-    if got == expected * c.n_layer:
-        fail(ex, f"that is all {c.n_layer} blocks; the question asks for one.")
-    fail(ex, f"{got:g} bytes is not it. Count a block's parameters (or build one on the meta device "
-             f"and sum p.numel()), then multiply by 16.")
+    require_callable(ex, "block_bytes", block_bytes)
+    cases = [(2048, 8192), (768, 3072), (64, 100), (32, 32), (1, 1), (10, 3), (256, 2048),
+             (5120, 20480), (96, 7)]
+    answers = {c: number(ex, f"block_bytes{c}", call_answer(ex, "block_bytes", block_bytes, *c))
+               for c in cases}
+    expected = {c: _block_params(*c) * TRAINING_BYTES_PER_PARAM for c in cases}
+    wrong = [c for c in cases if not math.isclose(answers[c], expected[c], rel_tol=1e-12)]
+    if not wrong:
+        per_block = block_bytes(2048, 8192)
+        fit = int(WSE2_GRID_SRAM // per_block)
+        return confirm(ex, f"a block of 1.3B's width needs {per_block / 1e6:,.0f} MB; WSE-2's grid "
+                           f"holds the training state of {fit} such blocks, and 1.3B has 24")
+    b = TRAINING_BYTES_PER_PARAM
+    mistakes = [
+        (lambda C, F: (12 * C * C + 13 * C) * b,
+         "12 C^2 + 13 C is the count for F = 4 C only; here the FFN's width F is given: count its "
+         "two matrices and its biases from F"),
+        (lambda C, F: (4 * C * C + 2 * C * F) * b,
+         "that counts the weight matrices only; add their biases (3C + C + F + C) and the two "
+         "LayerNorms' gains and biases (4 C)"),
+        (lambda C, F: (4 * C * C + 2 * C * F + 5 * C + F) * b,
+         "you counted the matrices and their biases; the two LayerNorms have a gain and a bias "
+         "each, 4 C more parameters"),
+        (lambda C, F: (4 * C * C + 2 * C * F + 4 * C) * b,
+         "you counted the matrices and the LayerNorms; the four linear layers also have biases "
+         "(3 C + C + F + C)"),
+        (lambda C, F: (4 * C * C + C * F + 8 * C + F) * b,
+         "the FFN has two matrices, C x F and F x C"),
+        (lambda C, F: (3 * C * C + 2 * C * F + 8 * C + F) * b,
+         "attention has the Q, K, V projection (C x 3C) and the output projection (C x C)"),
+        (lambda C, F: _block_params(C, F) * 2,
+         "2 bytes per parameter is inference in FP16; training also keeps the gradient, an FP32 "
+         "master copy and two Adam moments: 16 bytes"),
+        (lambda C, F: _block_params(C, F),
+         "that is the number of parameters; multiply by 16 bytes each"),
+        (lambda C, F: _block_params(C, F) * b / 1e6,
+         "that is in MB; the question asks for bytes"),
+        (lambda C, F: _block_params(C, F) * b / 1e9,
+         "that is in GB; the question asks for bytes"),
+        (lambda C, F: _block_params(C, F) * b / 2 ** 20,
+         "that is in MiB; the question asks for bytes"),
+    ]
+    for factor in (4, 8, 12):
+        mistakes.append((lambda C, F, f=factor: _block_params(C, F) * f,
+                         "count every copy: FP16 weight (2) and gradient (2), FP32 master weight "
+                         "(4) and two FP32 Adam moments (4 + 4)"))
+    for predict, hint in mistakes:
+        if all(math.isclose(answers[c], predict(*c), rel_tol=1e-9) for c in cases):
+            fail(ex, f"for C, F = {wrong[0]} you gave {answers[wrong[0]]:,.6g}: {hint}.")
+    c = wrong[0]
+    fail(ex, f"`block_bytes{c}` gave {answers[c]:,.6g} bytes, expected {expected[c]:,}. Count the "
+             f"parameters of each part of a block (or build one on the meta device with "
+             f"d_ffn = F and sum p.numel()), then multiply by 16.")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -107,6 +142,9 @@ def check_pipeline_rate(pipeline_rate) -> None:
         if math.isclose(got, float(1 / (1 / stage).sum()), rel_tol=1e-6):
             fail(ex, "that adds the stages' times per token, as if one token went through them "
                      "alone; in a pipeline they work at the same time.")
+        for unit, scale in (("thousands", 1e3), ("millions", 1e6)):
+            if math.isclose(got * scale, expected, rel_tol=1e-6):
+                fail(ex, f"that is the rate in {unit} of tokens/s; return tokens per second.")
         fail(ex, f"got {got:g} tokens/s, expected {expected:g}. Rate of a stage = its PEs x 8.8e9 "
                  f"/ (passes x its FLOPs per token).")
     confirm(ex, "your pipeline runs at the rate of its slowest stage")
@@ -117,9 +155,11 @@ def check_pipeline_rate(pipeline_rate) -> None:
 # ----------------------------------------------------------------------------------------------
 def _activation_bytes(C: int, F: int, L: int, T: int, policy: str, in_flight_offset: int = 0,
                       working: bool = True, per_value: int = BYTES_PER_VALUE,
-                      saved: int | None = None) -> float:
+                      saved: int | None = None, input_twice: bool = False) -> float:
     """Activation bytes of ``L`` block stages: stage s (0-based) has ``L - s`` sequences in flight.
-    The keyword arguments reproduce readers' mistakes (for the hints)."""
+    Recomputing, each keeps its input (C per token) except the one being recomputed, which has its
+    full ``8 C + 2 F`` (its input among them). The keyword arguments reproduce readers' mistakes
+    (for the hints)."""
     block = 8 * C + 2 * F if saved is None else saved
     total = 0
     for s in range(L):
@@ -127,7 +167,8 @@ def _activation_bytes(C: int, F: int, L: int, T: int, policy: str, in_flight_off
         if policy == "save all":
             total += in_flight * block * T
         else:
-            total += in_flight * C * T + (block * T if working else 0)
+            kept = in_flight if (input_twice or not working) else in_flight - 1
+            total += kept * C * T + (block * T if working else 0)
     return float(total * per_value)
 
 
@@ -135,8 +176,8 @@ def check_pipeline_activation_bytes(pipeline_activation_bytes) -> None:
     """``pipeline_activation_bytes(C, F, L, T, policy)`` -> bytes of FP16 activations the ``L`` block
     stages of a layer pipeline keep for backward (stage ``s``, counting from 0, has ``L - s``
     sequences of ``T`` tokens in flight): ``"save all"`` keeps ``8 C + 2 F`` values per token of each
-    sequence in flight; ``"recompute"`` keeps ``C`` per token of each, plus one sequence's
-    ``8 C + 2 F`` per token (the one being recomputed)."""
+    sequence in flight; ``"recompute"`` keeps ``C`` per token (the block's input) of each, except
+    the one being recomputed, which has all its ``8 C + 2 F`` (its input among them)."""
     ex = "10.3"
     require_callable(ex, "pipeline_activation_bytes", pipeline_activation_bytes)
     cases = [(2048, 8192, 24, 2048), (768, 3072, 10, 2048), (64, 100, 1, 8), (32, 128, 3, 16),
@@ -165,6 +206,12 @@ def check_pipeline_activation_bytes(pipeline_activation_bytes) -> None:
             (lambda C, F, L, T, p: _activation_bytes(C, F, L, T, p, working=False),
              "recomputing still needs room for one sequence's full activations (8 C + 2 F per "
              "token) while its backward pass runs"),
+            (lambda C, F, L, T, p: _activation_bytes(C, F, L, T, p, input_twice=True),
+             "the sequence being recomputed has its full 8 C + 2 F per token, and its input is one "
+             "of them: count its C once, not also among the kept inputs"),
+            (lambda C, F, L, T, p: _activation_bytes(C, F, L, T, "save all"),
+             "recomputing keeps only each layer's input for the sequences in flight, not all "
+             "their activations: that is what it saves"),
             (lambda C, F, L, T, p: _activation_bytes(C, F, L, T, p, saved=16 * C),
              "use the given F: 8 C + 2 F is 16 C only when F = 4 C"),
             (lambda C, F, L, T, p: _activation_bytes(C, F, L, T, p, saved=8 * C + F),
@@ -195,14 +242,14 @@ def check_pipeline_activation_bytes(pipeline_activation_bytes) -> None:
 
 
 def _one_in_flight(C, F, L, T, policy):
-    block = 8 * C + 2 * F
-    per_stage = block * T if policy == "save all" else C * T + block * T
-    return float(L * per_stage * BYTES_PER_VALUE)
+    """Every stage holds one sequence (recomputing: the one being recomputed, in full)."""
+    return float(L * (8 * C + 2 * F) * T * BYTES_PER_VALUE)
 
 
 def _all_in_flight(C, F, L, T, policy):
+    """Every stage holds L sequences."""
     block = 8 * C + 2 * F
-    per_stage = L * block * T if policy == "save all" else L * C * T + block * T
+    per_stage = L * block * T if policy == "save all" else (L - 1) * C * T + block * T
     return float(L * per_stage * BYTES_PER_VALUE)
 
 
@@ -277,9 +324,17 @@ def check_compute_bound_systems(compute_bound_systems) -> None:
             if same:
                 fail(ex, f"for {wrong[0]}: {hint}.")
         c = wrong[0]
-        fail(ex, f"`compute_bound_systems{c}` gave {answers[c]}, expected "
-                 f"{_compute_bound_systems(*c)}. For each N, split the share into micro-batches "
-                 f"and compare one micro-batch with b*.")
+        batch, b_star, max_micro, n_max = c
+        mine, ref = set(answers[c]), set(_compute_bound_systems(*c))
+        first = min(mine ^ ref)
+        if not 1 <= first <= min(n_max, batch):
+            fail(ex, f"for {c} your list has N = {first}; N goes from 1 to min(n_max, batch) = "
+                     f"{min(n_max, batch)}.")
+        micro = _micro_batch(batch, first, max_micro)
+        side = "left out" if first in ref else "included"
+        fail(ex, f"for {c} you {side} N = {first}: there each system's share, {batch / first:.4g} "
+                 f"sequences, splits into micro-batches of {micro:.4g}, against b* = {b_star:g}. "
+                 f"For each N, split the share into micro-batches and compare one with b*.")
     bound = compute_bound_systems(1080, 21.6, 30, 64)
     gaps = sorted(set(range(1, bound[-1] + 1)) - set(bound))
     confirm(ex, f"for 13B's batch of 1080, every N up to {bound[-1]} is compute-bound except "
