@@ -80,6 +80,7 @@ def student_notebook(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, 
         if "solution" in cell.get("metadata", {}).get("tags", []):
             cell.source = stub_source(cell.source)
             cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != "hide-input"]
+            cell.metadata.get("jupyter", {}).pop("source_hidden", None)  # the reader's answer: open
             n += 1
     return nb, n
 
