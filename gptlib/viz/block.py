@@ -84,13 +84,13 @@ def training_curves_figure(curves: Mapping[str, Sequence[float]], title: str, sm
             raise ValueError(f"reference line {label!r} must be a finite number, got {value!r}")
         fig.add_hline(y=value, line=dict(color="#333333", dash="dash", width=1.5),
                       annotation_text=label, annotation_position="bottom left")
-    fig.update_layout(title=dict(text=title, font=dict(size=15)), height=420,
-                      margin=dict(l=60, r=20, t=70, b=50),
+    fig.update_layout(title=dict(text=title, font=dict(size=15)), height=500,
+                      margin=dict(l=60, r=20, t=70, b=140),
                       xaxis=dict(title=dict(text="training step")),
                       yaxis=dict(title=dict(text="training loss (nats/token)")),
-                      # bottom left: the curves start high and fall to the right
-                      legend=dict(x=0.01, xanchor="left", y=0.01, yanchor="bottom",
-                                  bgcolor="rgba(255,255,255,0.8)",
+                      # below the plot: inside it, it would hide part of some curve
+                      legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.22,
+                                  yanchor="top",
                                   title=dict(text=f"thick: mean of the last {smoothing} steps; "
-                                                  f"faint: each step")))
+                                                  f"faint: each step", side="top")))
     return fig
