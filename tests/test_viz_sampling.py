@@ -55,6 +55,8 @@ def test_entropy_bits():
     assert viz.entropy_bits(torch.tensor([0.5, 0.5, 0.0])) == pytest.approx(1.0)
     assert viz.entropy_bits(torch.tensor([1.0, 0.0])) == 0.0
     assert viz.entropy_bits(torch.full((8,), 1 / 8)) == pytest.approx(3.0)
+    # a certain token has entropy +0.0, never -0.0 (which would print as "-0.00 bits")
+    assert f"{viz.entropy_bits(torch.tensor([0.0, 1.0, 0.0])):.2f}" == "0.00"
 
 
 def test_next_token_figure_draws_the_most_likely_tokens_first(logits):
@@ -87,6 +89,8 @@ def test_temperature_figure_shows_softmax_of_scaled_logits(logits):
         torch.testing.assert_close(bars(trace.y), torch.softmax(logits / t, -1)[order].double())
     # a lower temperature puts more mass on the top token
     assert fig.data[0].y[0] > fig.data[1].y[0] > fig.data[2].y[0]
+    # the temperature is written tau, as in the text (T is the sequence length)
+    assert fig.data[0].name.startswith("τ = 0.5") and "T =" not in fig.data[0].name
     with pytest.raises(ValueError, match="temperatures must be numbers > 0"):
         viz.temperature_figure(logits, LABELS, temperatures=(0.0, 1.0))
 
@@ -96,12 +100,31 @@ def test_kept_tokens_figure_colours_exactly_the_kept_tokens(logits):
     filters = {"top-k 3": lambda p: p >= p.sort(descending=True).values[2],
                "top-p 0.5": lambda p: p > 0.15}
     fig = viz.kept_tokens_figure({"ctx": probs}, filters, top=10)
-    assert len(fig.data) == 2
-    for trace, keep in zip(fig.data, (filters["top-k 3"](probs), filters["top-p 0.5"](probs))):
+    panels = [t for t in fig.data if not t.showlegend]  # the others are the colour key
+    assert len(panels) == 2
+    for trace, keep in zip(panels, (filters["top-k 3"](probs), filters["top-p 0.5"](probs))):
         assert sum(c == PALETTE[0] for c in trace.marker.color) == int(keep.sum())
     assert "keeps 3 tokens" in fig.layout.annotations[2].text
     with pytest.raises(ValueError, match="bool mask"):
         viz.kept_tokens_figure({"ctx": probs}, {"bad": lambda p: p})
+
+
+def test_kept_tokens_figure_log_axis_reference_and_singular(logits):
+    probs = torch.softmax(4 * logits, -1)  # sharp: the top token alone holds most of the mass
+    filters = {"top-1": lambda p: p == p.max(), "all": lambda p: p > 0}
+    fig = viz.kept_tokens_figure({"ctx": probs}, filters, top=10, log_y=True, reference=0.01)
+    panel_notes = [a.text for a in fig.layout.annotations if a.text.startswith("keeps")]
+    assert panel_notes[0].startswith("keeps 1 token,") and panel_notes[1].startswith("keeps 10 tokens,")
+    assert fig.layout.yaxis.type == "log"
+    # the log axis starts below the smallest bar drawn, so every bar is visible
+    assert 10 ** fig.layout.yaxis.range[0] <= float(probs.min())
+    assert [s.y0 for s in fig.layout.shapes] == [0.01, 0.01]
+    # the colour key is a legend, not words in the title
+    assert {t.name for t in fig.data if t.showlegend} == {"kept by the filter", "dropped",
+                                                          "probability 0.01"}
+    assert "blue" not in fig.layout.title.text
+    with pytest.raises(ValueError, match="reference must be a probability"):
+        viz.kept_tokens_figure({"ctx": probs}, filters, reference=2.0)
 
 
 def test_distribution_grid_matches_plain_torch(logits):
@@ -120,6 +143,8 @@ def test_settings_figure_controls_show_the_right_precomputed_state(logits):
     assert len(fig.data) == n_f * n_t
     assert [tr.visible for tr in fig.data].count(True) == 1 and fig.data[2].visible  # no filter, T=1
     order = logits.argsort(descending=True)
+    shared_top = fig.layout.yaxis.range[1]  # the starting state (no filter, T = 1) has many tokens
+    assert shared_top < 1
 
     def shown(visible):
         assert visible.count(True) == 1, "exactly one distribution must be on screen"
@@ -134,7 +159,11 @@ def test_settings_figure_controls_show_the_right_precomputed_state(logits):
             trace = shown(step.args[0]["visible"])
             torch.testing.assert_close(bars(trace.y),
                                        expected_distribution(logits, temperatures[t], k, p)[order].double())
-            assert f"temperature {temperatures[t]:g}" in step.args[1]["annotations[0].text"]
+            assert f"temperature τ = {temperatures[t]:g}" in step.args[1]["annotations[0].text"]
+            # the axis fits the state: up to 1 for a lone certain token, else the shared scale
+            single = int((expected_distribution(logits, temperatures[t], k, p) > 0).sum()) == 1
+            y_top = step.args[1]["yaxis.range"][1]
+            assert (y_top >= 1.0) if single else (y_top == shared_top)
         # the dropdown entry shows this filter's slider only, reset to the starting temperature
         button = fig.layout.updatemenus[0].buttons[f]
         relayout = button.args[1]
@@ -144,7 +173,9 @@ def test_settings_figure_controls_show_the_right_precomputed_state(logits):
         torch.testing.assert_close(bars(trace.y),
                                    expected_distribution(logits, 1.0, k, p)[order].double())
     assert "greedy" not in fig.layout.annotations[0].text  # subtitle names the setting shown
-    assert "no filter, temperature 1" in fig.layout.annotations[0].text
+    assert "no filter, temperature τ = 1" in fig.layout.annotations[0].text
+    greedy = fig.layout.sliders[0].steps[0].args[1]["annotations[0].text"]
+    assert "1 token can be drawn" in greedy and "-0.00" not in greedy and "entropy 0.00 bits" in greedy
 
 
 def test_settings_figure_refuses_bad_input(logits):

@@ -62,7 +62,8 @@ def _check_labels(labels: Sequence[str]) -> list[str]:
 def entropy_bits(probs: torch.Tensor) -> float:
     """Shannon entropy of a ``(V,)`` distribution in bits: -sum p log2 p (0 log 0 = 0)."""
     p = probs[probs > 0].double()
-    return float(-(p * p.log2()).sum())
+    # + 0.0 turns the -0.0 of a certain token (-(1 * log2 1)) into 0.0, so it never prints "-0.00"
+    return float(-(p * p.log2()).sum()) + 0.0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -119,14 +120,15 @@ def temperature_figure(logits: torch.Tensor, labels: Sequence[str],
         probs = next_token_distribution(logits[None], temperature=float(t))[0]
         fig.add_trace(go.Bar(
             x=[labels[j] for j in order], y=probs[order].tolist(),
-            name=f"T = {t:g}  ({entropy_bits(probs):.2f} bits)",
+            name=f"τ = {t:g}  ({entropy_bits(probs):.2f} bits)",
             marker_color=PALETTE[i % len(PALETTE)],
             hovertemplate=f"temperature {t:g}<br>token %{{x}}<br>probability %{{y:.3f}}<extra></extra>"))
     fig.update_layout(
-        title="Temperature < 1 sharpens the distribution, > 1 flattens it; the order never changes",
+        title="Temperature τ < 1 sharpens the distribution, τ > 1 flattens it;<br>"
+              "the order of the tokens never changes",
         barmode="group", xaxis_title=f"next token (the {top} most likely at temperature 1)",
         yaxis_title="probability", legend_title="temperature (entropy)", height=380,
-        margin=dict(t=60, b=50))
+        margin=dict(t=80, b=50))
     return fig
 
 
@@ -134,24 +136,34 @@ def temperature_figure(logits: torch.Tensor, labels: Sequence[str],
 # Which tokens survive top-k and top-p, in a confident and an uncertain context
 # ----------------------------------------------------------------------------------------------
 def kept_tokens_figure(contexts: dict[str, torch.Tensor], filters: dict[str, Callable],
-                       top: int = 40) -> go.Figure:
+                       top: int = 40, log_y: bool = False,
+                       reference: float | None = None) -> go.Figure:
     """Sorted probabilities of a few contexts (rows), each filter's kept tokens coloured (columns).
 
     Args:
         contexts: name -> ``(V,)`` probabilities, e.g. a confident and an uncertain position.
         filters: name -> a function ``(V,) probs -> (V,) bool`` mask of the tokens it keeps.
         top: how many ranks to draw.
+        log_y: a logarithmic probability axis, so that bars of 1e-3 show beside one of 0.9.
+        reference: a probability to mark with a dashed line in every panel (e.g. 0.01), or None.
     """
     if not contexts or not filters:
         raise ValueError("give at least one context and one filter")
+    if reference is not None and not (isinstance(reference, (int, float))
+                                      and not isinstance(reference, bool) and 0 < reference < 1):
+        raise ValueError(f"reference must be a probability in (0, 1) or None, got {reference!r}")
     names_c, names_f = list(contexts), list(filters)
     fig = make_subplots(rows=len(names_c), cols=len(names_f), shared_xaxes=True, shared_yaxes=True,
-                        vertical_spacing=0.12, horizontal_spacing=0.04,
-                        subplot_titles=[f"{c}: {f}" for c in names_c for f in names_f])
+                        vertical_spacing=0.14, horizontal_spacing=0.04,
+                        subplot_titles=[f"{c}:<br>{f}" for c in names_c for f in names_f])
+    smallest = 1.0
     for r, cname in enumerate(names_c, 1):
         probs = _check_distribution(f"contexts[{cname!r}]", contexts[cname])
         n = min(_check_top(top, probs.numel()), probs.numel())
         p, order = probs.sort(descending=True)
+        shown = p[:n]
+        if bool((shown > 0).any()):
+            smallest = min(smallest, float(shown[shown > 0].min()))
         for c, fname in enumerate(names_f, 1):
             keep = filters[fname](probs)
             if not isinstance(keep, torch.Tensor) or keep.shape != probs.shape or keep.dtype != torch.bool:
@@ -160,19 +172,36 @@ def kept_tokens_figure(contexts: dict[str, torch.Tensor], filters: dict[str, Cal
             kept = keep[order][:n]
             ranks = list(range(1, n + 1))
             fig.add_trace(go.Bar(
-                x=ranks, y=p[:n].tolist(), marker_color=[PALETTE[0] if k else "#BBBBBB" for k in kept],
+                x=ranks, y=shown.tolist(), marker_color=[PALETTE[0] if k else "#BBBBBB" for k in kept],
                 showlegend=False,
-                hovertemplate="rank %{x}<br>probability %{y:.3f}<extra></extra>"), row=r, col=c)
+                hovertemplate="rank %{x}<br>probability %{y:.2g}<extra></extra>"), row=r, col=c)
             mass = float(probs[keep].sum())
-            fig.add_annotation(text=f"keeps {int(keep.sum())} tokens, {mass:.0%} of the mass",
-                               xref="x domain", yref="y domain", x=0.98, y=0.95, showarrow=False,
-                               row=r, col=c, font=dict(size=11))
+            count = int(keep.sum())
+            fig.add_annotation(text=f"keeps {count} token{'' if count == 1 else 's'}, "
+                                    f"{100 * mass:.1f}% of the mass",
+                               xref="x domain", yref="y domain", x=0.98, y=0.97, showarrow=False,
+                               row=r, col=c, font=dict(size=11), bgcolor="rgba(255,255,255,0.8)")
+            if reference is not None:
+                fig.add_hline(y=reference, line_dash="dash", line_color="#444444", line_width=1,
+                              row=r, col=c)
     fig.update_xaxes(title_text="rank of the token (1 = most likely)", row=len(names_c))
-    fig.update_yaxes(title_text="probability", col=1)
+    if log_y:
+        low = math.floor(math.log10(min(smallest, reference or 1.0)))
+        fig.update_yaxes(type="log", range=[low, 0.05], dtick=1, exponentformat="power")
+    fig.update_yaxes(title_text="probability" + (" (log scale)" if log_y else ""), col=1)
+    # the legend for the colours: one invisible trace each, so the key sits outside the title
+    for colour, label in ((PALETTE[0], "kept by the filter"), ("#BBBBBB", "dropped")):
+        fig.add_trace(go.Bar(x=[None], y=[None], marker_color=colour, name=label,
+                             showlegend=True, hoverinfo="skip"), row=1, col=1)
+    if reference is not None:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"probability {reference:g}",
+                                 line=dict(dash="dash", color="#444444", width=1),
+                                 showlegend=True, hoverinfo="skip"), row=1, col=1)
     fig.update_layout(
-        title="Top-k keeps a fixed number of tokens; top-p keeps as many as the mass needs "
-              "(blue: kept, grey: dropped)",
-        height=260 * len(names_c) + 80, margin=dict(t=90, b=50))
+        title="Top-k keeps a fixed number of tokens;<br>top-p keeps as many as the mass needs",
+        title_y=0.98, title_yanchor="top",
+        height=280 * len(names_c) + 160, margin=dict(t=160, b=60),
+        legend=dict(orientation="h", x=0, xanchor="left", y=1.09, yanchor="bottom"))
     return fig
 
 
@@ -217,8 +246,8 @@ def sampling_settings_figure(logits: torch.Tensor, labels: Sequence[str],
     Every (filter, temperature) distribution is precomputed (one bar trace each, the tokens in the
     temperature-1 order). Each filter has its own temperature slider; the dropdown shows that one
     and hides the others, so the two controls never disagree. The y axis is the same for every
-    setting (fitted to the settings that leave two or more tokens; a lone certain token is cut at
-    the top and the line above the bars gives its probability).
+    setting that leaves two or more tokens, so heights compare; a setting that leaves one certain
+    token (greedy) switches the axis to run up to 1.
 
     Args:
         logits: ``(V,)`` the model's logits for the position after ``prompt``.
@@ -245,18 +274,22 @@ def sampling_settings_figure(logits: torch.Tensor, labels: Sequence[str],
     def subtitle(f: int, t: int) -> str:
         probs = grid[f, t]
         shown = float(probs[order].sum())
-        return (f"<b>{settings_label(*filters[f])}, temperature {temperatures[t]:g}</b>: "
-                f"{int((probs > 0).sum())} token(s) can be drawn, top token {float(probs.max()):.2f}, "
-                f"entropy {entropy_bits(probs):.2f} bits, {shown:.0%} of the mass on the {top} "
-                f"tokens shown")
+        n = int((probs > 0).sum())
+        return (f"<b>{settings_label(*filters[f])}, temperature τ = {temperatures[t]:g}</b>: "
+                f"{n} token{'' if n == 1 else 's'} can be drawn, top token "
+                f"{float(probs.max()):.2f},<br>entropy {entropy_bits(probs):.2f} bits, "
+                f"{shown:.0%} of the mass on the {top} tokens shown")
 
-    # One y scale for every state, so heights compare across settings. It fits the states that
-    # leave two or more tokens; a single certain token (greedy) runs off the top at 1.
+    # One y scale for the states that leave two or more tokens, so heights compare across
+    # settings; a state with a single certain token (greedy) gets the axis up to 1 instead.
     spread = [float(grid[f, t].max()) for f in range(n_f) for t in range(n_t)
               if int((grid[f, t] > 0).sum()) > 1]
     y_max = min(1.0, 1.1 * max(spread)) if spread else 1.0
 
-    heading = "Each setting reshapes the same logits: the bars are the probability of each next token"
+    def y_range(f: int, t: int) -> list[float]:
+        return [0, 1.05] if int((grid[f, t] > 0).sum()) == 1 else [0, y_max]
+
+    heading = "Each setting reshapes the same logits"
     if prompt is not None:
         heading += f"<br><sup>prompt ends: {token_label(prompt[-40:])!s}</sup>"
     fig = go.Figure()
@@ -273,27 +306,32 @@ def sampling_settings_figure(logits: torch.Tensor, labels: Sequence[str],
     sliders = []
     for f in range(n_f):
         sliders.append(dict(
-            active=t0, visible=f == f0, currentvalue=dict(prefix="temperature: "), pad=dict(t=40),
+            active=t0, visible=f == f0, currentvalue=dict(prefix="temperature τ: "),
+            pad=dict(t=40),
             steps=[dict(label=f"{temperatures[t]:g}", method="update",
                         args=[{"visible": visible(f, t)},
-                              {"annotations[0].text": subtitle(f, t)}]) for t in range(n_t)]))
+                              {"annotations[0].text": subtitle(f, t),
+                               "yaxis.range": y_range(f, t)}]) for t in range(n_t)]))
     buttons = []
     for f in range(n_f):
         relayout = {f"sliders[{g}].visible": g == f for g in range(n_f)}
-        relayout.update({f"sliders[{f}].active": t0, "annotations[0].text": subtitle(f, t0)})
+        relayout.update({f"sliders[{f}].active": t0, "annotations[0].text": subtitle(f, t0),
+                         "yaxis.range": y_range(f, t0)})
         buttons.append(dict(label=settings_label(*filters[f]), method="update",
                             args=[{"visible": visible(f, t0)}, relayout]))
     fig.update_layout(
-        title=dict(text=heading), height=460, margin=dict(t=110, b=60),
+        title=dict(text=heading, x=0, xref="paper", xanchor="left", y=0.97, yanchor="top"),
+        height=500, margin=dict(t=150, b=60),
         xaxis_title=f"next token (the {top} most likely at temperature 1)",
-        yaxis_title="probability", yaxis_range=[0, y_max], bargap=0.15, showlegend=False,
+        yaxis_title="probability", yaxis_range=y_range(f0, t0), bargap=0.15, showlegend=False,
         sliders=sliders,
-        updatemenus=[dict(buttons=buttons, active=f0, x=1.0, xanchor="right", y=1.13, yanchor="bottom",
-                          direction="down", showactive=True)],
+        updatemenus=[dict(buttons=buttons, active=f0, x=1.0, xanchor="right", y=1.3,
+                          yanchor="bottom", direction="down", showactive=True)],
         annotations=[dict(text=subtitle(f0, t0), xref="paper", yref="paper", x=0, y=1.02,
                           xanchor="left", yanchor="bottom", showarrow=False, align="left"),
-                     dict(text="filter:", xref="paper", yref="paper", x=0.86, y=1.2,
-                          xanchor="right", yanchor="middle", showarrow=False)])
+                     dict(text="filter:", xref="paper", yref="paper", x=0.82, y=1.3,
+                          xanchor="right", yanchor="bottom", showarrow=False,
+                          yshift=4)])
     return fig
 
 
@@ -307,7 +345,8 @@ def step_time_figure(seconds_without: Sequence[float], seconds_with: Sequence[fl
 
     Args:
         seconds_without, seconds_with: time of step i (i = 0, 1, ...), in seconds; step i feeds
-            ``prompt_length + i`` tokens without the cache and 1 token with it.
+            ``prompt_length + i`` tokens without the cache and, after the first step (which feeds
+            the prompt), 1 token with it.
         prompt_length: tokens in the prompt (so the x axis is the sequence length).
         time_label: the y axis title, which says which clock measured the steps (wall time,
             processor time) and the unit, milliseconds.
@@ -321,12 +360,13 @@ def step_time_figure(seconds_without: Sequence[float], seconds_with: Sequence[fl
                             ("with the KV cache (one new token every step)", seconds_with, PALETTE[0])):
         fig.add_trace(go.Scatter(
             x=[prompt_length + i for i in range(len(s))], y=[1000 * v for v in s], mode="markers",
-            marker=dict(size=4, color=colour), name=f"{name}: {sum(s):.2f} s in all",
+            marker=dict(size=4, color=colour), name=f"{name}: steps add up to {sum(s):.2f} s",
             hovertemplate="sequence length %{x}<br>%{y:.2f} ms<extra></extra>"))
     fig.update_layout(
-        title="Without a cache each step costs more as the text grows; with it, each costs about the same",
+        title="Without a cache each step costs more as the text grows;<br>"
+              "with it, each step costs about the same",
         xaxis_title="tokens in the sequence at this step", yaxis_title=time_label,
-        yaxis_rangemode="tozero", height=380, legend=dict(x=0.01, y=0.99), margin=dict(t=60, b=50))
+        yaxis_rangemode="tozero", height=400, legend=dict(x=0.01, y=0.99), margin=dict(t=80, b=50))
     return fig
 
 
@@ -372,19 +412,21 @@ def sample_quality_figure(settings: Sequence[str], real_word_fraction: Sequence[
     if groups and (real_bars or distinct_bars):
         title += (f"<br><sup>each bar: the mean of {groups} groups of samples; the thin lines "
                   f"run from the lowest group to the highest</sup>")
+    # a label "τ 0.8, top-p 0.9" is set on two lines, so nine settings fit side by side
+    x = [label.replace(", ", "<br>") for label in settings]
     fig = go.Figure([
-        go.Bar(x=list(settings), y=[100 * v for v in real_word_fraction], marker_color=PALETTE[0],
+        go.Bar(x=x, y=[100 * v for v in real_word_fraction], marker_color=PALETTE[0],
                name="words that exist in Shakespeare (%)", error_y=real_bars,
                hovertemplate="%{x}<br>%{y:.0f}% real words<extra></extra>"),
-        go.Bar(x=list(settings), y=[100 * v for v in distinct_word_fraction], marker_color=PALETTE[1],
+        go.Bar(x=x, y=[100 * v for v in distinct_word_fraction], marker_color=PALETTE[1],
                name="distinct words / all words (%)", error_y=distinct_bars,
                hovertemplate="%{x}<br>%{y:.0f}% distinct<extra></extra>"),
     ])
     fig.update_layout(
         title=title, barmode="group", xaxis_title="sampling setting",
         yaxis_title="percent of the sampled words",
-        yaxis_range=[0, 105], height=400, legend=dict(orientation="h", y=1.02, yanchor="bottom"),
-        margin=dict(t=90, b=50))
+        yaxis_range=[0, 105], height=420, legend=dict(orientation="h", y=1.02, yanchor="bottom"),
+        title_y=0.97, title_yanchor="top", margin=dict(t=90, b=60))
     return fig
 
 
