@@ -10,7 +10,7 @@ import torch
 import gptlib
 from gptlib import GPTConfig
 from gptlib.exercises import ExerciseError, ch07
-from gptlib.sample import generate
+from gptlib.sample import generate, top_k_filter, top_p_filter
 
 
 def passes(capsys, check, *args):
@@ -117,6 +117,18 @@ def test_temperature_for_entropy(capsys):
         logits /= temps[:, None].to(logits.dtype)  # changes the caller's logits
         return temps
 
+    def wide_fixed_bracket(logits, bits):  # [1e-3, 1e3]: enough for 100x, not for 10^5x
+        temps = []
+        for z in logits.double():
+            lo, hi = math.log(1e-3), math.log(1e3)
+            for _ in range(100):
+                mid = (lo + hi) / 2
+                h = entropy_bits(torch.softmax(z / math.exp(mid), -1)[None])[0]
+                lo, hi = (mid, hi) if h < bits else (lo, mid)
+            temps.append(math.exp(mid))
+        return torch.tensor(temps)
+
+    rejects(check, wide_fixed_bracket, match="needs a (higher|lower) one .its logits are 10\\^")
     rejects(check, in_nats, match="NATS")
     rejects(check, one_for_all, match="same temperature")
     rejects(check, fixed_bracket, match="needs a (higher|lower) one .its logits are")
@@ -128,35 +140,71 @@ def test_temperature_for_entropy(capsys):
     rejects(check, lambda z, b: "hot", match="tensor of temperatures")
 
 
-# ------------------------------------------------------------------ 7.2 top-k, ties kept
+# ------------------------------------------------------------------ 7.2 top-k, a k per row, ties kept
 def book_top_k(probs, k):
-    kth = torch.topk(probs, k, dim=-1).values[:, -1:]  # (B, 1) the k-th largest value
+    ranked = probs.sort(dim=-1, descending=True).values            # (B, V)
+    kth = ranked.gather(-1, (k - 1)[:, None])                      # (B, 1) each row's own
     return renormalise(torch.where(probs >= kth, probs, torch.zeros_like(probs)))
 
 
-def sorted_top_k(probs, k):
-    kth = probs.sort(dim=-1, descending=True).values[:, k - 1].unsqueeze(-1)
-    kept = probs.masked_fill(probs < kth, 0.0)
+def counting_top_k(probs, k):
+    """Keep a token when fewer than k tokens of its row are strictly more likely (ties: all)."""
+    more_likely = (probs[:, None, :] > probs[:, :, None]).sum(-1)  # (B, V)
+    kept = probs * (more_likely < k.unsqueeze(1))
     return kept / kept.sum(dim=1, keepdim=True)
 
 
 def test_top_k(capsys):
     check = ch07.check_top_k
     passes(capsys, check, book_top_k)
-    passes(capsys, check, sorted_top_k)
+    passes(capsys, check, counting_top_k)
     rejects(check, ..., match="not answered yet")
 
-    def exactly_k(probs, k):  # the indices of torch.topk: one of two tied tokens is dropped
-        index = torch.topk(probs, k, dim=-1).indices
-        kept = torch.zeros_like(probs).scatter(-1, index, probs.gather(-1, index))
-        return renormalise(kept)
+    def library_top_k(probs, k):  # the library, row by row: not what the exercise asks
+        return torch.cat([torch.softmax(gptlib.sample.top_k_filter(row.log()[None], int(n)), -1)
+                          for row, n in zip(probs, k)])
+
+    def library_top_k_vectorised(probs, k):  # the library with one k for the batch
+        return torch.softmax(gptlib.sample.top_k_filter(probs.log(), int(k.max())), -1)
+
+    def imported_library(probs, k):  # the name the chapter's set-up cell imports
+        return torch.softmax(top_k_filter(probs.log(), int(k[0])), -1)
+
+    def looped(probs, k):  # the chapter's top-k, one row at a time
+        rows = []
+        for row, n in zip(probs, k):
+            kth = row.sort(descending=True).values[n - 1]
+            rows.append(torch.where(row >= kth, row, torch.zeros_like(row)))
+        return renormalise(torch.stack(rows))
+
+    def exactly_k(probs, k):  # ranks from a sort: one of two tied tokens is dropped
+        rank = probs.argsort(dim=-1, descending=True).argsort(dim=-1)
+        return renormalise(torch.where(rank < k[:, None], probs, torch.zeros_like(probs)))
+
+    def first_k_for_all(probs, k):
+        kth = torch.topk(probs, int(k[0]), dim=-1).values[:, -1:]
+        return renormalise(torch.where(probs >= kth, probs, torch.zeros_like(probs)))
+
+    def largest_k_for_all(probs, k):
+        kth = torch.topk(probs, int(k.max()), dim=-1).values[:, -1:]
+        return renormalise(torch.where(probs >= kth, probs, torch.zeros_like(probs)))
+
+    def off_by_one(probs, k):  # index k instead of k - 1 (clamped so it does not crash)
+        ranked = probs.sort(dim=-1, descending=True).values
+        kth = ranked.gather(-1, k.clamp(max=probs.size(-1) - 1)[:, None])
+        return renormalise(torch.where(probs >= kth, probs, torch.zeros_like(probs)))
+
+    def wrong_axis(probs, k):  # (B,) thresholds broadcast along the tokens
+        ranked = probs.sort(dim=-1, descending=True).values
+        kth = ranked.gather(-1, (k - 1)[:, None])[:, 0]             # (B,)
+        return renormalise(torch.where(probs >= kth, probs, torch.zeros_like(probs)))
 
     def strictly_above(probs, k):
-        kth = torch.topk(probs, k, dim=-1).values[:, -1:]
+        kth = probs.sort(dim=-1, descending=True).values.gather(-1, (k - 1)[:, None])
         return renormalise(torch.where(probs > kth, probs, torch.zeros_like(probs)))
 
     def not_renormalised(probs, k):
-        kth = torch.topk(probs, k, dim=-1).values[:, -1:]
+        kth = probs.sort(dim=-1, descending=True).values.gather(-1, (k - 1)[:, None])
         return torch.where(probs >= kth, probs, torch.zeros_like(probs))
 
     def batch_normalised(probs, k):
@@ -164,60 +212,75 @@ def test_top_k(capsys):
         return kept / kept.sum()
 
     def smallest(probs, k):
-        kth = torch.topk(probs, k, dim=-1, largest=False).values[:, -1:]
+        kth = probs.sort(dim=-1).values.gather(-1, (k - 1)[:, None])
         return renormalise(torch.where(probs <= kth, probs, torch.zeros_like(probs)))
-
-    def batch_threshold(probs, k):  # the k-th largest of the whole batch
-        kth = probs.flatten().topk(k).values[-1]
-        return renormalise(torch.where(probs >= kth, probs, torch.zeros_like(probs)))
 
     def left_sorted(probs, k):  # forgets to put the kept values back at their tokens
         values = probs.sort(dim=-1, descending=True).values
-        kept = torch.where(values >= values[:, k - 1:k], values, torch.zeros_like(values))
+        kept = torch.where(values >= values.gather(-1, (k - 1)[:, None]), values,
+                           torch.zeros_like(values))
         return renormalise(kept)
 
     def in_place(probs, k):
-        kth = torch.topk(probs, k, dim=-1).values[:, -1:]
+        kth = probs.sort(dim=-1, descending=True).values.gather(-1, (k - 1)[:, None])
         probs[probs < kth] = 0
         return renormalise(probs)
 
+    def topk_with_a_tensor(probs, k):  # torch.topk wants one int k
+        return torch.topk(probs, k, dim=-1).values
+
+    rejects(check, library_top_k, match="without gptlib.sample|Python loop")
+    rejects(check, library_top_k_vectorised, match="calls gptlib.sample.top_k_filter")
+    rejects(check, imported_library, match="calls gptlib.sample.top_k_filter")
+    rejects(check, looped, match="Python loop")
     rejects(check, exactly_k, match="shared by several tokens")
-    rejects(check, strictly_above, match="dropped the k-th largest token itself")
+    rejects(check, first_k_for_all, match="each row has its own k")
+    rejects(check, largest_k_for_all, match="each row has its own k")
+    rejects(check, off_by_one, match="k \\+ 1 largest")
+    rejects(check, wrong_axis, match="LAST dimension")
+    rejects(check, strictly_above, match="k-th largest token itself")
     rejects(check, not_renormalised, match="not renormalised")
     rejects(check, batch_normalised, match="each ROW")
     rejects(check, smallest, match="SMALLEST")
-    rejects(check, batch_threshold, match="whole batch")
     rejects(check, left_sorted, match="wrong tokens")
     rejects(check, in_place, match="in place")
-    rejects(check, lambda probs, k: book_top_k(probs, min(k + 1, probs.size(-1))),
-            match="too many")
-    rejects(check, lambda probs, k: probs[:, :k], match="shape")
+    rejects(check, topk_with_a_tensor, match="raised TypeError")
+    rejects(check, lambda probs, k: book_top_k(probs, (k + 1).clamp(max=probs.size(-1))),
+            match="k \\+ 1 largest|too many")
+    rejects(check, lambda probs, k: probs[:, :2], match="shape")
     rejects(check, lambda probs, k: probs.tolist(), match="tensor of probabilities")
 
 
-# ------------------------------------------------------------------ 7.3 nucleus
+def test_library_is_restored_after_the_check():
+    """The check swaps gptlib.sample's functions (and the reader's names for them) for tripwires
+    only while the answer runs."""
+    originals = {name: getattr(gptlib.sample, name) for name in ch07._LIBRARY}
+    rejects(ch07.check_top_k, lambda probs, k: top_k_filter(probs, 2), match="calls gptlib")
+    assert {name: getattr(gptlib.sample, name) for name in ch07._LIBRARY} == originals
+    assert globals()["top_k_filter"] is originals["top_k_filter"]
+
+
+# ------------------------------------------------------------------ 7.3 nucleus, a p per row
 def book_nucleus(probs, p):
     sorted_probs, order = probs.sort(dim=-1, descending=True)
     mass_above = sorted_probs.cumsum(-1) - sorted_probs  # 0 for the top token: always kept
-    kept_sorted = torch.where(mass_above < p, sorted_probs, torch.zeros_like(sorted_probs))
+    kept_sorted = torch.where(mass_above < p[:, None], sorted_probs,
+                              torch.zeros_like(sorted_probs))
     return renormalise(torch.zeros_like(probs).scatter(-1, order, kept_sorted))
 
 
-def looped_nucleus(probs, p):
-    """Row by row, token by token (a different way to write it)."""
-    out = torch.zeros_like(probs)
-    for r in range(probs.size(0)):
-        mass = 0.0
-        for token in probs[r].argsort(descending=True, stable=True).tolist():
-            out[r, token] = probs[r, token]
-            mass += float(probs[r, token])
-            if mass >= p:
-                break
-    return renormalise(out)
+def counted_nucleus(probs, p):
+    """Count each row's nucleus, then keep that many by rank (a different way to write it)."""
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    below = (sorted_probs.cumsum(-1) < p.unsqueeze(-1)).sum(-1, keepdim=True)  # (B, 1)
+    size = (below + 1).clamp(max=probs.size(-1))          # the token that reaches p, too
+    rank = torch.arange(probs.size(-1)).expand_as(probs)
+    kept = torch.zeros_like(probs).scatter(-1, order, (rank < size).to(probs.dtype))
+    return probs * kept / (probs * kept).sum(-1, keepdim=True)
 
 
 def nucleus_with(rule):
-    """A nucleus whose keep rule is rule(sorted_probs, cumsum, mass_above) on sorted rows."""
+    """A nucleus whose keep rule is rule(sorted_probs, cumsum, mass_above, p) on sorted rows."""
     def nucleus(probs, p):
         sorted_probs, order = probs.sort(dim=-1, descending=True)
         cum = sorted_probs.cumsum(-1)
@@ -230,29 +293,49 @@ def nucleus_with(rule):
 def test_nucleus(capsys):
     check = ch07.check_nucleus
     passes(capsys, check, book_nucleus)
-    passes(capsys, check, looped_nucleus)
+    passes(capsys, check, counted_nucleus)
     rejects(check, ..., match="not answered yet")
 
-    at_most = nucleus_with(lambda s, cum, above, p: above <= p)  # wrong only at an exact p
-    stops_short = nucleus_with(lambda s, cum, above, p: cum < p)
-    stops_short_le = nucleus_with(lambda s, cum, above, p: cum <= p)
+    def library_nucleus(probs, p):  # the library with one p for the batch
+        return torch.softmax(gptlib.sample.top_p_filter(probs.log(), float(p[0])), -1)
+
+    def imported_library(probs, p):
+        return torch.softmax(top_p_filter(probs.log(), float(p.max())), -1)
+
+    def looped_nucleus(probs, p):
+        out = torch.zeros_like(probs)
+        for r in range(probs.size(0)):
+            mass = 0.0
+            for token in probs[r].argsort(descending=True, stable=True).tolist():
+                out[r, token] = probs[r, token]
+                mass += float(probs[r, token])
+                if mass >= p[r]:
+                    break
+        return renormalise(out)
+
+    at_most = nucleus_with(lambda s, cum, above, p: above <= p[:, None])  # wrong only at exact p
+    stops_short = nucleus_with(lambda s, cum, above, p: cum < p[:, None])
+    stops_short_le = nucleus_with(lambda s, cum, above, p: cum <= p[:, None])
+    first_p = nucleus_with(lambda s, cum, above, p: above < p[0])
+    wrong_axis = nucleus_with(lambda s, cum, above, p: above < p)  # (B,) against the ranks
 
     def ascending(probs, p):
         sorted_probs, order = probs.sort(dim=-1)
         above = sorted_probs.cumsum(-1) - sorted_probs
-        kept = torch.where(above < p, sorted_probs, torch.zeros_like(sorted_probs))
+        kept = torch.where(above < p[:, None], sorted_probs, torch.zeros_like(sorted_probs))
         return renormalise(torch.zeros_like(probs).scatter(-1, order, kept))
 
     def down_the_batch(probs, p):
         sorted_probs, order = probs.sort(dim=-1, descending=True)
         above = sorted_probs.cumsum(0) - sorted_probs  # wrong axis
-        kept = torch.where(above < p, sorted_probs, torch.zeros_like(sorted_probs))
+        kept = torch.where(above < p[:, None], sorted_probs, torch.zeros_like(sorted_probs))
         return renormalise(torch.zeros_like(probs).scatter(-1, order, kept))
 
     def left_sorted(probs, p):
         sorted_probs, _ = probs.sort(dim=-1, descending=True)
         above = sorted_probs.cumsum(-1) - sorted_probs
-        return renormalise(torch.where(above < p, sorted_probs, torch.zeros_like(sorted_probs)))
+        return renormalise(torch.where(above < p[:, None], sorted_probs,
+                                       torch.zeros_like(sorted_probs)))
 
     def not_renormalised(probs, p):
         return torch.where(book_nucleus(probs, p) > 0, probs, torch.zeros_like(probs))
@@ -260,19 +343,36 @@ def test_nucleus(capsys):
     def in_place(probs, p):
         sorted_probs, order = probs.sort(dim=-1, descending=True)
         above = sorted_probs.cumsum(-1) - sorted_probs
-        probs.scatter_(-1, order, torch.where(above < p, sorted_probs, 0 * sorted_probs))
+        probs.scatter_(-1, order, torch.where(above < p[:, None], sorted_probs, 0 * sorted_probs))
         return renormalise(probs)
 
+    rejects(check, library_nucleus, match="calls gptlib.sample.top_p_filter")
+    rejects(check, imported_library, match="calls gptlib.sample.top_p_filter")
+    rejects(check, looped_nucleus, match="Python loop")
     rejects(check, at_most, match="reaches p = 0.75 exactly")
     rejects(check, stops_short, match="one token short")
     rejects(check, stops_short_le, match="one token short")
+    rejects(check, first_p, match="each row has its own")
+    rejects(check, wrong_axis, match="LAST dimension")
     rejects(check, ascending, match="least likely token")
     rejects(check, down_the_batch, match="down the batch")
     rejects(check, left_sorted, match="wrong tokens")
     rejects(check, not_renormalised, match="not renormalised")
     rejects(check, in_place, match="in place")
-    rejects(check, lambda probs, p: book_top_k(probs, min(2, probs.size(-1))),
+    rejects(check, lambda probs, p: book_top_k(probs, torch.full((probs.size(0),), 2)),
             match="too|short")
+
+
+def test_nucleus_wrong_axis_is_named_when_the_batch_is_square():
+    """With B == V a (B,) p broadcasts without an error; the check has such a case and names it."""
+    def square_only(probs, p):
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        above = sorted_probs.cumsum(-1) - sorted_probs
+        rule = above < (p if probs.size(0) == probs.size(1) else p[:, None])
+        kept = torch.where(rule, sorted_probs, torch.zeros_like(sorted_probs))
+        return renormalise(torch.zeros_like(probs).scatter(-1, order, kept))
+
+    rejects(ch07.check_nucleus, square_only, match="LAST dimension")
 
 
 # ------------------------------------------------------------------ 7.4 min-p
@@ -325,7 +425,8 @@ def test_min_p(capsys):
     rejects(check, not_renormalised, match="not renormalised")
     rejects(check, in_place, match="in place")
     rejects(check, max_without_keepdim, match="raised RuntimeError|keep|sums to")
-    rejects(check, lambda probs, m: book_nucleus(probs, m), match="too|wrong|threshold")
+    rejects(check, lambda probs, m: book_nucleus(probs, torch.full(probs.shape[:1], m)),
+            match="too|wrong|threshold")  # a nucleus of mass min_p instead
 
 
 # ------------------------------------------------------------------ 7.5 tokens fed by generate
@@ -406,23 +507,36 @@ def test_cache_memory(capsys):
     config = GPTConfig.cerebras("13B")
     right = 2 * 40 * 2048 * 5120 * 2  # K and V, 40 layers, 2048 positions, width 5120, 2 bytes
     weights = 2 * config.param_count()
-    sequences = math.ceil(weights / right)
-    assert sequences == 16
-    passes(capsys, check, right, sequences)
-    passes(capsys, check, torch.tensor(float(right)), np.int64(sequences))
-    passes(capsys, check, right, -(-weights // right))  # ceiling by integer division
-    rejects(check, ..., sequences, match="not answered yet")
-    rejects(check, right, ..., match="not answered yet")
-    rejects(check, right / 2, sequences, match="half")
-    rejects(check, right * 2, sequences, match="twice")
-    rejects(check, right / 40, sequences, match="one layer")
-    rejects(check, 2 * 40 * 2048 * 128 * 2, sequences, match="one head")  # D, not C
-    rejects(check, right + 1e6, sequences, match="too large")
-    rejects(check, "1.7 GB", sequences, match="number")
-    rejects(check, right, weights / right, match="whole number")
-    rejects(check, right, weights // right, match="rounded UP")
-    rejects(check, right, math.ceil(config.param_count() / right), match="2 bytes")
-    rejects(check, right, 26, match="too many")
+    fit = math.floor((80e9 - weights) / right)
+    assert fit == 32 and ch07.MEMORY_BYTES == 80e9
+    passes(capsys, check, right, weights, fit)
+    passes(capsys, check, torch.tensor(float(right)), np.int64(weights), np.int64(fit))
+    passes(capsys, check, right, weights, int((80e9 - weights) // right))  # floor division
+    rejects(check, ..., weights, fit, match="not answered yet")
+    rejects(check, right, ..., fit, match="not answered yet")
+    rejects(check, right, weights, ..., match="not answered yet")
+    rejects(check, right / 2, weights, fit, match="half")
+    rejects(check, right * 2, weights, fit, match="twice")
+    rejects(check, right / 40, weights, fit, match="one layer")
+    rejects(check, 2 * 40 * 2048 * 128 * 2, weights, fit, match="one head")  # D, not C
+    rejects(check, right + 1e6, weights, fit, match="too large")
+    rejects(check, "1.7 GB", weights, fit, match="number")
+    # the weights: the count of parameters, not bytes; without the embeddings (which passes a
+    # check on the sequences alone: it also gives 32); 4 bytes each; the tied table twice
+    rejects(check, right, config.param_count(), fit, match="number of parameters")
+    rejects(check, right, 2 * config.param_count(include_embeddings=False), fit,
+            match="leaves out the embeddings")
+    rejects(check, right, 4 * config.param_count(), fit, match="4 bytes")
+    rejects(check, right, weights + 2 * 50257 * 5120, fit, match="token table twice")
+    rejects(check, right, weights + 12345, fit, match="too large")
+    rejects(check, right, "25.7 GB", fit, match="number")
+    # the count: unrounded, rounded up, ignoring the weights, 80 GiB, or the 16 that outweigh
+    rejects(check, right, weights, (80e9 - weights) / right, match="whole number")
+    rejects(check, right, weights, fit + 1, match="rounded DOWN")
+    rejects(check, right, weights, math.floor(80e9 / right), match="weights take their share")
+    rejects(check, right, weights, math.floor((80 * 2 ** 30 - weights) / right), match="GiB")
+    rejects(check, right, weights, math.ceil(weights / right), match="BESIDE")
+    rejects(check, right, weights, 17, match="too few")  # 4-byte weights in the count only
 
 
 # ------------------------------------------------------------------ 7.7 repetition penalty

@@ -10,15 +10,20 @@ matches, names that mistake in its hint.
 """
 from __future__ import annotations
 
+import dis
 import math
+import types
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 
+from .. import sample as _sample
 from ..config import GPTConfig
 from ._core import call_answer, close, confirm, fail, number, require_answer, require_callable
 
-__all__ = ["check_cache_memory", "check_min_p", "check_nucleus", "check_repetition_penalty",
+__all__ = ["MEMORY_BYTES", "check_cache_memory", "check_min_p", "check_nucleus",
+           "check_repetition_penalty",
            "check_temperature_for_entropy", "check_tokens_fed", "check_top_k",
            "entropy_bits_reference", "tokens_fed_reference"]
 
@@ -174,15 +179,17 @@ def check_temperature_for_entropy(temperature_for_entropy) -> None:
     """``temperature_for_entropy(logits, bits)``: ``(B, V)`` logits (each row with one largest
     logit) and a target entropy ``0 < bits < log2 V`` -> ``(B,)`` temperatures, row b's making
     softmax(logits[b] / t_b) have ``bits`` bits of entropy (within 0.001 bits). The rows include
-    one with logits 100 times larger and one 100 times smaller than another row's."""
+    ones with logits 100 and 10^5 times larger, and 100 and 10^5 times smaller, than another
+    row's."""
     ex = "7.1"
     name = "temperature_for_entropy"
     require_callable(ex, name, temperature_for_entropy)
     rng = np.random.default_rng(71)
     base = 2.0 * rng.standard_normal(12)
     cases = [
-        (np.stack([base, 100.0 * base, 0.01 * base]), 1.5,
-         {1: "its logits are 100 times row 0's", 2: "its logits are 1/100 of row 0's"}),
+        (np.stack([base, 100.0 * base, 0.01 * base, 1e5 * base, 1e-5 * base]), 1.5,
+         {1: "its logits are 100 times row 0's", 2: "its logits are 1/100 of row 0's",
+          3: "its logits are 10^5 times row 0's", 4: "its logits are 10^-5 of row 0's"}),
         (2.0 * rng.standard_normal((3, 10)), 2.0, {}),
         (3.0 * rng.standard_normal((2, 65)), 4.5, {}),
         (np.stack([base, 5.0 * rng.standard_normal(12)]), 0.2, {}),
@@ -230,133 +237,263 @@ def check_temperature_for_entropy(temperature_for_entropy) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# Exercise 7.2: top-k on a batch, ties kept
+# Exercises 7.2 and 7.3 are asked without gptlib.sample and without a Python loop over the rows:
+# the checks can tell
 # ----------------------------------------------------------------------------------------------
-def _top_k_cases(rng: np.random.Generator) -> list[tuple[np.ndarray, int, list[str]]]:
-    """(probs (B, V), k, a description of each row)."""
+_LIBRARY = ("top_k_filter", "top_p_filter", "next_token_distribution", "sample_next", "generate")
+
+
+def _python_loop(function) -> str | None:
+    """Where the answer runs a Python loop (a ``for``, a ``while`` or a comprehension): ``""``
+    for the answer itself or a function nested in it, the name of a helper of the answer's own
+    module that it calls (found by name in its globals), or None if there is no loop."""
+    scope = getattr(function, "__globals__", {})
+    module = getattr(function, "__module__", None)
+    seen: set[int] = set()
+
+    def scan(code, owner: str) -> str | None:
+        if id(code) in seen:
+            return None
+        seen.add(id(code))
+        for instruction in dis.get_instructions(code):
+            backward = (instruction.opcode in dis.hasjrel + dis.hasjabs
+                        and isinstance(instruction.argval, int)
+                        and instruction.argval < instruction.offset)
+            if instruction.opname == "FOR_ITER" or backward:
+                return owner
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                found = scan(const, owner)
+                if found is not None:
+                    return found
+        for called in code.co_names:
+            helper = scope.get(called)
+            if isinstance(helper, types.FunctionType) and helper.__module__ == module:
+                found = scan(helper.__code__, helper.__name__)
+                if found is not None:
+                    return found
+        return None
+
+    code = getattr(function, "__code__", None)
+    return scan(code, "") if code else None  # "": the answer itself
+
+
+def _require_batched(ex: str, name: str, function) -> None:
+    """Fail if the answer loops over the rows in Python (the question asks for tensor operations
+    on the whole batch at once)."""
+    looping = _python_loop(function)
+    if looping is not None:
+        where = f" (in `{looping}`, which it calls)" if looping else ""
+        fail(ex, f"`{name}` runs a Python loop{where}: a `for`, a `while` or a comprehension. The "
+                 f"exercise asks for the whole batch at once, in tensor operations. Each row can "
+                 f"still meet its own threshold: compute all the rows' thresholds at once, as a "
+                 f"(B, 1) tensor.")
+
+
+@contextmanager
+def _without_library(ex: str, name: str, function):
+    """While the answer runs, every function of :mod:`gptlib.sample` (under its own name in that
+    module, and under any name in the answer's globals) raises a message instead: the exercise
+    asks for the filter without the library."""
+    originals = {attr: getattr(_sample, attr) for attr in _LIBRARY}
+
+    def tripwire(attr: str):
+        def called(*args, **kwargs):
+            fail(ex, f"`{name}` calls gptlib.sample.{attr}: the exercise asks for it without "
+                     f"gptlib.sample (the library takes one k or p for the whole batch anyway). "
+                     f"Build it from torch operations.")
+        return called
+
+    scope = getattr(function, "__globals__", None)
+    renamed = ({key: attr for key, value in list(scope.items()) for attr, original in
+                originals.items() if value is original} if isinstance(scope, dict) else {})
+    try:
+        for attr in _LIBRARY:
+            setattr(_sample, attr, tripwire(attr))
+        for key, attr in renamed.items():
+            scope[key] = tripwire(attr)
+        yield
+    finally:
+        for attr, original in originals.items():
+            setattr(_sample, attr, original)
+        for key, attr in renamed.items():
+            scope[key] = originals[attr]
+
+
+# ----------------------------------------------------------------------------------------------
+# Exercise 7.2: top-k on a batch, with each row's own k, ties kept
+# ----------------------------------------------------------------------------------------------
+def _top_k_cases(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, list[str]]]:
+    """(probs (B, V), k (B,), a description of each row)."""
     sharp, flat = _softmax(4.0 * rng.standard_normal(10)), _softmax(0.3 * rng.standard_normal(10))
     mixed = _softmax(1.5 * rng.standard_normal(10))
     ties = np.array([[0.4, 0.2, 0.2, 0.1, 0.1],      # k = 2: the 2nd largest is tied
-                     [0.1, 0.3, 0.2, 0.3, 0.1],      # k = 2: two share the largest
-                     [0.05, 0.35, 0.25, 0.2, 0.15]])  # k = 2: no tie near the cut
-    return [
-        (np.stack([sharp, flat, mixed]), 3, ["a sharp distribution", "a nearly flat one",
-                                             "an in-between one"]),
-        (ties, 2, ["0.2 is both the 2nd and 3rd largest", "0.3 is the largest twice",
-                   "no ties near the cut"]),
-        (np.stack([_softmax(2.5 * rng.standard_normal(65)) for _ in range(2)]), 10,
+                     [0.1, 0.3, 0.2, 0.3, 0.1],      # k = 1: two share the largest
+                     [0.05, 0.35, 0.25, 0.2, 0.15]])  # k = 3: no tie near the cut
+    square = np.stack([_softmax(s * rng.standard_normal(6)) for s in (0.3, 1, 2, 3, 4, 6)])
+    return [  # the square case first: there a (B,) threshold broadcasts without an error
+        (square, np.array([1, 2, 3, 4, 5, 6]),
+         [f"6 rows of 6 tokens, k = {k}" for k in range(1, 7)]),
+        (np.stack([sharp, flat, mixed]), np.array([3, 5, 1]),
+         ["a sharp distribution", "a nearly flat one", "an in-between one"]),
+        (ties, np.array([2, 1, 3]), ["0.2 is both the 2nd and 3rd largest",
+                                     "0.3 is the largest twice", "no ties near the cut"]),
+        (np.stack([_softmax(2.5 * rng.standard_normal(65)) for _ in range(2)]), np.array([10, 40]),
          ["65 tokens", "65 tokens"]),
-        (ties[:1], 1, ["k = 1"]),
-        (np.stack([mixed]), 10, ["k = V: nothing is dropped"]),
+        (ties[:1], np.array([1]), ["k = 1"]),
+        (np.stack([mixed]), np.array([10]), ["k = V: nothing is dropped"]),
     ]
 
 
+def _kth_largest(probs: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Each row's k[r]-th largest probability, ``(B, 1)``; k may exceed V (then -inf: keep all)."""
+    ranked = -np.sort(-probs, axis=-1)
+    index = np.minimum(k, probs.shape[-1]) - 1
+    kth = np.take_along_axis(ranked, index[:, None], axis=-1)
+    return np.where(k[:, None] > probs.shape[-1], -np.inf, kth)
+
+
 def check_top_k(top_k_probs) -> None:
-    """``top_k_probs(probs, k)``: ``(B, V)`` probabilities (each row sums to 1) and an integer
-    ``1 <= k <= V`` -> the ``(B, V)`` distributions that keep, in each row, the k largest
-    probabilities and every other token tied with the k-th largest, renormalised, zero elsewhere.
-    ``probs`` must not change."""
+    """``top_k_probs(probs, k)``: ``(B, V)`` probabilities (each row sums to 1) and ``(B,)``
+    int64 ``k`` with ``1 <= k[b] <= V`` -> the ``(B, V)`` distributions that keep, in row b, its
+    k[b] largest probabilities and every other token tied with the k[b]-th largest, renormalised,
+    zero elsewhere; in tensor operations on the whole batch (no Python loop over the rows) and
+    without :mod:`gptlib.sample`. Neither input may change."""
     ex = "7.2"
     name = "top_k_probs"
     require_callable(ex, name, top_k_probs)
+    _require_batched(ex, name, top_k_probs)
     rng = np.random.default_rng(72)
     deferred = None
     for probs, k, rows in _top_k_cases(rng):
         tensor = torch.tensor(probs, dtype=torch.float64)
-        got = _call_keeping_inputs(ex, name, top_k_probs, tensor, k)
+        with _without_library(ex, name, top_k_probs):
+            got = _call_keeping_inputs(ex, name, top_k_probs, tensor, torch.tensor(k))
         got = _to_numpy(ex, name, got, probs.shape, "probabilities")
-        order = _ranks(probs)
-        kth = np.take_along_axis(probs, order[:, k - 1:k], axis=-1)  # (B, 1)
+        kth = _kth_largest(probs, k)                                   # (B, 1)
         keep = probs >= kth
-        ranked = np.arange(probs.shape[-1])[None, :] < k
-        smallest_k = _mask_from_ranked(np.broadcast_to(ranked, probs.shape)[:, ::-1].copy(),
-                                       order)
-        global_kth = np.sort(probs, axis=None)[::-1][k - 1]
-        tie_rows = [r for r in range(len(probs)) if keep[r].sum() > k]
+        order = _ranks(probs)
+        ranked = np.arange(probs.shape[-1])[None, :] < k[:, None]      # (B, V) rank order
+        smallest_k = _mask_from_ranked(ranked[:, ::-1].copy(), order)
+        tie_rows = [r for r in range(len(probs)) if keep[r].sum() > k[r]]
         tie_row = tie_rows[0] if tie_rows else 0
+        shared = [probs >= _kth_largest(probs, np.full_like(k, value)) for value in
+                  sorted({int(k[0]), int(k.max()), int(k.min())})]
 
         def exactly_k_with_ties(kept, keep=keep, k=k):
-            """k tokens in every row, all of them right ones, where a tie needs more."""
+            """k[r] tokens in every row, all of them right ones, where a tie needs more."""
             return bool((keep.sum(-1) > k).any() and (kept.sum(-1) == k).all()
                         and not (kept & ~keep).any())
 
+        def one_k_for_all(kept, shared=shared, keep=keep):
+            """One k for the batch; named only where that differs from the right answer in two
+            rows or more, so a fixed count that happens to fit one row is not mistaken for it."""
+            return any(np.array_equal(kept, mask) and (mask != keep).any(-1).sum() >= 2
+                       for mask in shared)
+
+        shown_k = ", ".join(str(int(v)) for v in k)
         wrong = [
             (exactly_k_with_ties,
-             f"row {tie_row}: the k-th largest probability ({kth[tie_row, 0]:g}) is shared by "
+             f"row {tie_row} ({rows[tie_row]}): its k-th largest probability "
+             f"({kth[tie_row, 0]:g}) is shared by "
              f"several tokens, and the question keeps every token tied with it, so more than k "
-             f"may survive. You kept exactly k (the indices torch.topk returns pick one of the "
-             f"tied tokens): compare each probability with the k-th largest VALUE instead."),
-            (probs > kth, f"with k = {k} you dropped the k-th largest token itself: a token "
-                          f"equal to the k-th largest value stays (>=, not >)."),
-            (smallest_k, f"with k = {k} you kept the k SMALLEST probabilities of each row: keep "
-                         f"the largest."),
-            (probs >= global_kth, "your k-th largest value was taken over the whole batch: take "
-                                  "it within each row (along the vocabulary, dim=-1), since rows "
-                                  "of different sharpness have different k-th values."),
+             f"may survive. You kept exactly k (the indices torch.topk or a sort return pick one "
+             f"of the tied tokens): compare each probability with the row's k-th largest VALUE "
+             f"instead."),
+            (one_k_for_all,
+             f"every row kept the same number of tokens, but each row has its own k (here k = "
+             f"[{shown_k}]): row r keeps its own k[r] largest."),
+            (probs > kth, "you dropped each row's k-th largest token itself: a token equal to the "
+                          "k-th largest value stays (>=, not >)."),
+            (probs >= _kth_largest(probs, k + 1),
+             "you kept the k + 1 largest of each row: in a row sorted from the largest down, "
+             "the k-th largest sits at index k - 1 (indices count from 0)."),
+            (smallest_k, "you kept the k SMALLEST probabilities of each row: keep the largest."),
+            (probs >= kth[:, 0][None, :] if probs.shape[0] == probs.shape[1] else keep,
+             "each row was compared with the thresholds of the wrong rows: a (B,) tensor lines "
+             "up with the LAST dimension of a (B, V) one (the tokens), so row r's k-th value met "
+             "token r of every row. Give the thresholds shape (B, 1)."),
             (_unsorted_mask(keep), "you kept the right probabilities but at the wrong "
-                                          "tokens: sorting moved them to rank order. Put each "
-                                          "back at its token's index (scatter with the indices "
-                                          "the sort returned), or mask `probs` itself."),
+                                   "tokens: sorting moved them to rank order. Put each "
+                                   "back at its token's index (scatter with the indices "
+                                   "the sort returned), or mask `probs` itself."),
         ]
         message = _check_kept_distribution(
-            ex, f"{name}(probs, {k})", got, probs, keep, wrong, lambda r: rows[r],
-            too_few=f"With k = {k} the k largest stay, plus any token tied with the k-th.",
-            too_many=f"With k = {k} only the k largest stay (plus ties with the k-th).")
+            ex, f"{name}(probs, k=[{shown_k}])", got, probs, keep, wrong, lambda r: rows[r],
+            too_few="Row r keeps its k[r] largest probabilities, plus any token tied with the "
+                    "k[r]-th.",
+            too_many="Row r keeps only its k[r] largest probabilities (plus ties with the "
+                     "k[r]-th).")
         deferred = deferred or message
     if deferred:
         fail(ex, deferred)
-    confirm(ex, "your top-k keeps the k most likely tokens of each row (and ties) and "
-                "renormalises")
+    confirm(ex, "your top-k keeps each row's own k most likely tokens (and ties) and "
+                "renormalises, for the whole batch at once")
 
 
 # ----------------------------------------------------------------------------------------------
-# Exercise 7.3: the nucleus, on a batch, with running sums that land exactly on p
+# Exercise 7.3: the nucleus, on a batch, with each row's own p, and running sums that land
+# exactly on it
 # ----------------------------------------------------------------------------------------------
-def _nucleus_keep(probs: np.ndarray, p: float) -> np.ndarray:
-    """Smallest set of most likely tokens whose mass reaches p, per row, as a plain loop (unlike
-    the chapter's cumsum and mask)."""
+def _nucleus_keep(probs: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Per row, the smallest set of most likely tokens whose mass reaches p[r], as a plain loop
+    (unlike the chapter's cumsum and mask)."""
     keep = np.zeros(probs.shape, dtype=bool)
     for r, row in enumerate(probs):
         mass = 0.0
         for token in np.argsort(-row, kind="stable"):
             keep[r, token] = True
             mass += row[token]
-            if mass >= p:
+            if mass >= p[r]:
                 break
     return keep
 
 
-def _nucleus_cases(rng: np.random.Generator) -> list[tuple[np.ndarray, float, list[str]]]:
-    """(probs (B, V), p, a description of each row). Dyadic rows make the running sums exact."""
+def _nucleus_cases(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, list[str]]]:
+    """(probs (B, V), p (B,), a description of each row). Dyadic rows make the running sums
+    exact."""
     dyadic = np.array([0.0625, 0.25, 0.0625, 0.5, 0.125])  # sorted: .5 .25 .125 .0625 .0625
     sharp, flat = _softmax(4.0 * rng.standard_normal(40)), _softmax(0.5 * rng.standard_normal(40))
     fixed = np.array([0.5, 0.2, 0.15, 0.1, 0.05])
-    return [
-        (dyadic[None], 0.75, ["the running sum lands exactly on p = 0.75 after 2 tokens"]),
-        (dyadic[None], 0.875, ["the running sum lands exactly on p = 0.875 after 3 tokens"]),
-        (np.stack([sharp, flat]), 0.9, ["a sharp distribution", "a flat one"]),
-        (np.stack([fixed, dyadic]), 0.6, ["0.5 + 0.2 passes p = 0.6",
-                                           "0.5 + 0.25 passes p = 0.6"]),
-        (fixed[None], 0.01, ["p smaller than the top token"]),
-        (np.stack([fixed, dyadic]), 1.0, ["p = 1: every token", "p = 1: every token"]),
-        (np.stack([_softmax(2.0 * rng.standard_normal(65)) for _ in range(3)]), 0.5,
-         ["65 tokens", "65 tokens", "65 tokens"]),
+    square = np.stack([dyadic, fixed, dyadic[::-1], _softmax(rng.standard_normal(5)),
+                       _softmax(3 * rng.standard_normal(5))])
+    return [  # the square case first: there a (B,) p broadcasts without an error
+        (square, np.array([0.75, 0.3, 0.5, 0.95, 0.6]),
+         ["5 rows of 5 tokens; the sum lands exactly on 0.75", "5 rows of 5 tokens",
+          "5 rows of 5 tokens; the sum lands exactly on 0.5", "5 rows of 5 tokens",
+          "5 rows of 5 tokens"]),
+        (np.stack([dyadic, dyadic]), np.array([0.75, 0.875]),
+         ["the running sum lands exactly on p = 0.75 after 2 tokens",
+          "the running sum lands exactly on p = 0.875 after 3 tokens"]),
+        (np.stack([sharp, flat]), np.array([0.9, 0.5]), ["a sharp distribution", "a flat one"]),
+        (np.stack([fixed, dyadic]), np.array([0.6, 0.8]), ["0.5 + 0.2 passes p = 0.6",
+                                                          "0.5 + 0.25 + 0.125 passes p = 0.8"]),
+        (fixed[None], np.array([0.01]), ["p smaller than the top token"]),
+        (np.stack([fixed, dyadic]), np.array([1.0, 1.0]), ["p = 1: every token",
+                                                          "p = 1: every token"]),
+        (np.stack([_softmax(2.0 * rng.standard_normal(65)) for _ in range(3)]),
+         np.array([0.5, 0.9, 0.2]), ["65 tokens", "65 tokens", "65 tokens"]),
     ]
 
 
 def check_nucleus(nucleus) -> None:
-    """``nucleus(probs, p)``: ``(B, V)`` probabilities and ``0 < p <= 1`` -> the ``(B, V)``
-    distributions over each row's nucleus (the smallest set of most likely tokens whose
-    probabilities sum to at least p; exactly p is enough), renormalised, zero elsewhere. No tie
-    sits at the edge of a nucleus. ``probs`` must not change."""
+    """``nucleus(probs, p)``: ``(B, V)`` probabilities and ``(B,)`` float ``p`` with
+    ``0 < p[b] <= 1`` -> the ``(B, V)`` distributions over each row's nucleus (the smallest set of
+    most likely tokens whose probabilities sum to at least p[b]; exactly p[b] is enough),
+    renormalised, zero elsewhere; in tensor operations on the whole batch (no Python loop over
+    the rows) and without :mod:`gptlib.sample`. No tie sits at the edge of a nucleus. Neither
+    input may change."""
     ex = "7.3"
     name = "nucleus"
     require_callable(ex, name, nucleus)
+    _require_batched(ex, name, nucleus)
     rng = np.random.default_rng(73)
     deferred = None
     for probs, p, rows in _nucleus_cases(rng):
         tensor = torch.tensor(probs, dtype=torch.float64)
-        got = _call_keeping_inputs(ex, name, nucleus, tensor, p)
+        with _without_library(ex, name, nucleus):
+            got = _call_keeping_inputs(ex, name, nucleus, tensor,
+                                       torch.tensor(p, dtype=torch.float64))
         got = _to_numpy(ex, name, got, probs.shape, "probabilities")
         keep = _nucleus_keep(probs, p)
         order = _ranks(probs)
@@ -366,23 +503,42 @@ def check_nucleus(nucleus) -> None:
         up = np.argsort(probs, axis=-1, kind="stable")  # least likely first
         up_ranked = np.take_along_axis(probs, up, axis=-1)
         down_batch = np.cumsum(ranked, axis=0) - ranked  # running sum down the batch: dim 0
-        exact_rows = [r for r in range(len(probs)) if np.isclose(cum, p, rtol=0, atol=0)[r].any()]
-        exact = (f"row {exact_rows[0]}: the running sum reaches p = {p} exactly, and reaching p "
-                 f"is enough (the nucleus's mass is AT LEAST p), so no further token is needed. "
-                 f"Keep a token only while the mass ranked above it is < p, not <= p."
-                 if exact_rows else "")
+        col = p[:, None]
+        exact_rows = [r for r in range(len(probs)) if (cum[r] == p[r]).any()]
+        exact = (f"row {exact_rows[0]}: the running sum reaches p = {p[exact_rows[0]]:g} "
+                 f"exactly, and reaching p is enough (the nucleus's mass is AT LEAST p), so no "
+                 f"further token is needed. Keep a token only while the mass ranked above it is "
+                 f"< p, not <= p." if exact_rows else "")
         short = ("you stop one token short: the token that makes the running sum reach p "
                  "belongs to the nucleus (drop a token only when the mass ranked ABOVE it is "
                  "already >= p).")
+        shown_p = ", ".join(f"{v:g}" for v in p)
+        shared = [_nucleus_keep(probs, np.full_like(p, value)) for value in
+                  sorted({float(p[0]), float(p.max()), float(p.min())})]
+
+        def one_p_for_all(kept, shared=shared, keep=keep):
+            """One p for the batch; named only where that differs from the right answer in two
+            rows or more (a top-2 answer can look like p = 0.75 for a pair of rows)."""
+            return any(np.array_equal(kept, mask) and (mask != keep).any(-1).sum() >= 2
+                       for mask in shared)
+
+        square = probs.shape[0] == probs.shape[1]
         wrong = [
-            (_mask_from_ranked(above <= p, order), exact or
+            (_mask_from_ranked(above <= col, order), exact or
              "you keep one token too many when the running sum lands exactly on p."),
-            (_mask_from_ranked(cum < p, order), short),
-            (_mask_from_ranked(cum <= p, order), short),
-            (_mask_from_ranked(np.cumsum(up_ranked, axis=-1) - up_ranked < p, up),
+            (_mask_from_ranked(cum < col, order), short),
+            (_mask_from_ranked(cum <= col, order), short),
+            (one_p_for_all,
+             f"every row used the same p, but each row has its own (here p = [{shown_p}]): row "
+             f"r's nucleus reaches its own p[r]."),
+            (_mask_from_ranked(above < p[None, :], order) if square else keep,
+             "each row was compared with the p of the wrong rows: a (B,) tensor lines up with "
+             "the LAST dimension of a (B, V) one (the ranks), so rank r of every row met p[r]. "
+             "Give p shape (B, 1)."),
+            (_mask_from_ranked(np.cumsum(up_ranked, axis=-1) - up_ranked < col, up),
              "you walked up from the least likely token: the nucleus is made of the MOST likely "
              "ones, so the running sum starts at the top token."),
-            (_mask_from_ranked(down_batch < p, order),
+            (_mask_from_ranked(down_batch < col, order),
              "your running sum runs down the batch (dim=0), across different rows' tokens: it "
              "must run along each row, over its sorted vocabulary (dim=-1)."),
             (_unsorted_mask(keep),
@@ -391,16 +547,16 @@ def check_nucleus(nucleus) -> None:
              "sort returned)."),
         ]
         message = _check_kept_distribution(
-            ex, f"{name}(probs, {p})", got, probs, keep, wrong, lambda r: rows[r],
+            ex, f"{name}(probs, p=[{shown_p}])", got, probs, keep, wrong, lambda r: rows[r],
             too_few="The nucleus includes the token that makes the running sum (from the most "
-                    "likely token down) reach p.",
+                    "likely token down) reach the row's p.",
             too_many="Stop as soon as the running sum, from the most likely token down, reaches "
-                     "p.")
+                     "the row's p.")
         deferred = deferred or message
     if deferred:
         fail(ex, deferred)
-    confirm(ex, "your nucleus keeps, in every row, the smallest set of tokens with mass >= p, "
-                "even when the sum lands exactly on p")
+    confirm(ex, "your nucleus keeps, in every row, the smallest set of tokens with mass >= its "
+                "own p, even when the sum lands exactly on p, for the whole batch at once")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -570,15 +726,19 @@ def check_tokens_fed(tokens_fed) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# Exercise 7.6: the memory of a KV cache, against the weights
+# Exercise 7.6: the memory of a KV cache, beside the weights
 # ----------------------------------------------------------------------------------------------
-def check_cache_memory(cache_bytes, sequences) -> None:
+MEMORY_BYTES = 80e9  # the accelerator memory exercise 7.6 fills: 80 x 10^9 bytes
+
+
+def check_cache_memory(cache_bytes, weight_bytes, sequences) -> None:
     """``cache_bytes``: the bytes of Cerebras-GPT 13B's KV cache for one sequence of its full
-    context (2048 tokens), keys and values in 16-bit floats; ``sequences``: the smallest number of
-    such sequences whose caches together take at least as many bytes as the model's weights in
-    16-bit floats (its ``param_count()`` parameters)."""
+    context (2048 tokens), keys and values in 16-bit floats; ``weight_bytes``: the bytes of its
+    weights in 16-bit floats (its ``param_count()`` parameters); ``sequences``: the largest
+    number of such sequences whose caches fit beside the weights in a memory of
+    ``MEMORY_BYTES`` = 80 x 10^9 bytes (nothing else counted)."""
     ex = "7.6"
-    require_answer(ex, cache_bytes=cache_bytes, sequences=sequences)
+    require_answer(ex, cache_bytes=cache_bytes, weight_bytes=weight_bytes, sequences=sequences)
     config = GPTConfig.cerebras("13B")
     # one key and one value vector of width C = H * D, per layer, per position, 2 bytes each
     expected = 2 * config.n_layer * config.context_length * config.n_head * config.d_head * 2
@@ -599,24 +759,47 @@ def check_cache_memory(cache_bytes, sequences) -> None:
         fail(ex, f"`cache_bytes` = {got:,.0f} is too {'large' if got > expected else 'small'}. "
                  f"Count the numbers the cache holds (keys and values, every layer, every "
                  f"position, C each), then the bytes.")
-    weights = 2 * config.param_count()
-    right = math.ceil(weights / expected)
+
+    n_params = config.param_count()
+    weights = 2 * n_params
+    got_w = number(ex, "weight_bytes", weight_bytes)
+    if np.isclose(got_w, n_params, rtol=1e-9):
+        fail(ex, "`weight_bytes` is the number of parameters: each is a 16-bit float, 2 bytes.")
+    if np.isclose(got_w, 2 * config.param_count(include_embeddings=False), rtol=1e-9):
+        fail(ex, "`weight_bytes` leaves out the embeddings (the token and position tables): the "
+                 "memory holds every parameter, param_count() with its default arguments.")
+    if np.isclose(got_w, 4 * n_params, rtol=1e-9):
+        fail(ex, "`weight_bytes` uses 4 bytes per parameter: the weights are 16-bit floats, "
+                 "2 bytes each.")
+    if np.isclose(got_w, weights + 2 * config.vocab_size * config.d_model, rtol=1e-9):
+        fail(ex, "`weight_bytes` counts the token table twice: the output head is tied to it "
+                 "(the same weights), and param_count() already counts it once.")
+    if not np.isclose(got_w, weights, rtol=1e-9, atol=0):
+        fail(ex, f"`weight_bytes` = {got_w:,.0f} is too {'large' if got_w > weights else 'small'}:"
+                 f" 2 bytes for each of the model's config.param_count() parameters.")
+
+    right = math.floor((MEMORY_BYTES - weights) / expected)
     n = number(ex, "sequences", sequences)
     if n != round(n):
         fail(ex, f"`sequences` = {n:g}: a number of sequences is a whole number. Which way must "
-                 f"the ratio be rounded for the caches to reach the weights?")
-    if n == right - 1 and n * expected < weights:
-        fail(ex, f"with {n:.0f} sequences the caches still take fewer bytes than the weights: "
-                 f"'at least as many' needs the ratio rounded UP.")
-    if n == math.ceil(config.param_count() / expected):
-        fail(ex, "`sequences` compares with the number of parameters, not their bytes: each "
-                 "weight is a 16-bit float too, 2 bytes.")
+                 f"the ratio be rounded for the caches to fit?")
+    if n == right + 1:
+        fail(ex, f"{n:.0f} caches and the weights take {(weights + n * expected) / 1e9:.1f} GB, "
+                 f"more than the 80 GB: the count must be rounded DOWN to fit.")
+    if n == math.floor(MEMORY_BYTES / expected):
+        fail(ex, "that many caches would fill the whole 80 GB alone: the weights take their "
+                 "share of the memory first.")
+    if n == math.floor((80 * 2 ** 30 - weights) / expected):
+        fail(ex, "you used 80 GiB (80 x 2^30 bytes); the question's memory is 80 x 10^9 bytes.")
+    if n == math.ceil(weights / expected):
+        fail(ex, f"{n:.0f} is the number of caches that outweigh the weights; the question asks "
+                 f"how many fit BESIDE them in 80 GB.")
     if n != right:
-        fail(ex, f"`sequences` = {n:.0f} is too {'many' if n > right else 'few'}. Divide the "
-                 f"weights' bytes (2 per parameter, config.param_count() of them) by one "
-                 f"sequence's cache, and round so the caches reach the weights.")
-    confirm(ex, f"{expected / 1e9:.2f} GB per 2048-token sequence; {right} such sequences "
-                f"outweigh the {weights / 1e9:.1f} GB of weights")
+        fail(ex, f"`sequences` = {n:.0f} is too {'many' if n > right else 'few'}. Take the "
+                 f"weights' bytes from the 80 x 10^9, divide what is left by one sequence's "
+                 f"cache, and round so the caches fit.")
+    confirm(ex, f"{expected / 1e9:.2f} GB of cache per 2048-token sequence and "
+                f"{weights / 1e9:.1f} GB of weights: {right} sequences fit beside them in 80 GB")
 
 
 # ----------------------------------------------------------------------------------------------
