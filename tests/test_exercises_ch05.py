@@ -57,6 +57,8 @@ DROPOUT_WRONG = {
                                x * (torch.rand(x.shape, generator=g.manual_seed(0)) >= p) / (1 - p),
                                "do not re-seed"),
     "F.dropout": (lambda x, p, g: F.dropout(x, p, training=True), "from `generator`"),
+    "float32 result": (lambda x, p, g: torch.zeros_like(x) if p == 1 else
+                       (x * (torch.rand(x.shape, generator=g) >= p) / (1 - p)).float(), "dtype"),
 }
 
 
@@ -145,10 +147,18 @@ def expected_initial_loss_lognormal(vocab_size, logit_var):  # ln(V * E[e^z]) wr
     return math.log(vocab_size * math.exp(logit_var / 2))
 
 
-def expected_initial_loss_simulated(vocab_size, logit_var):  # a correct answer by simulation
-    z = torch.randn(400, vocab_size, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    z = z * math.sqrt(logit_var)
-    return (torch.logsumexp(z, -1) - z.mean(-1)).mean()
+def expected_initial_loss_next_order(vocab_size, logit_var):  # keeps the 1/V term: also right
+    return math.log(vocab_size) + logit_var / 2 - (math.exp(logit_var) - 1) / (2 * vocab_size)
+
+
+def simulated(rows, seeded):
+    """An answer that simulates instead of deriving: close to the truth, but an estimate."""
+    def expected_initial_loss(vocab_size, logit_var):
+        g = torch.Generator().manual_seed(3) if seeded else None
+        z = torch.randn(rows, vocab_size, generator=g, dtype=torch.float64)
+        z = z * math.sqrt(logit_var)
+        return (torch.logsumexp(z, -1) - z.mean(-1)).mean()
+    return expected_initial_loss
 
 
 LOSS_WRONG = {
@@ -163,13 +173,17 @@ LOSS_WRONG = {
     "correction only": (lambda V, v: v / 2, "only the correction"),
     "two terms of the series": (lambda V, v: math.log(V) + math.log(1 + v / 2), "series"),
     "copied 10.943": (lambda V, v: 10.943, "law of large numbers"),
+    "simulation, seeded": (simulated(400, seeded=True), "estimate"),
+    "simulation, more rows": (simulated(4000, seeded=True), "estimate"),
+    "simulation, unseeded": (simulated(400, seeded=False), "random"),
+    "rounded 1/2": (lambda V, v: math.log(V) + 0.4995 * v, "estimate"),
 }
 
 
 def test_initial_loss_right_answers():
     ch05.check_expected_initial_loss(expected_initial_loss)
     ch05.check_expected_initial_loss(expected_initial_loss_lognormal)
-    ch05.check_expected_initial_loss(expected_initial_loss_simulated)
+    ch05.check_expected_initial_loss(expected_initial_loss_next_order)
     with raises("not answered"):
         ch05.check_expected_initial_loss(...)
 
@@ -337,13 +351,25 @@ def mixed_precision_bytes(n_params, fp32_gradients=False):
 MEMORY_WRONG = {
     "ignores the flag": (lambda n, f: 16 * n, "same answer as without"),
     "both gradients": (lambda n, f: (20 if f else 16) * n, "replaces the bf16"),
-    "no master copy": (lambda n, f: 12 * n, "except the fp32 master"),
+    "no master copy": (lambda n, f: 12 * n, "4-byte tensor is missing"),
+    "no m": (lambda n, f: (2 + (4 if f else 2) + 4 + 4) * n, "4-byte tensor is missing"),
     "two gradients always": (lambda n, f: 20 * n, "two gradients"),
     "gigabytes": (lambda n, f: (18 if f else 16) * n / 1e9, "not gigabytes"),
     "not proportional": (lambda n, f: (18 if f else 16) * n if n < 10_000 else 0, "proportional"),
-    "bf16 master": (lambda n, f: (16 if f else 14) * n, "14 bytes"),
-    "odd count": (lambda n, f: 17 * n, "bf16 weights, the gradients"),
+    "bf16 master": (lambda n, f: (16 if f else 14) * n, "2 bytes short"),
+    "no bf16 weights": (lambda n, f: ((4 if f else 2) + 4 + 8) * n, "2 bytes short"),
+    "no gradient": (lambda n, f: 14 * n, "2 bytes short"),
+    "one fp32 copy": (lambda n, f: 4 * n, "five tensors"),
+    "weights and m, v only": (lambda n, f: 8 * n, "several of the five"),
+    "odd count": (lambda n, f: 17 * n, "List the tensors"),
 }
+
+
+def test_mixed_precision_hints_do_not_give_the_count():
+    for wrong, _ in MEMORY_WRONG.values():
+        with pytest.raises(ExerciseError) as error:
+            ch05.check_mixed_precision_bytes(wrong)
+        assert "16 bytes" not in str(error.value) and "18" not in str(error.value)
 
 
 def test_mixed_precision_right_answers():

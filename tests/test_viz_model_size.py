@@ -31,3 +31,10 @@ def test_memory_figure_converts_bytes_to_gigabytes():
         model_size.memory_figure(["a"], {"weights": [1.0]}, capacities={"SRAM": 0})
     with pytest.raises(ValueError, match="at least one model"):
         model_size.memory_figure([], {"weights": []})
+
+
+def test_memory_figure_labels_the_log_axis_at_1_3_10_only():
+    fig = model_size.memory_figure(["a", "b"], {"weights": [0.2e9, 52e9]}, capacities={"SRAM": 40e9})
+    ticks = list(fig.layout.yaxis.tickvals)
+    assert ticks == [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0]
+    assert list(fig.layout.yaxis.ticktext) == ["0.1", "0.3", "1", "3", "10", "30", "100"]

@@ -78,7 +78,12 @@ def check_dropout(dropout) -> None:
         if not torch.equal(given, x):
             fail(ex, "your dropout changed its input `x` in place. Build a new tensor (x * mask "
                      "/ (1 - p)), so the caller's activations stay as they were.")
-        return _tensor(ex, f"dropout(x, {p}, generator)", out, x.shape).to(torch.float64)
+        out = _tensor(ex, f"dropout(x, {p}, generator)", out, x.shape)
+        if out.dtype != x.dtype:
+            fail(ex, f"your dropout returned {out.dtype} for an input of {x.dtype}: keep the "
+                     f"input's dtype (a float32 mask or a .float() turns float64 activations "
+                     f"into float32, and the survivors are then no longer exactly x / (1 - p)).")
+        return out
 
     out = run(0.0)
     if (out == 0).all():
@@ -221,8 +226,11 @@ _LOSS_CASES = ((50257, 0.237, 160), (50257, 1.6, 160), (8192, 0.05, 500), (4096,
 
 def check_expected_initial_loss(expected_initial_loss) -> None:
     """Exercise 5.3: ``expected_initial_loss(vocab_size, logit_var)`` is the expected loss, in
-    nats, of a position whose V logits are independent N(0, s^2), for large V: ln V + s^2 / 2.
-    Compared with a simulation at several V >= 1000 and s^2 up to 2 (to within 0.005 nats)."""
+    nats, of a position whose V logits are independent N(0, s^2), in the large-V limit:
+    ln V + s^2 / 2. Compared with a simulation at several V >= 1000 and s^2 up to 2 (to within
+    0.005 nats), then with that limit to within the size of a correction that vanishes as V
+    grows, (e^(s^2) - 1) / V: far tighter than any simulation, so an answer that simulates (or
+    rounds a constant) is told to derive the formula."""
     ex = "5.3"
     require_callable(ex, "expected_initial_loss", expected_initial_loss)
     for vocab_size, var, rows in _LOSS_CASES:
@@ -257,11 +265,28 @@ def check_expected_initial_loss(expected_initial_loss) -> None:
                     "of large numbers); take its log, and remember that the mean logit is 0.")
         fail(ex, f"{name} gave {got:.4f}, but a simulation of {rows} positions gives "
                  f"{simulated:.4f}. Hint: {hint}")
+    for vocab_size, var in ((50257, 0.237), (3000, 1.3)):
+        name = f"expected_initial_loss({vocab_size}, {var:g})"
+        first = number(ex, name, call_answer(ex, "expected_initial_loss", expected_initial_loss,
+                                             vocab_size, var))
+        again = number(ex, name, call_answer(ex, "expected_initial_loss", expected_initial_loss,
+                                             vocab_size, var))
+        if first != again:
+            fail(ex, f"{name} gave {first:.6f} and then {again:.6f}: your answer is random, a "
+                     f"simulation. The question asks for the formula: derive the large-V limit "
+                     f"(no random numbers in it).")
+        limit = math.log(vocab_size) + var / 2           # what the derivation gives
+        vanishing = (math.exp(var) - 1) / vocab_size      # the size of the next term, ~1/V
+        if abs(first - limit) > vanishing:
+            fail(ex, f"{name} gave {first:.6f}: within the simulations' noise, but not the "
+                     f"large-V limit itself (it is {abs(first - limit):.1e} away, more than a "
+                     f"term that vanishes as V grows could be). It looks like an estimate, a "
+                     f"simulation or a rounded constant: derive the formula in closed form.")
     factor = truncated_std_factor(2.0)
     s2_111m, s2_13b = 768 * (0.02 * factor) ** 2, 5120 * (0.02 * factor) ** 2
     at_13b = float(expected_initial_loss(50257, s2_13b))
     at_111m = float(expected_initial_loss(50257, s2_111m))
-    confirm(ex, f"your formula matches the simulations. It predicts {at_111m:.3f} nats for a model "
+    confirm(ex, f"your formula is the large-V limit and matches the simulations. It predicts {at_111m:.3f} nats for a model "
                 f"as wide as 111M (s^2 = C x 0.0176^2 = {s2_111m:.3f}), and {at_13b:.2f} for one as "
                 f"wide as 13B (C = 5120, s^2 = {s2_13b:.2f}), {at_13b - math.log(50257):.2f} above ln V")
 
@@ -511,19 +536,23 @@ def check_mixed_precision_bytes(mixed_precision_bytes) -> None:
         if flag and math.isclose(got, (per_param[False] + 4) * n):
             fail(ex, f"{name}: you kept the bf16 gradient AND the fp32 one. The fp32 buffer "
                      f"replaces the bf16 gradient.")
-        for wrong, what in ((4, "only one copy of the weights"),
-                            (8, "the weights and gradients, but not AdamW's m and v or the master "
-                                "copy"),
-                            (12, "everything except the fp32 master copy of the weights"),
-                            (14, "a 4-byte bf16 gradient or a 2-byte fp32 master copy: bf16 is 2 "
-                                 "bytes, fp32 is 4"),
+        for wrong, what in ((4, "as much as a single fp32 copy of the weights (or a bf16 "
+                                "weight and a bf16 gradient): the question lists five tensors "
+                                "per parameter; count each of them"),
+                            (8, "several of the five tensors are missing (AdamW's two fp32 "
+                                "averages alone take that much)"),
+                            (12, "one 4-byte tensor is missing: the fp32 master copy, m or v"),
+                            (14, "a tensor is missing or counted at too few bytes" if flag
+                             else "2 bytes short: one of the 2-byte bf16 tensors (the weights' "
+                                  "working copy or the gradient) is missing, or an fp32 tensor "
+                                  "was counted at 2 bytes"),
                             (20, "two gradients, one bf16 and one fp32; keep only one of them")):
             if math.isclose(got, wrong * n):
                 fail(ex, f"{name}: you counted {wrong} bytes per parameter: {what}.")
-        fail(ex, f"{name}: for a model of {n} parameters the tensors of one real mixed-precision "
-                 f"step take {measured:,} bytes ({per_param[flag]} per parameter); you said "
-                 f"{got:,.0f}. Add up: bf16 weights, the gradients, fp32 master weights, fp32 m, "
-                 f"fp32 v.")
+        fail(ex, f"{name}: you said {got:,.0f} bytes for {n} parameters, which is not what the "
+                 f"tensors of a real mixed-precision step take. List the tensors the question "
+                 f"names (bf16 weights, the gradient, the fp32 master weights, m and v), with 2 "
+                 f"bytes for each bf16 number and 4 for each fp32 one.")
     big = 1_000_000_000
     for flag in (False, True):
         got_big = number(ex, f"mixed_precision_bytes(1e9, {flag})",
@@ -531,6 +560,6 @@ def check_mixed_precision_bytes(mixed_precision_bytes) -> None:
         if not math.isclose(got_big, per_param[flag] * big):
             fail(ex, f"right for the small model but not for {big:,} parameters: is your rule "
                      f"proportional to n_params?")
-    confirm(ex, f"{per_param[False]} bytes per parameter with bf16 gradients, as many as fp32 "
-                f"training (the fp32 master copy replaces the fp32 weights), and "
-                f"{per_param[True]} with fp32 gradients")
+    confirm(ex, "your counts match the bytes of a real mixed-precision AdamW step, with bf16 "
+                "gradients and with fp32 ones, for a small model and for 10^9 parameters; "
+                "compare them with section 5.6's fp32 training")

@@ -10,39 +10,67 @@ from plotly.subplots import make_subplots
 from . import PALETTE
 
 
+def _positive(label: str, what: str, values, length: int | None = None) -> np.ndarray:
+    a = np.asarray(values, dtype=float)
+    if a.ndim != 1 or a.size == 0 or (length is not None and a.size != length):
+        want = f"one value per depth ({length})" if length is not None else "a non-empty 1-D series"
+        raise ValueError(f"series {label!r}: {what} must be {want}, got shape {a.shape}")
+    if not np.isfinite(a).all() or (a <= 0).any():
+        raise ValueError(f"series {label!r}: {what} must be finite and > 0 (the axis is "
+                         f"logarithmic), got {a.tolist()}")
+    return a
+
+
 def residual_variance_figure(per_block: Mapping[str, Sequence[float]], depths: Sequence[int],
-                             final: Mapping[str, Sequence[float]]) -> go.Figure:
-    """Two panels comparing initialisation schemes by the variance of the residual stream.
+                             final: Mapping[str, Sequence[float]],
+                             embedding_variance: float | None = None,
+                             title: str = "Scaling the output projections by 1/√(2L) keeps what "
+                                          "the blocks add independent of depth") -> go.Figure:
+    """Two panels comparing initialisation schemes by the variance the blocks ADD to the residual
+    stream, Var(h_l) - Var(h_0), on logarithmic axes.
 
     Args:
-        per_block: ``{scheme: (L + 1,) variances}`` of one deep model: after the embeddings (block 0)
-            and after each block.
-        depths: ``(N,)`` numbers of layers L of the models in the right panel.
-        final: ``{scheme: (N,) variances}`` of the residual stream after the last block, per depth.
+        per_block: ``{scheme: (L,) added variances}`` of one deep model, after block 1, ..., L.
+        depths: ``(n,)`` numbers of layers L of the models in the right panel.
+        final: ``{scheme: (n,) added variances}`` after the last block of a model of each depth.
             The same scheme labels as ``per_block``.
+        embedding_variance: if given, Var(h_0), the variance of the embeddings alone, drawn in
+            both panels as a dashed line for scale.
+        title: what to notice.
+    Returns:
+        A figure with one line per scheme in each panel.
     """
     if not per_block or list(per_block) != list(final):
         raise ValueError("per_block and final must be non-empty and use the same scheme labels")
     depths = np.asarray(depths, dtype=float)
     if depths.ndim != 1 or depths.size == 0 or (depths < 1).any():
         raise ValueError(f"depths must be a non-empty 1-D list of layer counts >= 1, got {depths}")
+    if embedding_variance is not None and not (np.isfinite(embedding_variance)
+                                               and embedding_variance > 0):
+        raise ValueError(f"embedding_variance must be a positive number, got {embedding_variance!r}")
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
-        "inside one model: variance after each block", "after the last block, for models of depth L"))
+        "inside one model: added after each block", "after the last block, models of depth L"))
     for i, label in enumerate(per_block):
-        v = np.asarray(per_block[label], dtype=float)
-        f = np.asarray(final[label], dtype=float)
-        if v.ndim != 1 or f.shape != depths.shape or not (np.isfinite(v).all() and np.isfinite(f).all()):
-            raise ValueError(f"series {label!r}: per_block must be 1-D and final must have one value per depth")
+        v = _positive(label, "per_block", per_block[label])
+        f = _positive(label, "final", final[label], depths.size)
         colour = PALETTE[i % len(PALETTE)]
-        fig.add_trace(go.Scatter(x=np.arange(v.size), y=v, name=label, mode="lines", legendgroup=label,
-                                 line=dict(color=colour, width=3)), row=1, col=1)
+        fig.add_trace(go.Scatter(x=np.arange(1, v.size + 1), y=v, name=label, mode="lines",
+                                 legendgroup=label, line=dict(color=colour, width=3)), row=1, col=1)
         fig.add_trace(go.Scatter(x=depths, y=f, name=label, mode="lines+markers", legendgroup=label,
                                  showlegend=False, line=dict(color=colour, width=3)), row=1, col=2)
-    fig.update_xaxes(title_text="block (0 = the embeddings)", row=1, col=1)
+    if embedding_variance is not None:
+        for col in (1, 2):
+            fig.add_hline(y=embedding_variance, line=dict(dash="dash", color="#555555", width=1.5),
+                          row=1, col=col)
+        fig.add_annotation(x=0.01, xref="x domain", y=np.log10(embedding_variance), yref="y",
+                           yanchor="bottom", xanchor="left", showarrow=False,
+                           text="the embeddings' own variance")
+    fig.update_xaxes(title_text="block", row=1, col=1)
     fig.update_xaxes(title_text="number of layers L", row=1, col=2)
-    fig.update_yaxes(title_text="variance of the residual stream", rangemode="tozero")
-    fig.update_layout(title=dict(text="Scaling the output projections by 1/√(2L) makes the residual "
-                                      "stream's size independent of depth", font=dict(size=15)),
-                      height=420, margin=dict(l=60, r=20, t=90, b=50),
+    fig.update_yaxes(title_text="variance added by the blocks (log scale)", type="log",
+                     exponentformat="power", row=1, col=1)
+    fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
+    fig.update_layout(title=dict(text=title, font=dict(size=15)),
+                      height=430, margin=dict(l=70, r=20, t=90, b=50),
                       legend=dict(orientation="h", y=-0.22, x=0.5, xanchor="center"))
     return fig

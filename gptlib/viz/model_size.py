@@ -54,6 +54,18 @@ def parameter_breakdown_figure(names: Sequence[str], parts: Mapping[str, Sequenc
     return fig
 
 
+def _log_ticks(low: float, high: float) -> list[float]:
+    """Tick values 1, 3, 10, 30, ... (times powers of ten) covering ``[low, high]``, both > 0, so a
+    log axis shows no ambiguous minor labels."""
+    ticks = []
+    for exponent in range(int(np.floor(np.log10(low))) - 1, int(np.ceil(np.log10(high))) + 1):
+        for mantissa in (1, 3):
+            value = float(f"{mantissa}e{exponent}")  # 0.3 exactly, not 3 * 0.1
+            if low / 3.5 <= value <= high * 3.5:
+                ticks.append(value)
+    return ticks
+
+
 def memory_figure(names: Sequence[str], memory_bytes: Mapping[str, Sequence[float]],
                   capacities: Mapping[str, float] | None = None,
                   title: str = "Memory each model needs") -> go.Figure:
@@ -66,9 +78,14 @@ def memory_figure(names: Sequence[str], memory_bytes: Mapping[str, Sequence[floa
             fp32 training state with AdamW.
         capacities: ``{label: bytes}`` drawn as dashed horizontal lines.
         title: what to notice.
+    The y axis is labelled at 1, 3, 10, 30, ... GB only (no minor labels that read as other
+    decades).
     """
     memory = _series(names, memory_bytes, "memory_bytes")
     fig = go.Figure()
+    shown = [v / 1e9 for values in memory.values() for v in values if v > 0]
+    shown += [value / 1e9 for value in (capacities or {}).values()
+              if isinstance(value, (int, float)) and value > 0]
     for i, (label, values) in enumerate(memory.items()):
         fig.add_trace(go.Bar(x=list(names), y=values / 1e9, name=label, marker_color=PALETTE[i % len(PALETTE)],
                              hovertemplate=f"{label}<br>%{{x}}: %{{y:,.1f}} GB<extra></extra>"))
@@ -84,4 +101,7 @@ def memory_figure(names: Sequence[str], memory_bytes: Mapping[str, Sequence[floa
                       xaxis=dict(title=dict(text="Cerebras-GPT model")),
                       yaxis=dict(title=dict(text="memory (GB, log scale)"), type="log"),
                       legend=dict(orientation="h", y=-0.2, x=0.5, xanchor="center"))
+    if shown:
+        ticks = _log_ticks(min(shown), max(shown))
+        fig.update_yaxes(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
     return fig
