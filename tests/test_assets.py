@@ -3,7 +3,8 @@ import shutil
 import pytest
 
 from gptlib import assets
-from gptlib.assets import AssetError, markdown_play_to_text
+from gptlib.assets import AssetError
+from gptlib.assets.sources import markdown_play_to_text
 
 
 def test_prepared_files_are_intact():
