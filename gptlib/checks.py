@@ -118,3 +118,19 @@ def instance(name: str, value, kind, *, what: str | None = None,
         needed = what or f"a {kind.__name__}"
         raise error(f"{name} must be {needed}, got {type(value).__name__}")
     return value
+
+
+def token_ids(name: str, value, dims: int, shape: str, hint: str | None = None):
+    """Check that ``value`` is a tensor of integer token ids with ``dims`` dimensions (``shape``
+    names them, e.g. ``"(B, T)"``); return it. Reads only the tensor's metadata, never its values
+    (so it costs nothing on a GPU); the ids' range is checked where they enter
+    (:func:`gptlib.model.check_token_ids`)."""
+    import torch  # here, so that the configs, which use the checks above, need no torch
+
+    instance(name, value, torch.Tensor, what="a torch.Tensor of token ids")
+    if value.dim() != dims:
+        extra = f"; {hint}" if hint else ""
+        raise ArgumentError(f"{name} must have shape {shape}, got {tuple(value.shape)}{extra}")
+    if value.dtype.is_floating_point or value.dtype.is_complex or value.dtype == torch.bool:
+        raise ArgumentTypeError(f"{name} must hold integer token ids (torch.long), got dtype {value.dtype}")
+    return value

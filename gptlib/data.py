@@ -48,11 +48,7 @@ def train_val_split(text_or_ids: Sequence, val_fraction: float = DEFAULT_VAL_FRA
 def as_token_tensor(ids) -> torch.Tensor:
     """A 1-D int64 tensor of token ids (from a list, numpy array or tensor)."""
     t = torch.as_tensor(np.asarray(ids) if not isinstance(ids, torch.Tensor) else ids)
-    if t.dim() != 1:
-        raise checks.ArgumentError(f"token ids must be 1-D, got shape {tuple(t.shape)}")
-    if t.dtype.is_floating_point or t.dtype == torch.bool:
-        raise checks.ArgumentTypeError(f"token ids must be integers, got dtype {t.dtype}")
-    return t.long()
+    return checks.token_ids("tokens", t, 1, "(N,)").long()
 
 
 def get_batch(tokens: torch.Tensor, batch_size: int, context_length: int,

@@ -256,13 +256,7 @@ class GPT(nn.Module):
         """Refuse anything that is not a ``(B, T)`` integer tensor fitting the context after
         ``start`` cached positions. Reads no tensor values, so it costs nothing on any device."""
         c = self.config
-        checks.instance("idx", idx, torch.Tensor, what="a torch.Tensor of token ids")
-        if idx.dim() != 2:
-            raise checks.ArgumentError(f"idx must have shape (B, T), got {tuple(idx.shape)}; "
-                                       f"for one sequence use idx[None] or idx.unsqueeze(0)")
-        if idx.dtype.is_floating_point or idx.dtype.is_complex or idx.dtype == torch.bool:
-            raise checks.ArgumentTypeError(f"idx must hold integer token ids (torch.long), "
-                                           f"got dtype {idx.dtype}")
+        checks.token_ids("idx", idx, 2, "(B, T)", hint="for one sequence use idx[None] or idx.unsqueeze(0)")
         if idx.size(1) == 0:
             raise checks.ArgumentError("idx is empty (T = 0): give at least one token")
         if start + idx.size(1) > c.context_length:

@@ -168,8 +168,8 @@ TABLE: list[Bad] = [
     Bad("train_val_split", "one character", lambda t: train_val_split("a"), ValueError, "at least 2"),
     Bad("get_batch", "corpus shorter than a window", lambda t: get_batch(torch.arange(5), 2, 8), ValueError, "need more than context_length=8 tokens"),
     Bad("get_batch", "batch_size=0", lambda t: get_batch(torch.arange(50), 0, 8), ValueError, "batch_size must be a positive integer"),
-    Bad("BatchSampler", "float tokens", lambda t: BatchSampler(torch.rand(50), 2, 4), TypeError, "token ids must be integers"),
-    Bad("BatchSampler", "2-D tokens", lambda t: BatchSampler(torch.zeros(5, 5, dtype=torch.long), 2, 4), ValueError, "must be 1-D"),
+    Bad("BatchSampler", "float tokens", lambda t: BatchSampler(torch.rand(50), 2, 4), TypeError, r"tokens must hold integer token ids \(torch.long\), got dtype torch.float32"),
+    Bad("BatchSampler", "2-D tokens", lambda t: BatchSampler(torch.zeros(5, 5, dtype=torch.long), 2, 4), ValueError, r"tokens must have shape \(N,\), got \(5, 5\)"),
     Bad("load_shakespeare / require", "corpus file modified", _modified_corpus, AssetError, "corrupt or modified.*make data"),
     Bad("load_shakespeare / require", "corpus file missing", _missing_corpus, AssetError, "missing.*make data"),
 ]
