@@ -38,6 +38,17 @@ def _fail(error: type[Exception], name: str, allowed: str, value, hint: str | No
     raise error(f"{name} must be {allowed}{extra}, got {value!r}")
 
 
+def _bounds(low, high, low_open: bool = False, high_open: bool = False) -> str:
+    """``" in [0, 1)"``, ``" >= 0"``, ``" < 1"`` or ``""``: the bounds as a message writes them."""
+    if low is not None and high is not None:
+        return f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f" {'<' if high_open else '<='} {high:g}"
+    return ""
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -51,16 +62,8 @@ def integer(name: str, value, *, low: int | None = None, high: int | None = None
     """
     if value is None and none_ok:
         return value
-    if low is not None and high is not None:
-        allowed = f"an integer in [{low}, {high}]"
-    elif low == 1:
-        allowed = "a positive integer"
-    elif low is not None:
-        allowed = f"an integer >= {low}"
-    elif high is not None:
-        allowed = f"an integer <= {high}"
-    else:
-        allowed = "an integer"
+    bounds = _bounds(low, high)
+    allowed = "a positive integer" if (low, high) == (1, None) else f"an integer{bounds}"
     allowed += " or None" if none_ok else ""
     if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low) \
             or (high is not None and value > high):
@@ -75,14 +78,8 @@ def number(name: str, value, *, low: float | None = None, high: float | None = N
     return it. ``low_open``/``high_open`` exclude the bound itself (``(0, 1]`` ...)."""
     if value is None and none_ok:
         return value
-    if low is not None and high is not None:
-        allowed = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-    elif low is not None:
-        allowed = f"a finite number {'>' if low_open else '>='} {low:g}"
-    elif high is not None:
-        allowed = f"a finite number {'<' if high_open else '<='} {high:g}"
-    else:
-        allowed = "a finite number"
+    bounded_both = low is not None and high is not None
+    allowed = f"{'a number' if bounded_both else 'a finite number'}{_bounds(low, high, low_open, high_open)}"
     allowed += " or None" if none_ok else ""
     ok = _is_number(value) and math.isfinite(value)
     if ok and low is not None:
