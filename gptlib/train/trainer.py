@@ -116,7 +116,7 @@ class Trainer:
                                              (config.beta1, config.beta2), config.eps,
                                              fused=self.device.type in ("cpu", "cuda"))
         self.schedule = config.schedule()
-        # every process draws the same global batch and keeps its slice (gptlib.distributed.shard)
+        # every process draws the same global batch and keeps its slice (gptlib.train.distributed.shard)
         self.batches = BatchSampler(self.dataset.train, config.batch_size,
                                     config.model.context_length, seed=config.seed)
         self.step = 0
