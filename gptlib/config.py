@@ -98,9 +98,15 @@ class GPTConfig:
                                   low_open=True)
 
     def __post_init__(self) -> None:
-        check_all(self, ConfigError)
-        if self.d_ffn is None:  # F = 4 C, as in GPT-2 and every Cerebras-GPT model
+        if self.d_ffn is None and type(self.d_model) is int:  # F = 4 C, as in every Cerebras-GPT model
             object.__setattr__(self, "d_ffn", 4 * self.d_model)
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first field that makes no model. Runs when the
+        config is made; a frozen config cannot become invalid later, so there is no need to call it
+        again."""
+        check_all(self, ConfigError)
         if self.d_model % self.n_head:
             divisors = [h for h in range(1, min(self.d_model, 64) + 1) if self.d_model % h == 0]
             raise ConfigError(
