@@ -19,7 +19,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from dataclasses import MISSING, Field, field, fields
+from dataclasses import Field, field, fields
 
 from . import checks
 
@@ -106,11 +106,3 @@ def unknown_keys(cls, keys, known=None) -> str | None:
         hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
     return f"{', '.join(hints)}; known settings: {known}"
 
-
-def default_of(f: Field):
-    """The default value of a dataclass field (``MISSING`` if it has none)."""
-    if f.default is not MISSING:
-        return f.default
-    if f.default_factory is not MISSING:
-        return f.default_factory()
-    return MISSING

@@ -20,7 +20,6 @@ transformers = pytest.importorskip("transformers")
 CASES = [dict(mup=False, activation="gelu"), dict(mup=False, activation="gelu_new"),
          dict(mup=True, activation="gelu"), dict(mup=True, activation="gelu_new"),
          dict(mup=True, activation="gelu", tie_embeddings=False)]
-RESULTS = {}
 
 
 def _model(seed=0, **kw) -> GPT:
@@ -63,7 +62,6 @@ def test_transformers_computes_gptlibs_logits(case, tmp_path):
     with torch.no_grad():
         ours, theirs = model(idx)[0], reference(idx).logits
     relative = float((ours - theirs).abs().max() / ours.abs().max())
-    RESULTS[str(case)] = relative
     assert relative <= 1e-5, f"max |difference| is {relative:.2e} of the largest |logit|"
     prompt = idx[:, :4]
     greedy = generate(model, prompt, 20, temperature=0)
@@ -89,12 +87,5 @@ def test_the_book_model_exports_exactly(tmp_path):
     with torch.no_grad():
         ours, theirs = model(idx)[0], reference(idx).logits
     relative = float((ours - theirs).abs().max() / ours.abs().max())
-    RESULTS["book model"] = relative
     assert relative <= 1e-5
 
-
-def test_report(capsys):
-    """Prints the measured differences (run with -s to see them)."""
-    with capsys.disabled():
-        for case, relative in RESULTS.items():
-            print(f"\n  {case}: max |difference| / max |logit| = {relative:.2e}")
