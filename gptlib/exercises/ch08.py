@@ -116,7 +116,8 @@ def check_training_flops(training_flops) -> None:
         fail(ex, f"for L={l1}, C={c1} your N is off by {e1:+,.0f} parameters (you count "
                  f"{e1 + _non_embedding_params_meta(l1, c1):,.0f})"
                  + (": " + "; ".join(hints) if hints else "") + ".")
-    confirm(ex, "your 6ND matches the parameters of real models, from 1 layer to Cerebras-GPT 13B")
+    confirm(ex, "your 6ND matches the parameters of real models, from 1 layer to "
+                "Cerebras-GPT 13B")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -320,7 +321,7 @@ def check_isoflop_optimum(isoflop_optimum) -> None:
                 fail(ex, "n_opt is right but you gave parameters per token: the question asks "
                          "for tokens per parameter, D / N.")
             fail(ex, f"n_opt is right; tokens per parameter is {ratio:.6g}, expected "
-                     f"{ratio_ref:.6g}: D is what the budget leaves for N parameters.")
+                     f"{ratio_ref:.6g}: D_tok is what the budget leaves for N parameters.")
         x = np.log(np.asarray(params))
         a, b, _ = np.polyfit(x, np.asarray(losses), 2)
         if math.isclose(n_opt, math.exp(-b / a), rel_tol=1e-6):
@@ -337,7 +338,7 @@ def check_isoflop_optimum(isoflop_optimum) -> None:
         fail(ex, f"for a profile that curves downwards your function raised "
                  f"{type(error).__name__}; raise ValueError: the parabola has no minimum.")
     else:
-        fail(ex, f"for a profile that curves downwards (the fitted parabola has a < 0) you "
+        fail(ex, f"for a profile that curves downwards (the fitted parabola's (ln N)^2 coefficient is negative) you "
                  f"returned {answer!r}: that vertex is a maximum; raise ValueError instead.")
     confirm(ex, "your parabola finds the minimum of every IsoFLOP profile, between the sizes "
                 "you were given")

@@ -106,7 +106,7 @@ def scaling_law_figure(compute: Sequence[float], loss: Sequence[float], fit, pap
                        paper_compute: Sequence[float], paper_loss: Sequence[float],
                        labels: Sequence[str] | None = None, seed_losses=None,
                        other_fits: Sequence = (),
-                       title: str = "Our sweep's power law beside the paper's: compare the slopes"
+                       title: str = "Our sweep's power law beside the paper's: the same shape, a slope ours cannot pin down"
                        ) -> go.Figure:
     """Left: the sweep's final losses against compute, and its fitted law ``fit(f)``. Right: the
     reducible loss ``L - c`` of both families against compute, each relative to its smallest run,
@@ -176,7 +176,7 @@ def scaling_law_figure(compute: Sequence[float], loss: Sequence[float], fit, pap
     fig.update_xaxes(type="log", title_text="training compute f (FLOPs)", row=1, col=1)
     fig.update_yaxes(title_text="validation loss (nats/character)", row=1, col=1)
     fig.update_xaxes(type="log", title_text="f / f of the smallest run", row=1, col=2)
-    fig.update_yaxes(type="log", title_text="(L - c) / (L - c) of the smallest run", row=1, col=2)
+    fig.update_yaxes(type="log", title_text="reducible loss L - c, relative to the smallest run", row=1, col=2)
     fig.update_layout(title=title, template="plotly_white", height=480,
                       legend=dict(orientation="h", y=-0.25))
     return fig
@@ -195,7 +195,7 @@ def isoflop_figure(tokens_per_parameter: Sequence[float], losses, budget: float,
         tokens_per_parameter: ``(n,)`` D_tok / N of each size (the small models have the most).
         losses: ``(n, S)`` the final loss of each size for each of S seeds.
         budget: the FLOPs every run spent (shown in the legend).
-        labels: ``(n,)`` names of the sizes (e.g. ``"d_model 8"``), shown on hover.
+        labels: ``(n,)`` names of the sizes (e.g. ``"d_model 8"``), written beside each mean.
     """
     ratio = _positive("tokens_per_parameter", tokens_per_parameter)
     losses = np.asarray(losses, dtype=float)
@@ -216,8 +216,9 @@ def isoflop_figure(tokens_per_parameter: Sequence[float], losses, budget: float,
                     text=[lab for lab in labels for _ in range(losses.shape[1])],
                     hovertemplate="%{text}: %{x:.3g} tokens/parameter, loss %{y:.3f}"
                                   "<extra>one seed</extra>")
-    fig.add_scatter(x=ratio, y=mean, mode="lines+markers", name=f"mean over {losses.shape[1]} seeds",
-                    text=labels, line=dict(color=PALETTE[0]), marker=dict(size=9),
+    fig.add_scatter(x=ratio, y=mean, mode="lines+markers+text", name=f"mean over {losses.shape[1]} seeds",
+                    text=labels, textposition="top center", line=dict(color=PALETTE[0]),
+                    marker=dict(size=9),
                     hovertemplate="%{text}: %{x:.3g} tokens/parameter, mean loss %{y:.3f}"
                                   "<extra></extra>")
     best = int(np.argmin(mean))
@@ -229,7 +230,8 @@ def isoflop_figure(tokens_per_parameter: Sequence[float], losses, budget: float,
                        text=f"{reference_ratio:g} tokens per parameter", xanchor="left",
                        yanchor="top")
     fig.update_layout(title=title, template="plotly_white", height=440, xaxis_type="log",
-                      xaxis_title=f"tokens per parameter D_tok / N (budget {budget:.3g} FLOPs)",
+                      xaxis_title=f"characters per parameter D_tok / N (budget {budget:.3g} FLOPs; "
+                                  f"larger models to the left)",
                       yaxis_title="validation loss (nats/character)",
                       legend=dict(orientation="h", y=-0.22))
     return fig
