@@ -45,9 +45,9 @@ $(TEST_INSTALLED): $(BOOK_INSTALLED) requirements-test.txt
 
 setup: $(BOOK_INSTALLED) data  ## create .venv, install, prepare the offline data
 
-data: $(BOOK_INSTALLED)  ## fetch and hash-check the tokenizer ranks, the corpus and the small pretrained model
+data: $(BOOK_INSTALLED)  ## fetch and hash-check the tokenizer ranks and the corpus; train the book's small model once
 	@$(PY) -m gptlib.assets prepare
-	@$(PY) -m gptlib.pretrained prepare
+	@$(PY) -m gptlib.book_models prepare
 
 # A chapter executed (and cached) under another renderer would be reused as it is: when the
 # renderer changes, the execution cache goes and every chapter runs again.

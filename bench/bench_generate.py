@@ -9,18 +9,18 @@ import argparse
 import torch
 
 from common import Timer, machine
-from gptlib import GPT, GPTConfig
+from gptlib import GPT, GPTConfig, generate
 
 
 def main(size: str, new_tokens: int) -> None:
     torch.manual_seed(0)
     model = GPT(GPTConfig.cerebras(size)).eval()
     prompt = torch.randint(0, model.config.vocab_size, (1, 16))
-    model.generate(prompt, 4, temperature=0)  # warm-up
+    generate(model, prompt, 4, temperature=0)  # warm-up
     results = {}
     for use_cache in (True, False):
         with Timer() as t:
-            out = model.generate(prompt, new_tokens, temperature=0, use_cache=use_cache)
+            out = generate(model, prompt, new_tokens, temperature=0, use_cache=use_cache)
         results[use_cache] = (out, t.seconds)
         print(f"{'with' if use_cache else 'without'} KV cache: {t.seconds:7.2f} s "
               f"= {new_tokens / t.seconds:7.1f} tokens/s")

@@ -13,10 +13,12 @@ the prose cannot drift from the output beside it (``chapters/CONVENTIONS.md``).
 """
 from __future__ import annotations
 
+from .checks import GptlibError
+
 __all__ = ["ClaimError", "claim", "claim_shows", "claim_between"]
 
 
-class ClaimError(AssertionError):
+class ClaimError(GptlibError, AssertionError):
     """A sentence of the book that the computation beside it no longer supports."""
 
 

@@ -6,15 +6,19 @@ Cerebras-GPT table comes from Dey et al. (2023), Table 1, and the Cerebras model
 from __future__ import annotations
 
 import difflib
-import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
+
+from . import checks
+from .checks import GptlibError
+from .settings import check_all, setting, unknown_keys
 
 ACTIVATIONS = ("gelu", "gelu_new")
 ATTENTION_IMPLS = ("fast", "explicit")
 
 
-class ConfigError(ValueError):
-    """A GPTConfig value that makes no model; the message says which field and what is allowed."""
+class ConfigError(GptlibError, ValueError):
+    """A configuration value that makes no model or no run; the message says which setting and
+    what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -57,87 +61,58 @@ GPT2_VOCAB_SIZE = 50257
 CEREBRAS_CONTEXT = 2048
 
 
-@dataclass
+@dataclass(frozen=True)
 class GPTConfig:
-    """Every number that fixes a GPT's architecture.
+    """Every number that fixes a GPT's architecture. Frozen: checked once, when it is made;
+    :meth:`replace` makes a changed copy (checked again).
 
     Letters used in the book (see the notation page): V = ``vocab_size``, T_max = ``context_length``,
-    L = ``n_layer``, H = ``n_head``, C = ``d_model``, D = C / H (``d_head``), F = ``d_ffn``.
-
-    Attributes:
-        vocab_size: V, number of token ids.
-        context_length: longest sequence the learned position table covers.
-        n_layer: L, number of transformer blocks.
-        n_head: H, attention heads per block; must divide ``d_model``.
-        d_model: C, width of the residual stream.
-        d_ffn: F, hidden width of the feed-forward network (4 C in every Cerebras-GPT model).
-        activation: ``"gelu"`` (exact, erf-based; Cerebras-GPT) or ``"gelu_new"`` (GPT-2's tanh form).
-        layer_norm_eps: epsilon inside LayerNorm.
-        bias: biases in the linear layers and LayerNorms (the LM head never has one).
-        tie_embeddings: the output head reuses the token-embedding matrix (Cerebras-GPT does).
-        dropout: dropout probability (0 in Cerebras-GPT).
-        init_std: standard deviation of the normal initialisation (0.02 in GPT-2 and Cerebras-GPT).
-        attention_impl: ``"fast"`` (torch's fused ``scaled_dot_product_attention``) or ``"explicit"``
-            (the formula written out, chapter 3); both give the same numbers.
-        mup: use the maximal-update parametrization of Cerebras-GPT's muP models (chapter 8).
-        mup_base_width: d_base, the proxy width the hyperparameters were tuned at (256).
-        mup_embedding_multiplier: m_emb, multiplies the embedding output (10).
-        mup_init_std: sigma_base, the base initialisation std under muP (0.08).
+    L = ``n_layer``, H = ``n_head``, C = ``d_model``, D = C / H (``d_head``), F = ``d_ffn``. Each
+    field's help (read by the training command line too) is declared on the field below.
     """
 
-    vocab_size: int = GPT2_VOCAB_SIZE
-    context_length: int = 1024
-    n_layer: int = 12
-    n_head: int = 12
-    d_model: int = 768
-    d_ffn: int | None = None
-    activation: str = "gelu"
-    layer_norm_eps: float = 1e-5
-    bias: bool = True
-    tie_embeddings: bool = True
-    dropout: float = 0.0
-    init_std: float = 0.02
-    attention_impl: str = "fast"
-    mup: bool = False
-    mup_base_width: int = 256
-    mup_embedding_multiplier: float = 10.0
-    mup_init_std: float = 0.08
+    vocab_size: int = setting(GPT2_VOCAB_SIZE, "V, number of token ids", low=1)
+    context_length: int = setting(1024, "T_max, the longest sequence the position table covers", low=1)
+    n_layer: int = setting(12, "L, number of transformer blocks", low=1)
+    n_head: int = setting(12, "H, attention heads per block (must divide d_model)", low=1)
+    d_model: int = setting(768, "C, width of the residual stream", low=1)
+    d_ffn: int | None = setting(None, "F, hidden width of the feed-forward network (none: 4 x d_model)",
+                                low=1)
+    activation: str = setting("gelu", "gelu (exact, erf-based; Cerebras-GPT) or gelu_new (GPT-2's tanh "
+                              "form)", choices=ACTIVATIONS,
+                              hint="exact GELU or GPT-2's tanh approximation")
+    layer_norm_eps: float = setting(1e-5, "epsilon inside LayerNorm", low=0, low_open=True)
+    bias: bool = setting(True, "biases in the linear layers and LayerNorms (never in the LM head)")
+    tie_embeddings: bool = setting(True, "the output head reuses the token-embedding matrix")
+    dropout: float = setting(0.0, "dropout probability (0 in Cerebras-GPT)", low=0, high=1, high_open=True)
+    init_std: float = setting(0.02, "std of the normal initialisation (0.02 in GPT-2 and Cerebras-GPT)",
+                              low=0, low_open=True)
+    attention_impl: str = setting("fast", "fast (torch's fused kernel) or explicit (the formula of "
+                                  "chapter 3); the same numbers to rounding", choices=ATTENTION_IMPLS)
+    mup: bool = setting(False, "maximal-update parametrization of Cerebras-GPT's muP models (chapter 8)")
+    mup_base_width: int = setting(256, "muP: d_base, the proxy width the hyperparameters were tuned at",
+                                  low=1)
+    mup_embedding_multiplier: float = setting(10.0, "muP: m_emb, multiplies the embedding output",
+                                              low=0, low_open=True)
+    mup_init_std: float = setting(0.08, "muP: sigma_base, the base initialisation std", low=0,
+                                  low_open=True)
 
     def __post_init__(self) -> None:
-        if self.d_ffn is None:
-            self.d_ffn = 4 * self.d_model if isinstance(self.d_model, int) else self.d_ffn
+        if self.d_ffn is None and type(self.d_model) is int:  # F = 4 C, as in every Cerebras-GPT model
+            object.__setattr__(self, "d_ffn", 4 * self.d_model)
         self.validate()
 
-    # ------------------------------------------------------------------ validation
     def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first field that makes no model."""
-        for name in ("vocab_size", "context_length", "n_layer", "n_head", "d_model", "d_ffn",
-                     "mup_base_width"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
+        """Raise :class:`ConfigError` naming the first field that makes no model. Runs when the
+        config is made; a frozen config cannot become invalid later, so there is no need to call it
+        again."""
+        check_all(self, ConfigError)
         if self.d_model % self.n_head:
             divisors = [h for h in range(1, min(self.d_model, 64) + 1) if self.d_model % h == 0]
             raise ConfigError(
                 f"GPTConfig.d_model={self.d_model} is not divisible by n_head={self.n_head}: every "
                 f"head gets d_model / n_head dimensions. Head counts that divide {self.d_model}: "
                 f"{divisors}")
-        if self.activation not in ACTIVATIONS:
-            raise ConfigError(f"GPTConfig.activation must be one of {ACTIVATIONS} "
-                              f"(exact GELU or GPT-2's tanh approximation), got {self.activation!r}")
-        if self.attention_impl not in ATTENTION_IMPLS:
-            raise ConfigError(f"GPTConfig.attention_impl must be one of {ATTENTION_IMPLS}, "
-                              f"got {self.attention_impl!r}")
-        for name in ("layer_norm_eps", "init_std", "mup_embedding_multiplier", "mup_init_std"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not (
-                    math.isfinite(value) and value > 0):
-                raise ConfigError(f"GPTConfig.{name} must be a positive finite number, got {value!r}")
-        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
-        for name in ("bias", "tie_embeddings", "mup"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"GPTConfig.{name} must be True or False, got {getattr(self, name)!r}")
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -163,19 +138,28 @@ class GPTConfig:
         return cls(**base)
 
     def replace(self, **changes) -> "GPTConfig":
-        """A copy with some fields changed (validated again)."""
-        return replace(self, **changes)
+        """A copy with some fields changed (checked again). A config whose F is the default 4 C
+        keeps F = 4 C when ``d_model`` changes (unless ``d_ffn`` is given too)."""
+        return GPTConfig.from_dict({**self.settings(), **changes})
+
+    def settings(self) -> dict:
+        """The fields as a dict, with ``d_ffn`` None where it is the default 4 C: what a person
+        would write to make this config (and what :meth:`replace` starts from)."""
+        values = asdict(self)
+        if self.d_ffn == 4 * self.d_model:
+            values["d_ffn"] = None
+        return values
 
     def to_dict(self) -> dict:
+        """Every field's value (``d_ffn`` as a number)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> "GPTConfig":
-        """Build from a dict, refusing unknown keys by name."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown GPTConfig field(s) {unknown}; known fields: {sorted(known)}")
+        """Build from a dict, refusing unknown keys by name (with the closest field's name)."""
+        problem = unknown_keys(cls, values)
+        if problem:
+            raise ConfigError(f"unknown GPTConfig field(s) {problem}")
         return cls(**values)
 
     # ------------------------------------------------------------------ derived sizes
@@ -239,10 +223,8 @@ class GPTConfig:
         contexts and wide models the two agree; at T = 2048 and C = 768 attention and logits add
         most of the difference between 6ND and the paper's reported compute.
         """
-        if tokens < 0:
-            raise ValueError(f"tokens must be >= 0, got {tokens}")
+        checks.number("tokens", tokens, low=0)
+        checks.one_of("method", method, ("6ND", "full"))
         if method == "6ND":
             return 6.0 * self.param_count(include_embeddings=False) * tokens
-        if method == "full":
-            return 3.0 * self.flops_per_token(seq_len)["total"] * tokens
-        raise ValueError(f"method must be '6ND' or 'full', got {method!r}")
+        return 3.0 * self.flops_per_token(seq_len)["total"] * tokens

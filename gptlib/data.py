@@ -9,6 +9,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from . import checks
 from .assets import SHAKESPEARE, require
 
 DEFAULT_VAL_FRACTION = 0.1
@@ -33,11 +34,10 @@ def train_val_split(text_or_ids: Sequence, val_fraction: float = DEFAULT_VAL_FRA
     Returns:
         ``(train, val)`` of the same type as the input.
     """
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    checks.number("val_fraction", val_fraction, low=0, high=1, low_open=True, high_open=True)
     n = len(text_or_ids)
     if n < 2:
-        raise ValueError(f"need at least 2 items to split, got {n}")
+        raise checks.ArgumentError(f"need at least 2 items to split, got {n}")
     cut = int(n * (1.0 - val_fraction))
     if isinstance(text_or_ids, str):
         newline = text_or_ids.rfind("\n", 0, cut)
@@ -48,11 +48,7 @@ def train_val_split(text_or_ids: Sequence, val_fraction: float = DEFAULT_VAL_FRA
 def as_token_tensor(ids) -> torch.Tensor:
     """A 1-D int64 tensor of token ids (from a list, numpy array or tensor)."""
     t = torch.as_tensor(np.asarray(ids) if not isinstance(ids, torch.Tensor) else ids)
-    if t.dim() != 1:
-        raise ValueError(f"token ids must be 1-D, got shape {tuple(t.shape)}")
-    if t.dtype.is_floating_point or t.dtype == torch.bool:
-        raise TypeError(f"token ids must be integers, got dtype {t.dtype}")
-    return t.long()
+    return checks.token_ids("tokens", t, 1, "(N,)").long()
 
 
 def get_batch(tokens: torch.Tensor, batch_size: int, context_length: int,
@@ -64,10 +60,10 @@ def get_batch(tokens: torch.Tensor, batch_size: int, context_length: int,
     Returns:
         ``x, y``: both ``(B, T)`` int64, with ``y[b, t] = x[b, t + 1]`` (the next token to predict).
     """
-    if batch_size <= 0 or context_length <= 0:
-        raise ValueError(f"batch_size and context_length must be positive, got {batch_size}, {context_length}")
+    checks.integer("batch_size", batch_size, low=1)
+    checks.integer("context_length", context_length, low=1)
     if len(tokens) < context_length + 1:
-        raise ValueError(f"need more than context_length={context_length} tokens to make a window, "
+        raise checks.ArgumentError(f"need more than context_length={context_length} tokens to make a window, "
                          f"got {len(tokens)}")
     starts = torch.randint(len(tokens) - context_length, (batch_size,), generator=generator)
     offsets = torch.arange(context_length + 1)

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import checks
 from .config import GPTConfig
 
 
@@ -28,8 +29,7 @@ def causal_mask(t_query: int, t_key: int | None = None, device=None) -> torch.Te
     query ``i`` sits at position ``T_k - T_q + i`` and sees keys ``0 .. T_k - T_q + i``.
     """
     t_key = t_query if t_key is None else t_key
-    if t_key < t_query:
-        raise ValueError(f"t_key ({t_key}) must be >= t_query ({t_query})")
+    checks.integer("t_key", t_key, low=t_query, hint="the queries are the last t_query positions")
     return torch.ones(t_query, t_key, dtype=torch.bool, device=device).tril(diagonal=t_key - t_query)
 
 
@@ -78,7 +78,7 @@ class KVCache:
         advances :attr:`length` (see :meth:`advance`)."""
         start, end = self.length, self.length + k.size(2)
         if end > self.capacity:
-            raise ValueError(f"KV cache holds {self.capacity} positions; cannot add {k.size(2)} "
+            raise checks.ArgumentError(f"KV cache holds {self.capacity} positions; cannot add {k.size(2)} "
                              f"after {start}. Reset it (or crop the prompt) first.")
         self.keys[layer, :, :, start:end] = k
         self.values[layer, :, :, start:end] = v
@@ -180,16 +180,15 @@ class GPT(nn.Module):
     """Token + position embeddings, L blocks, a final LayerNorm and a tied output head.
 
     ``forward(idx) -> (logits, loss)`` with ``idx`` ``(B, T)`` int64 token ids and ``logits``
-    ``(B, T, V)``. Loading and saving live in :mod:`gptlib.checkpoint`, sampling in
-    :mod:`gptlib.sample`; the methods below only point there.
+    ``(B, T, V)``. This class is only the model: loading and saving (Hugging Face format) live in
+    :mod:`gptlib.checkpoint`, generation in :mod:`gptlib.sample`, the optimizer in
+    :mod:`gptlib.optim`, and this module imports none of them.
     """
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        if not isinstance(config, GPTConfig):
-            raise TypeError(f"GPT needs a GPTConfig, got {type(config).__name__}")
-        config.validate()
-        self.config = config
+        checks.instance("config", config, GPTConfig, what="a GPTConfig (the model's shape)")
+        self.config = config  # frozen, and checked when it was made
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(config.vocab_size, config.d_model),
             wpe=nn.Embedding(config.context_length, config.d_model),
@@ -243,23 +242,44 @@ class GPT(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def check_input(self, idx: torch.Tensor, start: int = 0) -> None:
-        """Refuse ids the model cannot embed, with a message that says what is allowed."""
+        """Refuse ids the model cannot embed, with a message that says what is allowed.
+
+        The shape, dtype and length checks read only the tensor's metadata. The range check reads
+        the values (``idx.min()``, ``idx.max()``): on a GPU that waits for the device, so it runs
+        where ids enter (:func:`gptlib.sample.generate` checks the prompt, the trainer its dataset),
+        not on every forward pass; :meth:`forward` calls :meth:`check_shape` only.
+        """
+        self.check_shape(idx, start)
+        check_token_ids(idx, self.config.vocab_size)
+
+    def check_shape(self, idx: torch.Tensor, start: int = 0) -> None:
+        """Refuse anything that is not a ``(B, T)`` integer tensor fitting the context after
+        ``start`` cached positions. Reads no tensor values, so it costs nothing on any device."""
         c = self.config
-        if not isinstance(idx, torch.Tensor):
-            raise TypeError(f"idx must be a torch.Tensor of token ids, got {type(idx).__name__}")
-        if idx.dim() != 2:
-            raise ValueError(f"idx must have shape (B, T), got {tuple(idx.shape)}; "
-                             f"for one sequence use idx[None] or idx.unsqueeze(0)")
-        if idx.dtype.is_floating_point or idx.dtype in (torch.bool, torch.complex64, torch.complex128):
-            raise TypeError(f"idx must hold integer token ids (torch.long), got dtype {idx.dtype}")
+        checks.token_ids("idx", idx, 2, "(B, T)", hint="for one sequence use idx[None] or idx.unsqueeze(0)")
         if idx.size(1) == 0:
-            raise ValueError("idx is empty (T = 0): give at least one token")
+            raise checks.ArgumentError("idx is empty (T = 0): give at least one token")
         if start + idx.size(1) > c.context_length:
-            raise ValueError(f"sequence of {start + idx.size(1)} positions is longer than the context "
-                             f"length {c.context_length}; crop it to the last {c.context_length} tokens")
-        lo, hi = int(idx.min()), int(idx.max())
-        if lo < 0 or hi >= c.vocab_size:
-            raise ValueError(f"token ids must be in [0, {c.vocab_size}), got values in [{lo}, {hi}]")
+            raise checks.ArgumentError(
+                f"sequence of {start + idx.size(1)} positions is longer than the context length "
+                f"{c.context_length}; crop it to the last {c.context_length} tokens")
+
+    def embed(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Token plus position embeddings of ``(B, T)`` ids at positions ``start ...``:
+        ``(B, T, C)``, times m_emb under muP (dropout comes after).
+
+        An id outside ``[0, V)`` makes the table look-up fail. On the CPU that failure is turned
+        into the message of :func:`check_token_ids`, computed only then, so a correct batch pays
+        nothing; on a GPU the look-up fails on the device, which is why ids are checked where
+        they enter.
+        """
+        pos = torch.arange(start, start + idx.size(1), device=idx.device)
+        try:
+            tokens = self.transformer.wte(idx)
+        except IndexError:
+            check_token_ids(idx, self.config.vocab_size)
+            raise
+        return (tokens + self.transformer.wpe(pos)) * self.embedding_multiplier
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
                 kv_cache: KVCache | None = None, attention_weights: list | None = None,
@@ -277,24 +297,23 @@ class GPT(nn.Module):
             ``(logits, loss)``: ``(B, T, V)`` float, and a scalar mean loss in nats/token (or None).
         """
         start = kv_cache.length if kv_cache is not None else 0
-        self.check_input(idx, start)
+        self.check_shape(idx, start)
         B, T = idx.shape
-        pos = torch.arange(start, start + T, device=idx.device)
-        x = self.transformer.wte(idx) + self.transformer.wpe(pos)  # (B, T, C)
-        x = self.transformer.drop(x * self.embedding_multiplier)
+        x = self.transformer.drop(self.embed(idx, start))  # (B, T, C)
         for layer, block in enumerate(self.transformer.h):
             x = block(x, kv_cache, layer, attention_weights)
         if kv_cache is not None:
             kv_cache.advance(T)
         if last_only:
             if targets is not None:
-                raise ValueError("last_only=True gives one position's logits; it cannot compute a loss")
+                raise checks.ArgumentError("last_only=True gives one position's logits; it cannot "
+                                           "compute a loss")
             x = x[:, -1:, :]
         logits = self.lm_head(self.transformer.ln_f(x)) * self.logit_multiplier  # (B, T, V)
         loss = None
         if targets is not None:
             if targets.shape != idx.shape:
-                raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, "
+                raise checks.ArgumentError(f"targets must have the shape of idx {tuple(idx.shape)}, "
                                  f"got {tuple(targets.shape)}")
             loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1),
                                    ignore_index=-1)
@@ -322,22 +341,14 @@ class GPT(nn.Module):
             n -= self.transformer.wte.weight.numel() + self.transformer.wpe.weight.numel()
         return n
 
-    # ------------------------------------------------------------------ other homes
-    def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-                 top_p: float | None = None, use_cache: bool = True,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-        """Continue ``idx`` (``(B, T)`` or ``(T,)``) by ``max_new_tokens``; see
-        :func:`gptlib.sample.generate`."""
-        from .sample import generate
-        return generate(self, idx, max_new_tokens, temperature, top_k, top_p, use_cache, generator)
 
-    @classmethod
-    def from_pretrained(cls, path, map_location="cpu") -> "GPT":
-        """Load a Hugging Face GPT-2-format directory; see :func:`gptlib.checkpoint.load_pretrained`."""
-        from .checkpoint import load_pretrained
-        return load_pretrained(path, map_location=map_location)
+def check_token_ids(ids: torch.Tensor, vocab_size: int) -> None:
+    """Refuse token ids outside ``[0, vocab_size)`` (any shape), naming the range found.
 
-    def save_pretrained(self, path) -> None:
-        """Write a Hugging Face GPT-2-format directory; see :func:`gptlib.checkpoint.save_pretrained`."""
-        from .checkpoint import save_pretrained
-        save_pretrained(self, path)
+    Reads the values, so on a GPU it waits for the device: call it where ids enter (a prompt, a
+    dataset), once, not on every step.
+    """
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0 or hi >= vocab_size:
+        raise checks.ArgumentError(f"token ids must be in [0, {vocab_size}), got values in "
+                                   f"[{lo}, {hi}]")

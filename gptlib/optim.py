@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from . import checks
 from .model import GPT
 
 GROUP_NAMES = ("hidden_matrices", "embeddings", "biases_and_norms")
@@ -53,11 +54,9 @@ def parameter_groups(model: nn.Module, weight_decay: float = 0.1) -> list[dict]:
     (``1 / m_d`` for hidden matrices under muP, 1 otherwise). A tied output head is the token
     table and is listed once. Empty groups are kept, so the order is always the same.
     """
-    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0:
-        raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
+    checks.number("weight_decay", weight_decay, low=0)
     core = getattr(model, "module", model)  # unwrap DistributedDataParallel
-    if not isinstance(core, GPT):
-        raise TypeError(f"parameter_groups needs a gptlib GPT model, got {type(core).__name__}")
+    checks.instance("model", core, GPT, what="a gptlib GPT model")
     config = core.config
     hidden_lr_scale = config.mup_base_width / config.d_model if config.mup else 1.0
     groups = {name: {"group": name, "params": [], "names": []} for name in GROUP_NAMES}
@@ -82,13 +81,11 @@ def configure_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.1,
     scheduled rate by the group's ``"lr_scale"`` at every step (see :func:`set_learning_rate`).
     ``fused`` is passed to ``torch.optim.AdamW`` (None lets torch choose).
     """
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    checks.number("lr", lr, low=0, low_open=True)
     b1, b2 = betas
-    if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
-        raise ValueError(f"betas must each be in [0, 1), got {betas!r}")
-    if not eps > 0:
-        raise ValueError(f"eps must be positive, got {eps!r}")
+    checks.number("betas[0]", b1, low=0, high=1, high_open=True)
+    checks.number("betas[1]", b2, low=0, high=1, high_open=True)
+    checks.number("eps", eps, low=0, low_open=True)
     groups = parameter_groups(model, weight_decay)
     for g in groups:
         g["lr"] = lr * g["lr_scale"]

@@ -1,29 +1,28 @@
 """From logits to text: temperature, top-k, top-p, and generation with a key/value cache.
 
-Derived in chapter 7. Every function works on the last position's logits, ``(B, V)``.
+Derived in chapter 7. The filters work on the last position's logits, ``(B, V)``;
+:func:`generate` runs a model token by token, and :func:`generate_text` wraps it for text in,
+text out.
+
+The three sampling settings are named, defaulted and checked in one place,
+:func:`next_token_distribution` (and :func:`check_sampling`). Everything above it passes them on
+as ``**sampling``: ``temperature`` (0: greedy), ``top_k`` and ``top_p``.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
+from . import checks
 from .model import GPT
 
 
-def check_sampling_args(vocab_size: int, temperature: float, top_k: int | None,
-                        top_p: float | None) -> None:
-    """Refuse sampling settings that make no distribution, saying what is allowed."""
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or \
-            not math.isfinite(temperature) or temperature < 0:
-        raise ValueError(f"temperature must be a finite number >= 0 (0 means greedy), got {temperature!r}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
-                              or not 1 <= top_k <= vocab_size):
-        raise ValueError(f"top_k must be an integer in [1, {vocab_size}] (the vocabulary size) "
-                         f"or None, got {top_k!r}")
-    if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, (int, float))
-                              or not math.isfinite(top_p) or not 0 < top_p <= 1):
-        raise ValueError(f"top_p must be a number in (0, 1] or None, got {top_p!r}")
+def check_sampling(vocab_size: int, temperature: float = 1.0, top_k: int | None = None,
+                   top_p: float | None = None) -> None:
+    """Refuse sampling settings that make no distribution over ``vocab_size`` tokens, saying
+    what is allowed (an unknown setting's name is refused by Python itself)."""
+    checks.number("temperature", temperature, low=0, hint="0 means greedy")
+    checks.integer("top_k", top_k, low=1, high=vocab_size, none_ok=True, hint="the vocabulary size")
+    checks.number("top_p", top_p, low=0, high=1, low_open=True, none_ok=True)
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -51,7 +50,7 @@ def next_token_distribution(logits: torch.Tensor, temperature: float = 1.0, top_
     Divide by the temperature, then apply top-k, then top-p, then softmax. Temperature 0 puts all
     the mass on the argmax (greedy decoding).
     """
-    check_sampling_args(logits.size(-1), temperature, top_k, top_p)
+    check_sampling(logits.size(-1), temperature, top_k, top_p)
     if temperature == 0:
         return torch.nn.functional.one_hot(logits.argmax(-1), logits.size(-1)).to(torch.float32)
     logits = logits.float() / temperature
@@ -62,46 +61,49 @@ def next_token_distribution(logits: torch.Tensor, temperature: float = 1.0, top_
     return torch.softmax(logits, dim=-1)
 
 
-def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Pick one token per row: ``(B, V)`` logits -> ``(B, 1)`` int64 ids."""
-    if temperature == 0:
-        check_sampling_args(logits.size(-1), temperature, top_k, top_p)
+def sample_next(logits: torch.Tensor, generator: torch.Generator | None = None,
+                **sampling) -> torch.Tensor:
+    """Pick one token per row: ``(B, V)`` logits -> ``(B, 1)`` int64 ids, drawn from
+    :func:`next_token_distribution` with the ``sampling`` settings (greedy: the argmax)."""
+    if sampling.get("temperature", 1.0) == 0:
+        check_sampling(logits.size(-1), **sampling)
         return logits.argmax(-1, keepdim=True)
-    probs = next_token_distribution(logits, temperature, top_k, top_p)
+    probs = next_token_distribution(logits, **sampling)
     if generator is not None and generator.device != probs.device:
         probs = probs.to(generator.device)
     return torch.multinomial(probs, 1, generator=generator).to(logits.device)
 
 
 @torch.no_grad()
-def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-             top_k: int | None = None, top_p: float | None = None, use_cache: bool = True,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, use_cache: bool = True,
+             generator: torch.Generator | None = None, **sampling) -> torch.Tensor:
     """Append ``max_new_tokens`` sampled tokens to each prompt.
 
     Args:
         idx: ``(B, T)`` or ``(T,)`` int64 prompt ids; a prompt longer than the context is cropped
             to its last ``context_length`` tokens (the returned sequence still holds all of it).
-        temperature: 0 for greedy decoding, otherwise the softmax temperature.
-        top_k, top_p: optional top-k and nucleus filters.
         use_cache: keep a :class:`~gptlib.model.KVCache`, so each step feeds one token instead of
             the whole window. Once the sequence fills the context, the window slides and every
             position shifts, so each further step recomputes the window (as without the cache).
         generator: a ``torch.Generator`` for reproducible sampling.
+        sampling: ``temperature`` (0 for greedy decoding), ``top_k``, ``top_p``, as in
+            :func:`next_token_distribution`.
     Returns:
         ``(B, T + max_new_tokens)`` (or ``(T + max_new_tokens,)`` for a 1-D prompt).
+
+    The prompt's ids are checked once, here; the model's own tokens are in range by construction,
+    so no step waits for the device to check them.
     """
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+    checks.instance("model", model, GPT, what="a gptlib GPT")
+    checks.integer("max_new_tokens", max_new_tokens, low=0)
     config = model.config
-    check_sampling_args(config.vocab_size, temperature, top_k, top_p)
+    check_sampling(config.vocab_size, **sampling)
     squeeze = isinstance(idx, torch.Tensor) and idx.dim() == 1
     if squeeze:
         idx = idx[None]
     if isinstance(idx, torch.Tensor) and idx.dim() == 2 and idx.size(1) == 0:
-        raise ValueError("the prompt is empty: give at least one token (GPT-2 models start from "
-                         "<|endoftext|> = 50256)")
+        raise checks.ArgumentError("the prompt is empty: give at least one token (GPT-2 models start "
+                                   "from <|endoftext|> = 50256)")
     window = config.context_length
     model.check_input(idx[:, -window:] if isinstance(idx, torch.Tensor) and idx.dim() == 2 else idx)
     was_training = model.training
@@ -110,7 +112,7 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
     try:
         logits, _ = model(idx[:, -window:], kv_cache=cache, last_only=True)
         for step in range(max_new_tokens):
-            next_id = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)
+            next_id = sample_next(logits[:, -1, :], generator, **sampling)
             idx = torch.cat([idx, next_id], dim=1)
             if step == max_new_tokens - 1:
                 break
@@ -123,3 +125,35 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
     finally:
         model.train(was_training)
     return idx[0] if squeeze else idx
+
+
+def generate_text(model: GPT, tokenizer, prompt: str, max_new_tokens: int = 200,
+                  seed: int | None = None, **sampling) -> str:
+    """Continue ``prompt`` with ``max_new_tokens`` sampled tokens; return prompt plus continuation.
+
+    Args:
+        model: any :class:`~gptlib.model.GPT`.
+        tokenizer: anything with ``encode(str) -> list[int]`` and ``decode(list[int]) -> str``
+            (a :class:`~gptlib.tokenizer.CharTokenizer` or a tiktoken ``Encoding``).
+        seed: makes the sample reproducible (None: use torch's global generator).
+        sampling: ``temperature`` (0: greedy), ``top_k``, ``top_p``, as in :func:`generate`.
+    Returns:
+        The text of the prompt followed by the generated tokens.
+    """
+    checks.instance("prompt", prompt, str)
+    ids = tokenizer.encode(prompt)
+    if not ids:
+        eot = getattr(tokenizer, "eot_token", None)
+        if eot is None:
+            raise checks.ArgumentError("the prompt is empty: give at least one character to continue")
+        ids = [eot]  # GPT-2 models start a text from <|endoftext|>
+    if max(ids) >= model.config.vocab_size:
+        raise checks.ArgumentError(
+            f"the tokenizer produced id {max(ids)}, but the model's vocabulary has "
+            f"{model.config.vocab_size} tokens: this tokenizer does not belong to this model")
+    device = model.transformer.wte.weight.device
+    generator = None if seed is None else torch.Generator(device=device).manual_seed(seed)
+    idx = torch.tensor([ids], dtype=torch.long, device=device)  # (1, T)
+    out = generate(model, idx, max_new_tokens, generator=generator, **sampling)
+    text, head = tokenizer.decode(out[0].tolist()), tokenizer.decode(ids)
+    return prompt + text[len(head):] if text.startswith(head) else text

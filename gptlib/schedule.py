@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from . import checks
+
 DECAYS = ("linear", "cosine", "constant")
 
 
@@ -43,25 +45,18 @@ class Schedule:
     final_fraction: float = 0.1
 
     def __post_init__(self) -> None:
-        if isinstance(self.peak_lr, bool) or not isinstance(self.peak_lr, (int, float)) \
-                or not math.isfinite(self.peak_lr) or self.peak_lr <= 0:
-            raise ValueError(f"peak_lr must be a positive finite number, got {self.peak_lr!r}")
-        for name in ("warmup_steps", "total_steps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        checks.number("peak_lr", self.peak_lr, low=0, low_open=True)
+        checks.integer("warmup_steps", self.warmup_steps, low=0)
+        checks.integer("total_steps", self.total_steps, low=0)
         if self.total_steps < self.warmup_steps:
-            raise ValueError(f"total_steps ({self.total_steps}) must be >= warmup_steps "
-                             f"({self.warmup_steps}): the decay starts when the warm-up ends")
-        if self.decay not in DECAYS:
-            raise ValueError(f"decay must be one of {DECAYS}, got {self.decay!r}")
-        if not isinstance(self.final_fraction, (int, float)) or not 0.0 <= self.final_fraction <= 1.0:
-            raise ValueError(f"final_fraction must be in [0, 1], got {self.final_fraction!r}")
+            raise checks.ArgumentError(f"total_steps ({self.total_steps}) must be >= warmup_steps "
+                                       f"({self.warmup_steps}): the decay starts when the warm-up ends")
+        checks.one_of("decay", self.decay, DECAYS)
+        checks.number("final_fraction", self.final_fraction, low=0, high=1)
 
     def __call__(self, step: int) -> float:
         """The learning rate of optimizer update ``step`` (0-based)."""
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValueError(f"step must be an integer >= 0, got {step!r}")
+        checks.integer("step", step, low=0)
         eta, f = self.peak_lr, self.final_fraction
         if step < self.warmup_steps:
             return eta * (step + 1) / self.warmup_steps
@@ -87,8 +82,6 @@ def warmup_steps_for_tokens(warmup_tokens: float, tokens_per_step: int) -> int:
     >>> warmup_steps_for_tokens(375e6, 120 * 2048)   # Cerebras-GPT 111M: batch 120 x 2048
     1526
     """
-    if tokens_per_step <= 0:
-        raise ValueError(f"tokens_per_step must be positive, got {tokens_per_step}")
-    if warmup_tokens < 0:
-        raise ValueError(f"warmup_tokens must be >= 0, got {warmup_tokens}")
+    checks.integer("tokens_per_step", tokens_per_step, low=1)
+    checks.number("warmup_tokens", warmup_tokens, low=0)
     return math.ceil(warmup_tokens / tokens_per_step)

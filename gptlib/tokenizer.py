@@ -9,11 +9,13 @@ from __future__ import annotations
 import collections
 from typing import Iterator
 
+import numpy as np
 import regex
 import tiktoken
 from tiktoken.load import load_tiktoken_bpe
 from tiktoken_ext.openai_public import r50k_pat_str
 
+from . import checks
 from .assets import GPT2_RANKS, require
 
 GPT2_SPLIT_PATTERN = r50k_pat_str
@@ -123,10 +125,8 @@ def train_bpe(text: str, vocab_size: int, pattern: str = GPT2_SPLIT_PATTERN,
         pattern: the pre-tokenization regex (GPT-2's by default).
         progress: show a tqdm progress bar over the new ids.
     """
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 256:
-        raise ValueError(f"vocab_size must be an integer >= 256 (the 256 byte tokens), got {vocab_size!r}")
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    checks.integer("vocab_size", vocab_size, low=256, hint="the 256 byte tokens")
+    checks.instance("text", text, str)
     ranks = {bytes([b]): b for b in range(256)}
     bar = None
     if progress:
@@ -151,15 +151,19 @@ def train_bpe(text: str, vocab_size: int, pattern: str = GPT2_SPLIT_PATTERN,
 class CharTokenizer:
     """One id per character of a fixed alphabet (the small Shakespeare models use this).
 
-    Ids follow the sorted alphabet, so the same text always gives the same vocabulary.
+    Ids follow the sorted alphabet, so the same text always gives the same vocabulary: the id of a
+    character is its rank among the alphabet's code points, which :meth:`encode_array` finds for a
+    whole text at once with a binary search (``np.searchsorted``), fast enough for the 4.8 million
+    characters of the corpus.
     """
 
     def __init__(self, alphabet: str):
         chars = sorted(set(alphabet))
         if not chars:
-            raise ValueError("CharTokenizer needs a non-empty alphabet")
+            raise checks.ArgumentError("CharTokenizer needs a non-empty alphabet")
         self.chars = chars
         self.stoi = {c: i for i, c in enumerate(chars)}
+        self._code_points = np.array([ord(c) for c in chars], dtype=np.uint32)  # sorted
 
     @classmethod
     def from_text(cls, text: str) -> "CharTokenizer":
@@ -172,19 +176,25 @@ class CharTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Characters to ids. Raises ``ValueError`` naming any character outside the alphabet."""
-        try:
-            return [self.stoi[c] for c in text]
-        except KeyError:
+        return self.encode_array(text).tolist()
+
+    def encode_array(self, text: str) -> np.ndarray:
+        """Characters to ids as an ``(N,)`` int64 array (what :meth:`encode` returns as a list)."""
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        ids = np.searchsorted(self._code_points, codes)
+        known = self._code_points[np.minimum(ids, self.n_vocab - 1)] == codes
+        if not known.all():
             unknown = sorted({c for c in text if c not in self.stoi})
-            raise ValueError(f"characters {unknown!r} are not in this tokenizer's alphabet of "
-                             f"{self.n_vocab} characters ({''.join(self.chars)!r})") from None
+            raise checks.ArgumentError(f"characters {unknown!r} are not in this tokenizer's alphabet "
+                                       f"of {self.n_vocab} characters ({''.join(self.chars)!r})")
+        return ids.astype(np.int64)
 
     def decode(self, ids) -> str:
         """Ids to text. Raises ``ValueError`` for an id outside ``[0, n_vocab)``."""
         ids = [int(i) for i in ids]
         bad = [i for i in ids if not 0 <= i < self.n_vocab]
         if bad:
-            raise ValueError(f"token ids {bad[:5]} are outside [0, {self.n_vocab})")
+            raise checks.ArgumentError(f"token ids {bad[:5]} are outside [0, {self.n_vocab})")
         return "".join(self.chars[i] for i in ids)
 
     def __repr__(self) -> str:

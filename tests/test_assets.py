@@ -3,7 +3,8 @@ import shutil
 import pytest
 
 from gptlib import assets
-from gptlib.assets import AssetError, markdown_play_to_text
+from gptlib.assets import AssetError
+from gptlib.assets.sources import markdown_play_to_text
 
 
 def test_prepared_files_are_intact():
@@ -43,3 +44,18 @@ def test_corpus_is_plain_text_of_all_plays():
     assert 4_500_000 < len(text) < 5_000_000
     assert "ROMEO:\n" in text and "MACBETH:\n" in text and "HAMLET:\n" in text
     assert "**" not in text and "#" not in text
+
+
+@pytest.mark.parametrize("command", [["gptlib.assets", "prepare"], ["gptlib.train", "--help"],
+                                     ["gptlib.book_models", "--help"]])
+def test_the_commands_run_as_scripts_without_a_warning(command):
+    """``python -m`` of a module that ``import gptlib`` had already imported warns
+    (``'gptlib.assets' found in sys.modules ...``): the commands are packages' ``__main__`` or modules
+    the package does not import, so a reader's first command prints only what they need."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    done = subprocess.run([sys.executable, "-W", "default", "-m", *command], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr, done.stderr

@@ -4,18 +4,18 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from gptlib import GPT, CheckpointError, GPTConfig, load_pretrained
-from gptlib.checkpoint import config_from_hf, config_to_hf
+from gptlib import GPT, CheckpointError, GPTConfig, load_pretrained, save_pretrained
+from gptlib.checkpoint import config_from_hf, config_to_hf, fold_mup
 
 
 @pytest.fixture
 def saved(tmp_path, tiny_model):
-    tiny_model.save_pretrained(tmp_path / "ckpt")
+    save_pretrained(tiny_model, tmp_path / "ckpt")
     return tmp_path / "ckpt"
 
 
 def test_round_trip_gives_identical_logits(saved, tiny_model, tiny_config):
-    loaded = GPT.from_pretrained(saved)
+    loaded = load_pretrained(saved)
     idx = torch.randint(0, tiny_config.vocab_size, (2, 16))
     assert torch.equal(loaded(idx)[0], tiny_model(idx)[0])
     assert loaded.config == tiny_model.config
@@ -104,7 +104,7 @@ def test_save_is_atomic_when_writing_fails(saved, tiny_model, monkeypatch):
         raise KeyboardInterrupt("simulated crash mid-write")
     monkeypatch.setattr(ck, "save_file", crash)
     with pytest.raises(KeyboardInterrupt):
-        tiny_model.save_pretrained(saved)
+        save_pretrained(tiny_model, saved)
     assert (saved / "model.safetensors").read_bytes() == before
     assert sorted(p.name for p in saved.iterdir()) == ["config.json", "model.safetensors"]
     load_pretrained(saved)
@@ -113,6 +113,8 @@ def test_save_is_atomic_when_writing_fails(saved, tiny_model, monkeypatch):
 def test_hf_config_round_trip_and_defaults():
     config = GPTConfig.cerebras("111M")
     assert config_from_hf(config_to_hf(config)) == config
+    mup = config.replace(mup=True)
+    assert config_from_hf(config_to_hf(mup)) == mup
     # a plain GPT-2 config.json (no n_inner, tanh GELU)
     gpt2 = config_from_hf({"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12,
                            "n_positions": 1024, "vocab_size": 50257, "activation_function": "gelu_new"})
@@ -121,3 +123,44 @@ def test_hf_config_round_trip_and_defaults():
         config_from_hf({"model_type": "llama"})
     with pytest.raises(CheckpointError, match="not divisible"):
         config_from_hf({"n_embd": 100, "n_head": 3})
+
+
+def test_bos_and_eos_name_only_ids_the_vocabulary_has():
+    small = config_to_hf(GPTConfig(vocab_size=78, context_length=8, n_layer=1, n_head=2, d_model=8))
+    assert small["bos_token_id"] is None and small["eos_token_id"] is None
+    gpt2 = config_to_hf(GPTConfig.cerebras("111M"))
+    assert gpt2["bos_token_id"] == gpt2["eos_token_id"] == 50256 < gpt2["vocab_size"]
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_mup_folding_is_undone_exactly_in_float64(tied):
+    config = GPTConfig(vocab_size=40, context_length=8, n_layer=2, n_head=2, d_model=32, mup=True,
+                       mup_base_width=8, tie_embeddings=tied)
+    torch.manual_seed(0)
+    state = {k: v.double() for k, v in GPT(config).state_dict().items()}
+    folded = fold_mup(config, state)
+    assert not torch.equal(folded["transformer.wte.weight"], state["transformer.wte.weight"])
+    back = fold_mup(config, folded, inverse=True)
+    for name in state:
+        torch.testing.assert_close(back[name], state[name], rtol=1e-15, atol=0)
+
+
+def test_mup_export_round_trip_is_exact_and_survives_other_loaders_rewriting_it(tmp_path):
+    """gptlib reads back the exact tensors it trains; if another program rewrites the weights, the
+    stamp no longer matches and the multipliers are taken out by arithmetic instead."""
+    config = GPTConfig(vocab_size=40, context_length=16, n_layer=2, n_head=2, d_model=32, mup=True,
+                       mup_base_width=8)
+    torch.manual_seed(0)
+    model = GPT(config).eval()
+    save_pretrained(model, tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["gptlib"]["mup_folded"] is True
+    loaded = load_pretrained(tmp_path)
+    assert loaded.config == config
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+    tensors = load_file(tmp_path / "model.safetensors")
+    save_file(tensors, tmp_path / "model.safetensors", metadata={"format": "pt", "by": "someone else"})
+    rewritten = load_pretrained(tmp_path)
+    idx = torch.randint(0, 40, (2, 16))
+    with torch.no_grad():
+        expected, got = model(idx)[0], rewritten(idx)[0]
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5 * float(expected.abs().max()))

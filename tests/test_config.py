@@ -45,8 +45,8 @@ def test_unknown_preset_suggests_the_closest_name():
     (dict(vocab_size=-5), "vocab_size must be a positive integer"),
     (dict(n_head=2.5), "n_head must be a positive integer"),
     (dict(activation="relu"), "activation must be one of"),
-    (dict(dropout=1.0), r"dropout must be in \[0, 1\)"),
-    (dict(layer_norm_eps=float("nan")), "layer_norm_eps must be a positive finite"),
+    (dict(dropout=1.0), r"dropout must be a number in \[0, 1\)"),
+    (dict(layer_norm_eps=float("nan")), "layer_norm_eps must be a finite number > 0"),
     (dict(attention_impl="flash"), "attention_impl must be one of"),
 ])
 def test_invalid_configs_are_refused_with_a_clear_message(changes, message):

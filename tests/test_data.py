@@ -44,5 +44,5 @@ def test_bad_batch_requests_are_refused():
         get_batch(torch.arange(10), 2, 10)
     with pytest.raises(ValueError, match="positive"):
         get_batch(torch.arange(10), 0, 4)
-    with pytest.raises(TypeError, match="integers"):
+    with pytest.raises(TypeError, match="integer token ids"):
         BatchSampler(torch.rand(100), 2, 4)

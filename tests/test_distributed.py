@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gptlib.distributed import DistributedContext, all_reduce_sum, launched_by_torchrun, setup, shard
-from gptlib.training_checkpoint import latest_checkpoint
+from gptlib.train.checkpoints import latest_checkpoint
+from gptlib.train.distributed import DistributedContext, all_reduce_sum, launched_by_torchrun, setup, shard
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = dict(n_layer=2, n_head=2, d_model=32, context_length=16, batch_size=8, max_steps=4, warmup_steps=1,

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from gptlib.exercises import ExerciseError, ch08
+from gptlib.optim import parameter_groups
 
 E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28
 
@@ -290,7 +291,47 @@ def _changes_model(model, eta):
     return mup_learning_rates(model, eta)
 
 
+def _copies_parameter_groups(model, eta):
+    """The line of the chapter's cell, copied: the library sorts the parameters."""
+    from gptlib.optim import parameter_groups
+    return {n: eta * g["lr_scale"] for g in parameter_groups(model) for n in g["names"]}
+
+
+def _copies_via_module(model, eta):
+    import gptlib.optim
+    return {n: eta * g["lr_scale"] for g in gptlib.optim.parameter_groups(model)
+            for n in g["names"]}
+
+
+def _copies_parameter_kind(model, eta):
+    from gptlib import optim
+    c = model.config
+    m = c.d_model / c.mup_base_width if c.mup else 1.0
+    return {n: eta / m if optim.parameter_kind(n, p) == "hidden_matrices" else eta
+            for n, p in model.named_parameters()}
+
+
+def _reads_optimizer_groups(model, eta):
+    from gptlib.optim import configure_optimizer
+    optimizer = configure_optimizer(model, eta)
+    names = {id(p): n for n, p in model.named_parameters()}
+    return {names[id(p)]: g["lr"] for g in optimizer.param_groups for p in g["params"]}
+
+
+def _copies_imported_name(model, eta):
+    """Uses a name imported once at the top, as the chapter's set-up cell does."""
+    return {n: eta * g["lr_scale"] for g in parameter_groups(model) for n in g["names"]}
+
+
 MUP_WRONG = {
+    "copies the chapter's parameter_groups line": (_copies_parameter_groups,
+                                                    "called parameter_groups"),
+    "calls gptlib.optim.parameter_groups": (_copies_via_module, "called parameter_groups"),
+    "calls gptlib.optim.parameter_kind": (_copies_parameter_kind, "called parameter_kind"),
+    "reads configure_optimizer's groups": (_reads_optimizer_groups,
+                                           "called configure_optimizer"),
+    "uses a parameter_groups imported at the top": (_copies_imported_name,
+                                                    "called parameter_groups"),
     "every parameter scaled": (_everything_scaled, "embedding tables"),
     "every 2-D weight, embeddings too": (_every_matrix, "embedding tables"),
     "biases and norms in the blocks too": (_hidden_and_vectors, "biases or LayerNorm"),
@@ -379,3 +420,16 @@ def test_mup_check_models_are_left_as_they_were():
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert rates["transformer.h.0.attn.c_attn.weight"] == pytest.approx(5e-3)
     assert rates["transformer.wte.weight"] == 1e-2
+
+
+def test_mup_check_puts_the_library_back():
+    """The check disables the library's sorting only while the answer runs, also when it fails."""
+    import gptlib.optim
+    originals = (gptlib.optim.parameter_groups, gptlib.optim.parameter_kind,
+                 gptlib.optim.configure_optimizer)
+    with pytest.raises(ExerciseError):
+        ch08.check_mup_learning_rates(_copies_imported_name)
+    assert parameter_groups is originals[0]
+    assert (gptlib.optim.parameter_groups, gptlib.optim.parameter_kind,
+            gptlib.optim.configure_optimizer) == originals
+    ch08.check_mup_learning_rates(mup_learning_rates)  # and a right answer still passes

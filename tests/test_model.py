@@ -31,8 +31,9 @@ def test_the_two_attention_paths_of_the_model_agree(tiny_config, mup):
     model = GPT(config).eval()
     idx = torch.randint(0, config.vocab_size, (3, 20))
     fast, _ = model(idx)
-    model.config.attention_impl = "explicit"
-    explicit, _ = model(idx)
+    written_out = GPT(config.replace(attention_impl="explicit")).eval()
+    written_out.load_state_dict(model.state_dict())
+    explicit, _ = written_out(idx)
     torch.testing.assert_close(fast, explicit, atol=1e-5, rtol=0)
 
 
@@ -133,3 +134,24 @@ def test_bad_input_gets_a_clear_error(tiny_model, tiny_config, bad, error, messa
 def test_model_refuses_a_non_config():
     with pytest.raises(TypeError, match="GPTConfig"):
         GPT({"n_layer": 2})
+
+
+def test_config_is_frozen_and_checked_once(tiny_config):
+    with pytest.raises(Exception, match="cannot assign"):
+        tiny_config.dropout = 0.1
+    assert tiny_config.replace(d_model=64).d_ffn == 256  # F = 4 C follows the new width
+    assert tiny_config.replace(d_ffn=100).replace(d_model=64).d_ffn == 100  # a chosen F stays
+
+
+def test_forward_reads_no_token_values(tiny_model, tiny_config, monkeypatch):
+    """The id range is checked where ids enter (generate, the trainer), not in every forward pass:
+    on a GPU, idx.min() and idx.max() would each wait for the device."""
+    def no_reduction(*args, **kwargs):
+        raise AssertionError("forward read the ids' values")
+    idx = torch.randint(0, tiny_config.vocab_size, (2, 8))
+    monkeypatch.setattr(torch.Tensor, "min", no_reduction)
+    monkeypatch.setattr(torch.Tensor, "max", no_reduction)
+    tiny_model(idx)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"token ids must be in \[0, 97\)"):  # still clear on a CPU
+        tiny_model(torch.tensor([[0, 97]]))

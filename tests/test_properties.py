@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gptlib import GPT, GPTConfig, attention, causal_mask
-from gptlib.sample import next_token_distribution
+from gptlib.sample import generate, next_token_distribution
 from gptlib.tokenizer import CharTokenizer, gpt2, train_bpe
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -56,7 +56,7 @@ def test_attention_rows_are_distributions_that_respect_the_mask(b, h, t_q, extra
 def test_generation_stays_in_vocabulary_and_in_the_filtered_support(seed, temperature, top_k, top_p, prompt_len):
     g = torch.Generator().manual_seed(seed)
     prompt = torch.randint(0, 61, (1, prompt_len), generator=g)
-    out = _MODEL.generate(prompt, 4, temperature=temperature, top_k=top_k, top_p=top_p, generator=g)
+    out = generate(_MODEL, prompt, 4, temperature=temperature, top_k=top_k, top_p=top_p, generator=g)
     assert out.shape == (1, prompt_len + 4)
     assert out.min() >= 0 and out.max() < 61
     # the first sampled token lies in the support of the filtered distribution

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from gptlib import GPT
+from gptlib import load_pretrained
 from gptlib.train import Dataset, TrainConfig, Trainer, load_dataset
-from gptlib.training_checkpoint import OutputLock, latest_checkpoint, read_training_state
+from gptlib.files import FolderLock
+from gptlib.train.checkpoints import latest_checkpoint, read_training_state
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(n_layer=2, n_head=2, d_model=32, context_length=16, batch_size=4, max_steps=8, warmup_steps=2,
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs PO
 # the optimizer file is half written when the process disappears.
 KILLED_MID_SAVE = textwrap.dedent("""
     import os, signal, sys
-    import gptlib.training_checkpoint as tc
+    import gptlib.train.checkpoints as tc
     from gptlib.train import Dataset, TrainConfig, Trainer, load_dataset
 
     calls = []
@@ -117,6 +118,6 @@ def test_a_second_run_on_a_busy_output_folder_is_refused_and_the_first_goes_on(t
     # recorded with it) and loads, and the system released its lock on the folder
     latest = latest_checkpoint(out)
     assert read_training_state(latest)["step"] > before
-    assert GPT.from_pretrained(latest).config.d_model == 16
-    with OutputLock(out):
+    assert load_pretrained(latest).config.d_model == 16
+    with FolderLock(out):
         pass

@@ -1,15 +1,14 @@
 import pytest
 import torch
 
-from gptlib import GPT
 from gptlib.sample import generate, next_token_distribution, top_k_filter, top_p_filter
 
 
 def test_greedy_generation_is_identical_with_and_without_the_cache(tiny_model, tiny_config):
     idx = torch.randint(0, tiny_config.vocab_size, (3, 5), generator=torch.Generator().manual_seed(0))
     # 40 new tokens: runs past the context of 32, so the sliding-window path is exercised too
-    with_cache = tiny_model.generate(idx, 40, temperature=0, use_cache=True)
-    without = tiny_model.generate(idx, 40, temperature=0, use_cache=False)
+    with_cache = generate(tiny_model, idx, 40, temperature=0, use_cache=True)
+    without = generate(tiny_model, idx, 40, temperature=0, use_cache=False)
     assert with_cache.shape == (3, 45)
     assert torch.equal(with_cache, without)
 
@@ -25,14 +24,14 @@ def test_cached_logits_equal_full_recompute(tiny_model, tiny_config):
 
 def test_sampling_is_reproducible_with_a_generator(tiny_model):
     idx = torch.zeros(1, 1, dtype=torch.long)
-    a = tiny_model.generate(idx, 20, temperature=1.0, generator=torch.Generator().manual_seed(7))
-    b = tiny_model.generate(idx, 20, temperature=1.0, generator=torch.Generator().manual_seed(7))
+    a = generate(tiny_model, idx, 20, temperature=1.0, generator=torch.Generator().manual_seed(7))
+    b = generate(tiny_model, idx, 20, temperature=1.0, generator=torch.Generator().manual_seed(7))
     assert torch.equal(a, b)
 
 
 def test_long_prompts_are_cropped_not_crashed(tiny_model, tiny_config):
     long_prompt = torch.randint(0, tiny_config.vocab_size, (50,))
-    out = tiny_model.generate(long_prompt, 3, temperature=0)
+    out = generate(tiny_model, long_prompt, 3, temperature=0)
     assert out.shape == (53,) and torch.equal(out[:50], long_prompt)
 
 
@@ -71,10 +70,10 @@ def test_bad_sampling_settings_are_refused(tiny_model, kwargs, message):
 
 def test_empty_prompt_is_refused(tiny_model):
     with pytest.raises(ValueError, match="prompt is empty"):
-        tiny_model.generate(torch.zeros(1, 0, dtype=torch.long), 3)
+        generate(tiny_model, torch.zeros(1, 0, dtype=torch.long), 3)
 
 
 def test_generation_restores_training_mode(tiny_model):
     tiny_model.train()
-    tiny_model.generate(torch.zeros(1, 1, dtype=torch.long), 2)
+    generate(tiny_model, torch.zeros(1, 1, dtype=torch.long), 2)
     assert tiny_model.training

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from gptlib.config import ConfigError
-from gptlib.train import (BOOK_RECIPE, Dataset, TrainConfig, Trainer, TrainingDiverged, build_parser, config_from_args,
-                          evaluation_starts, load_dataset, main, resolve_device, resolve_precision)
-from gptlib.training_checkpoint import TrainingCheckpointError, latest_checkpoint, read_training_state
+from gptlib.train import (BOOK_RECIPE, Dataset, TrainConfig, Trainer, TrainingDiverged, evaluation_starts,
+                          load_dataset, resolve_device, resolve_precision)
+from gptlib.train.checkpoints import TrainingCheckpointError, latest_checkpoint, read_training_state
+from gptlib.train.cli import build_parser, config_from_args, main
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = dict(n_layer=2, n_head=2, d_model=32, context_length=16, batch_size=4, max_steps=8, warmup_steps=2,
@@ -102,7 +103,7 @@ def test_training_lowers_the_validation_loss(dataset):
     config = TrainConfig(**dict(TINY, max_steps=60, warmup_steps=5, peak_lr=1e-2, eval_interval=0))
     trainer = Trainer(config, dataset=dataset)
     before = trainer.evaluate()
-    assert before == pytest.approx(math.log(dataset.tokenizer.n_vocab), abs=0.3)  # uniform at init
+    assert before == pytest.approx(math.log(dataset.vocab_size), abs=0.3)  # uniform at init
     assert trainer.fit().final_val_loss < before - 0.8
 
 
@@ -132,7 +133,7 @@ def test_device_and_precision_choice():
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(batch_size=0), "batch_size must be an integer > 0"),
+    (dict(batch_size=0), "batch_size must be a positive integer"),
     (dict(peak_lr=-1.0), r"peak_lr must be a number in \(0"),
     (dict(decay="exponential"), "decay must be one of"),
     (dict(d_model=100, n_head=3), "not divisible by n_head"),
@@ -158,14 +159,16 @@ def test_cli_reads_a_config_file_and_flags_override_it(tmp_path, capsys):
     file = tmp_path / "recipe.json"
     file.write_text(json.dumps({"max_steps": 50, "warmup_steps": 5, "d_model": 64, "n_head": 4}))
     config = config_from_args(["--config", str(file), "--max_steps", "7", "--mup", "true", "--d_ffn", "none"])
-    assert (config.max_steps, config.d_model, config.mup, config.d_ffn) == (7, 64, True, None)
+    assert (config.max_steps, config.model.d_model, config.model.mup) == (7, 64, True)
+    assert config.model.d_ffn == 4 * 64 and config.to_dict()["d_ffn"] is None  # none: F = 4 C
     with pytest.raises(SystemExit) as exit_info:
         config_from_args(["--config", str(file), "--n_head", "3"])
     assert exit_info.value.code == 2
     assert "not divisible by n_head=3" in capsys.readouterr().err
     # --book-recipe starts from BOOK_RECIPE; the file and the flags still change it
     config = config_from_args(["--book-recipe", "--config", str(file), "--max_steps", "9"])
-    assert (config.mup, config.n_layer, config.batch_size, config.d_model, config.max_steps) == (True, 3, 8, 64, 9)
+    assert (config.model.mup, config.model.n_layer, config.batch_size, config.model.d_model,
+            config.max_steps) == (True, 3, 8, 64, 9)
     assert config_from_args(["--book-recipe"]).to_dict() == {**BOOK_RECIPE.to_dict(), "out_dir": "out"}
     help_text = build_parser().format_help()
     for flag in ("--book-recipe", "--config", "--peak_lr", "--batch_size", "--out_dir", "--resume", "--precision"):
@@ -187,4 +190,42 @@ def test_cli_refuses_a_bad_setting_with_status_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--batch_size", "-4"])
     assert exit_info.value.code == 2
-    assert "batch_size must be an integer > 0" in capsys.readouterr().err
+    assert "batch_size must be a positive integer" in capsys.readouterr().err
+
+
+def test_cli_resume_with_nothing_to_resume_says_so_and_exits_nonzero(tmp_path):
+    """A mistyped --out_dir with --resume true must not silently start a fresh run."""
+    out = tmp_path / "typo"
+    proc = subprocess.run([sys.executable, "-m", "gptlib.train", "--max_steps", "3", "--warmup_steps", "1",
+                           "--out_dir", str(out), "--resume", "true", "--progress", "false"],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "no checkpoint to resume from in" in proc.stderr and str(out) in proc.stderr
+    assert "run without resume" in proc.stderr
+    assert not out.exists(), "the refused run should not create the mistyped folder"
+
+
+def test_flags_take_their_types_from_the_field_annotations():
+    parser = build_parser()
+    args = parser.parse_args(["--d_ffn", "none", "--threads", "2", "--peak_lr", "1e-3", "--bias", "no",
+                              "--out_dir", "none", "--activation", "gelu_new"])
+    assert (args.d_ffn, args.threads, args.peak_lr, args.bias, args.out_dir, args.activation) == \
+        (None, 2, 1e-3, False, None, "gelu_new")
+    for bad in (["--n_layer", "2.5"], ["--mup", "maybe"], ["--activation", "relu"], ["--decay", "step"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(bad)
+    # every setting has a flag, with the help declared on its field
+    help_text = " ".join(parser.format_help().split())
+    for name in TrainConfig.setting_names():
+        assert f"--{name}" in help_text
+    assert "the output head reuses the token-embedding matrix" in help_text  # GPTConfig's own help
+
+
+def test_model_settings_live_on_the_model():
+    config = TrainConfig(n_layer=3, d_model=64, n_head=4, batch_size=8)
+    assert config.model.n_layer == 3 and config.model.d_ffn == 256  # F follows 4 C
+    assert config.replace(d_model=128).model.d_ffn == 512
+    assert config.model_config(78).vocab_size == 78
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(Exception, match="frozen|cannot assign"):
+        config.batch_size = 4

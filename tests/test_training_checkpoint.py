@@ -6,12 +6,12 @@ import sys
 import pytest
 import torch
 
-import gptlib.training_checkpoint as tc
-from gptlib import GPT, GPTConfig
+import gptlib.train.checkpoints as tc
+from gptlib import GPT, GPTConfig, load_pretrained
+from gptlib.files import FolderBusy, FolderLock
 from gptlib.optim import configure_optimizer
-from gptlib.training_checkpoint import (OutputLock, TrainingCheckpointError, latest_checkpoint,
-                                        load_training_checkpoint, rng_states, save_training_checkpoint,
-                                        set_rng_states)
+from gptlib.train.checkpoints import (TrainingCheckpointError, latest_checkpoint, load_training_checkpoint,
+                                      rng_states, save_training_checkpoint, set_rng_states)
 
 
 def make(seed=0, **kw):
@@ -55,7 +55,7 @@ def test_round_trip_restores_model_and_optimizer_exactly(tmp_path):
     train_a_bit(fresh, fresh_opt)
     assert same_weights(model, fresh)
     # and the folder is a Hugging Face checkpoint too
-    assert torch.equal(GPT.from_pretrained(path).transformer.h[1].mlp.c_fc.weight,
+    assert torch.equal(load_pretrained(path).transformer.h[1].mlp.c_fc.weight,
                        fresh.transformer.h[1].mlp.c_fc.weight) is False  # fresh moved on since the save
     assert set(p.name for p in path.iterdir()) == {"config.json", "model.safetensors",
                                                    "optimizer.safetensors", "training_state.json"}
@@ -149,25 +149,37 @@ def test_rng_states_round_trip():
     assert torch.equal(torch.rand(5), a)
 
 
+def test_muP_checkpoint_resumes_bit_exactly(tmp_path):
+    """The folded weights (for other loaders) round to float32; the checkpoint keeps the exact ones."""
+    model, opt = make(mup=True, mup_base_width=16)
+    train_a_bit(model, opt)
+    path = save_training_checkpoint(tmp_path, model, opt, step=2)
+    assert (path / "mup_unfolded.safetensors").is_file()
+    fresh, fresh_opt = make(seed=4, mup=True, mup_base_width=16)
+    load_training_checkpoint(path, fresh, fresh_opt)
+    assert same_weights(model, fresh)
+
+
 def test_two_runs_cannot_write_one_folder(tmp_path):
-    with OutputLock(tmp_path):
-        with pytest.raises(TrainingCheckpointError, match="another training run is writing"):
-            OutputLock(tmp_path).acquire()
-    with OutputLock(tmp_path):  # released: the next run may go
+    purpose = "another training run is writing to"  # what the refused process is told
+    with FolderLock(tmp_path, purpose=purpose):
+        with pytest.raises(FolderBusy, match=f"{purpose} {tmp_path} \\(pid "):
+            FolderLock(tmp_path, purpose=purpose).acquire()
+    with FolderLock(tmp_path):  # released: the next run may go
         pass
 
 
 def test_lock_held_by_another_process_and_freed_when_it_dies(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from gptlib.training_checkpoint import OutputLock; "
-         f"lock = OutputLock({str(tmp_path)!r}).acquire(); print('locked', flush=True); time.sleep(60)"],
+        [sys.executable, "-c", "import sys, time; from gptlib.files import FolderLock; "
+         f"lock = FolderLock({str(tmp_path)!r}).acquire(); print('locked', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(TrainingCheckpointError, match=f"pid {holder.pid}"):
-            OutputLock(tmp_path).acquire()
+        with pytest.raises(FolderBusy, match=f"pid {holder.pid}"):
+            FolderLock(tmp_path).acquire()
     finally:
         holder.kill()
         holder.wait()
-    with OutputLock(tmp_path):  # the system released the dead process's lock
+    with FolderLock(tmp_path):  # the system released the dead process's lock
         pass

@@ -71,6 +71,27 @@ def test_coordinate_check_figure_slider_shows_one_step_at_a_time():
         coordinate_check_figure([], mu)
 
 
+def test_coordinate_check_figure_both_panels_are_log_with_their_own_ticks():
+    """Both y axes are log (plotly ignores `matches` between a log and a linear axis, which
+    once drew the muP panel on a linear scale), share one fixed range and show tick labels."""
+    records = [{"width": w, "step": 1, "layer": "block 1", "change": 0.01 * w} for w in (64, 128)]
+    flat = [{"width": w, "step": 1, "layer": "block 1", "change": 0.5} for w in (64, 128)]
+    fig = coordinate_check_figure(records, flat, value="change", y_title="mean |h - h0|")
+    axes = [fig.layout.yaxis, fig.layout.yaxis2]
+    assert [a.type for a in axes] == ["log", "log"]
+    assert all(a.showticklabels for a in axes)
+    assert tuple(axes[0].range) == tuple(axes[1].range)
+    low, high = axes[0].range
+    assert low < math.log10(0.5) < high and low < math.log10(1.28) < high
+    assert fig.layout.yaxis.title.text == "mean |h - h0|"
+    assert list(fig.data[0].y) == [0.64, 1.28] and list(fig.data[1].y) == [0.5, 0.5]
+    zero = records + [{"width": 256, "step": 1, "layer": "block 1", "change": 0.0}]
+    with pytest.raises(ValueError, match="positive finite number for the log axis"):
+        coordinate_check_figure(zero, flat, value="change")
+    with pytest.raises(ValueError, match="lack"):
+        coordinate_check_figure(records, flat)  # no "size" in these records
+
+
 def test_lr_transfer_figure_stars_the_best_rate_and_skips_diverged_runs():
     records = [{"width": 32, "lr": lr, "val_loss": loss} for lr, loss in
                ((1e-3, 3.0), (1e-2, 2.5), (1e-1, float("nan")))]

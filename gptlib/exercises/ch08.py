@@ -4,13 +4,15 @@ Every reference is computed here, from the check's own inputs, independently of 
 the library's formulas: parameter counts from models built on PyTorch's ``meta`` device, the
 minimum of Hoffmann et al.'s fitted loss by a golden-section search, the paper's law inverted by
 bisection, IsoFLOP parabolas by ``numpy.linalg.lstsq``, and muP's learning rates from the rule
-applied to each parameter's shape (cross-checked against :func:`gptlib.optim.parameter_groups`).
+applied to each parameter's shape (cross-checked against :func:`gptlib.optim.parameter_groups`,
+which the answer itself may not call: the check disables it while the answer runs).
 
 The hints name what a wrong answer got wrong (found by recognising the common mistakes, or by
 how the error changes between inputs) without printing the expected value's formula.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 
@@ -114,7 +116,8 @@ def check_training_flops(training_flops) -> None:
         fail(ex, f"for L={l1}, C={c1} your N is off by {e1:+,.0f} parameters (you count "
                  f"{e1 + _non_embedding_params_meta(l1, c1):,.0f})"
                  + (": " + "; ".join(hints) if hints else "") + ".")
-    confirm(ex, "your 6ND matches the parameters of real models, from 1 layer to Cerebras-GPT 13B")
+    confirm(ex, "your 6ND matches the parameters of real models, from 1 layer to "
+                "Cerebras-GPT 13B")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -318,7 +321,7 @@ def check_isoflop_optimum(isoflop_optimum) -> None:
                 fail(ex, "n_opt is right but you gave parameters per token: the question asks "
                          "for tokens per parameter, D / N.")
             fail(ex, f"n_opt is right; tokens per parameter is {ratio:.6g}, expected "
-                     f"{ratio_ref:.6g}: D is what the budget leaves for N parameters.")
+                     f"{ratio_ref:.6g}: D_tok is what the budget leaves for N parameters.")
         x = np.log(np.asarray(params))
         a, b, _ = np.polyfit(x, np.asarray(losses), 2)
         if math.isclose(n_opt, math.exp(-b / a), rel_tol=1e-6):
@@ -335,7 +338,7 @@ def check_isoflop_optimum(isoflop_optimum) -> None:
         fail(ex, f"for a profile that curves downwards your function raised "
                  f"{type(error).__name__}; raise ValueError: the parabola has no minimum.")
     else:
-        fail(ex, f"for a profile that curves downwards (the fitted parabola has a < 0) you "
+        fail(ex, f"for a profile that curves downwards (the fitted parabola's (ln N)^2 coefficient is negative) you "
                  f"returned {answer!r}: that vertex is a maximum; raise ValueError instead.")
     confirm(ex, "your parabola finds the minimum of every IsoFLOP profile, between the sizes "
                 "you were given")
@@ -354,6 +357,48 @@ def _mup_reference(model, eta_base: float) -> dict[str, float]:
         in_block = name.startswith("transformer.h.")
         rates[name] = eta_base / m_d if (in_block and p.dim() == 2) else eta_base
     return rates
+
+
+_LIBRARY_SORTERS = ("parameter_groups", "parameter_kind", "configure_optimizer")
+
+
+@contextlib.contextmanager
+def _without_library_groups(ex: str, answer):
+    """While the answer runs, the library's own sorting of parameters refuses to work: in
+    :mod:`gptlib.optim` and :mod:`gptlib`, and wherever the answer's own globals (the notebook's
+    namespace) hold one of those functions, e.g. after ``from gptlib.optim import
+    parameter_groups``. Everything is put back afterwards, also when the answer fails."""
+    import gptlib
+    from .. import optim
+    originals = {name: getattr(optim, name) for name in _LIBRARY_SORTERS}
+
+    def refusing(name):
+        def refuse(*args, **kwargs):
+            fail(ex, f"your function called {name}, which sorts the parameters for you: the "
+                     f"exercise is to decide from each parameter's name and shape yourself.")
+        return refuse
+
+    replaced = []  # (namespace dict or module, attribute, original)
+    for name, original in originals.items():
+        for module in (optim, gptlib):
+            if getattr(module, name, None) is original:
+                replaced.append((module, name, original))
+                setattr(module, name, refusing(name))
+    answer_globals = getattr(answer, "__globals__", None)
+    if isinstance(answer_globals, dict):
+        for key, value in list(answer_globals.items()):
+            for name, original in originals.items():
+                if value is original:
+                    replaced.append((answer_globals, key, value))
+                    answer_globals[key] = refusing(name)
+    try:
+        yield
+    finally:
+        for where, key, value in reversed(replaced):
+            if isinstance(where, dict):
+                where[key] = value
+            else:
+                setattr(where, key, value)
 
 
 def check_mup_learning_rates(mup_learning_rates) -> None:
@@ -380,7 +425,8 @@ def check_mup_learning_rates(mup_learning_rates) -> None:
                 assert math.isclose(expected[name], eta * group["lr_scale"]), name
         what = (f"d_model {d_model}, base width {base}, {n_layer} layer(s)" if mup
                 else f"a standard-parametrization model (mup=False, d_model {d_model})")
-        got = call_answer(ex, "mup_learning_rates", mup_learning_rates, model, eta)
+        with _without_library_groups(ex, mup_learning_rates):
+            got = call_answer(ex, "mup_learning_rates", mup_learning_rates, model, eta)
         changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
         if changed:
             fail(ex, f"your function changed the model's parameters ({changed[0]} ...): it "

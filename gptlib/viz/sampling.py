@@ -442,7 +442,7 @@ def sampling_playground(generate_text: Callable[..., str], logits_for: Callable[
 
     Args:
         generate_text: ``f(prompt, max_new_tokens=, temperature=, top_k=, top_p=, seed=) -> str``,
-            the continuation (for example ``gptlib.pretrained(...).generate_text``).
+            the continuation (for example ``gptlib.book_model(...).generate_text``).
         logits_for: ``f(prompt) -> (V,)`` logits of the position after the prompt.
         labels: the V token strings.
     Returns:

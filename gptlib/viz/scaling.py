@@ -106,7 +106,7 @@ def scaling_law_figure(compute: Sequence[float], loss: Sequence[float], fit, pap
                        paper_compute: Sequence[float], paper_loss: Sequence[float],
                        labels: Sequence[str] | None = None, seed_losses=None,
                        other_fits: Sequence = (),
-                       title: str = "Our sweep's power law beside the paper's: compare the slopes"
+                       title: str = "Our sweep's power law beside the paper's: the same shape, a slope ours cannot pin down"
                        ) -> go.Figure:
     """Left: the sweep's final losses against compute, and its fitted law ``fit(f)``. Right: the
     reducible loss ``L - c`` of both families against compute, each relative to its smallest run,
@@ -176,7 +176,7 @@ def scaling_law_figure(compute: Sequence[float], loss: Sequence[float], fit, pap
     fig.update_xaxes(type="log", title_text="training compute f (FLOPs)", row=1, col=1)
     fig.update_yaxes(title_text="validation loss (nats/character)", row=1, col=1)
     fig.update_xaxes(type="log", title_text="f / f of the smallest run", row=1, col=2)
-    fig.update_yaxes(type="log", title_text="(L - c) / (L - c) of the smallest run", row=1, col=2)
+    fig.update_yaxes(type="log", title_text="reducible loss L - c, relative to the smallest run", row=1, col=2)
     fig.update_layout(title=title, template="plotly_white", height=480,
                       legend=dict(orientation="h", y=-0.25))
     return fig
@@ -195,7 +195,7 @@ def isoflop_figure(tokens_per_parameter: Sequence[float], losses, budget: float,
         tokens_per_parameter: ``(n,)`` D_tok / N of each size (the small models have the most).
         losses: ``(n, S)`` the final loss of each size for each of S seeds.
         budget: the FLOPs every run spent (shown in the legend).
-        labels: ``(n,)`` names of the sizes (e.g. ``"d_model 8"``), shown on hover.
+        labels: ``(n,)`` names of the sizes (e.g. ``"d_model 8"``), written beside each mean.
     """
     ratio = _positive("tokens_per_parameter", tokens_per_parameter)
     losses = np.asarray(losses, dtype=float)
@@ -216,8 +216,9 @@ def isoflop_figure(tokens_per_parameter: Sequence[float], losses, budget: float,
                     text=[lab for lab in labels for _ in range(losses.shape[1])],
                     hovertemplate="%{text}: %{x:.3g} tokens/parameter, loss %{y:.3f}"
                                   "<extra>one seed</extra>")
-    fig.add_scatter(x=ratio, y=mean, mode="lines+markers", name=f"mean over {losses.shape[1]} seeds",
-                    text=labels, line=dict(color=PALETTE[0]), marker=dict(size=9),
+    fig.add_scatter(x=ratio, y=mean, mode="lines+markers+text", name=f"mean over {losses.shape[1]} seeds",
+                    text=labels, textposition="top center", line=dict(color=PALETTE[0]),
+                    marker=dict(size=9),
                     hovertemplate="%{text}: %{x:.3g} tokens/parameter, mean loss %{y:.3f}"
                                   "<extra></extra>")
     best = int(np.argmin(mean))
@@ -229,7 +230,8 @@ def isoflop_figure(tokens_per_parameter: Sequence[float], losses, budget: float,
                        text=f"{reference_ratio:g} tokens per parameter", xanchor="left",
                        yanchor="top")
     fig.update_layout(title=title, template="plotly_white", height=440, xaxis_type="log",
-                      xaxis_title=f"tokens per parameter D_tok / N (budget {budget:.3g} FLOPs)",
+                      xaxis_title=f"characters per parameter D_tok / N (budget {budget:.3g} FLOPs; "
+                                  f"larger models to the left)",
                       yaxis_title="validation loss (nats/character)",
                       legend=dict(orientation="h", y=-0.22))
     return fig
@@ -240,34 +242,43 @@ def isoflop_figure(tokens_per_parameter: Sequence[float], losses, budget: float,
 # ----------------------------------------------------------------------------------------------
 def coordinate_check_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
                             title: str = "Coordinate check: activations grow with width (standard), "
-                                         "stay flat (muP)") -> go.Figure:
-    """Mean |activation| of each layer against width, standard parametrization (left) and muP
-    (right), with a slider over the training step (0 = initialisation).
+                                         "stay flat (muP)",
+                            value: str = "size", y_title: str = "mean |activation|") -> go.Figure:
+    """One number per layer (``value`` of each record) against width, standard parametrization
+    (left) and muP (right), both on the same log-log axes, with a slider over the training step
+    (0 = initialisation where the records have it).
 
     Args:
-        standard, mup: records ``{"width", "step", "layer", "size"}`` as returned by
-            :func:`gptlib.mup.coordinate_check`.
+        standard, mup: records ``{"width", "step", "layer", value}``, e.g. as returned by
+            :func:`gptlib.mup.coordinate_check` (``value="size"``, the mean |activation|), or
+            records of how far each layer's output moved from its initial value.
+        value: the key of the number to plot; every one must be positive (the axes are log).
+        y_title: the y axis' title, saying what ``value`` measures.
     """
     panels = [list(standard), list(mup)]
     for name, records in zip(("standard", "mup"), panels):
         if not records:
             raise ValueError(f"{name} has no records; pass the output of gptlib.mup.coordinate_check")
-        for r in records[:1]:
-            missing = {"width", "step", "layer", "size"} - set(r)
+        for r in records:
+            missing = {"width", "step", "layer", value} - set(r)
             if missing:
                 raise ValueError(f"{name} records lack {sorted(missing)}")
+            if not (isinstance(r[value], (int, float)) and math.isfinite(r[value]) and r[value] > 0):
+                raise ValueError(f"{name}: every {value!r} must be a positive finite number for the "
+                                 f"log axis, got {r[value]!r} (width {r['width']}, step {r['step']}, "
+                                 f"{r['layer']}); leave out steps where it is 0")
     steps = sorted({r["step"] for r in panels[0]} & {r["step"] for r in panels[1]})
     if not steps:
         raise ValueError("the two sets of records share no training step")
     layers = list(dict.fromkeys(r["layer"] for r in panels[0]))
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06,
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=False, horizontal_spacing=0.08,
                         subplot_titles=("standard parametrization", "muP"))
     per_step = []  # how many traces each step added (they were added step by step)
     for step in steps:
         before = len(fig.data)
         for col, records in enumerate(panels, start=1):
             for i, layer in enumerate(layers):
-                points = sorted((r["width"], r["size"]) for r in records
+                points = sorted((r["width"], r[value]) for r in records
                                 if r["step"] == step and r["layer"] == layer)
                 if not points:
                     continue
@@ -275,7 +286,7 @@ def coordinate_check_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
                 fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=layer, legendgroup=layer,
                                 showlegend=col == 1, visible=step == steps[-1],
                                 line=dict(color=PALETTE[i % len(PALETTE)]), row=1, col=col,
-                                hovertemplate=layer + ": width %{x}, mean |x| %{y:.3g}<extra></extra>")
+                                hovertemplate=layer + ": width %{x}, %{y:.3g}<extra></extra>")
         per_step.append(len(fig.data) - before)
     n_traces = len(fig.data)
     offsets = np.concatenate([[0], np.cumsum(per_step)]).astype(int)
@@ -291,7 +302,13 @@ def coordinate_check_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
     widths = sorted({r["width"] for records in panels for r in records})
     fig.update_xaxes(type="log", title_text="width d_model", tickvals=widths,
                      ticktext=[str(w) for w in widths])
-    fig.update_yaxes(type="log", title_text="mean |activation|", row=1, col=1)
+    # One fixed log range for both panels and every step, so the panels compare by eye and the
+    # slider does not rescale them; each panel shows its own tick labels.
+    every = [r[value] for records in panels for r in records]
+    low, high = math.log10(min(every)), math.log10(max(every))
+    pad = 0.05 * max(high - low, 1.0)
+    fig.update_yaxes(type="log", range=[low - pad, high + pad], showticklabels=True)
+    fig.update_yaxes(title_text=y_title, row=1, col=1)
     fig.update_layout(title=title, template="plotly_white", height=460, legend=dict(y=0.5))
     return fig
 

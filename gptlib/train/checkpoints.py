@@ -7,27 +7,25 @@ Chapter 6 explains why each piece is needed for an exact resume. An output folde
       latest                  the name of the newest complete checkpoint, e.g. "step_000500"
       step_000500/
         config.json           \\ the model, in Hugging Face GPT-2 format:
-        model.safetensors     /  GPT.from_pretrained("out/step_000500") loads it
+        model.safetensors     /  gptlib.load_pretrained("out/step_000500") loads it
+        mup_unfolded.safetensors  (muP models only: see gptlib.checkpoint)
         optimizer.safetensors AdamW's moment estimates (exp_avg, exp_avg_sq) and step counts
         training_state.json   step, recipe, optimizer hyper-parameters, RNG states, file hashes
 
-**Atomic.** A checkpoint is written into a temporary folder, renamed into place (one atomic
-``os.replace``), and only then is ``latest`` switched to it, itself with
-:func:`gptlib.checkpoint.atomic_write`. A crash at any moment leaves ``latest`` naming a complete
-checkpoint; the half-written temporary folder is ignored (and removed by the next save).
+**Atomic.** A checkpoint is written into a temporary folder, renamed into place in one step, and
+only then is ``latest`` switched to it (:mod:`gptlib.files`). A crash at any moment leaves
+``latest`` naming a complete checkpoint; the half-written temporary folder is ignored (and
+removed by the next save).
 
-**Checked.** ``training_state.json`` records the SHA-256 of both tensor files; loading recomputes
-them and refuses a corrupt checkpoint, and refuses one whose model or parameter names differ from
-the model it is loaded into, saying which fields differ.
+**Checked.** ``training_state.json`` holds a manifest, the SHA-256 of every tensor file; loading
+recomputes them and refuses a corrupt checkpoint, and refuses one whose model or parameter names
+differ from the model it is loaded into, saying which fields differ.
 """
 from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
-import socket
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,17 +33,16 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .assets import sha256_of
-from .checkpoint import (CheckpointError, atomic_write, config_from_hf, from_hf_state_dict,
-                         save_pretrained)
-from .config import GPTConfig
+from .. import checks
+from ..checkpoint import (UNFOLDED_FILE, WEIGHTS_FILE, CheckpointError, load_weights, read_config,
+                          save_pretrained)
+from ..config import ConfigError, GPTConfig
+from ..files import atomic_write, check_manifest, manifest, remove_leftovers, replacing_folder
 
 LATEST_FILE = "latest"
-LOCK_FILE = ".lock"
 STATE_FILE = "training_state.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
-MODEL_FILE = "model.safetensors"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: muP weights folded for any GPT-2 loader, with their exact values beside them
 
 
 class TrainingCheckpointError(CheckpointError):
@@ -160,41 +157,28 @@ def save_training_checkpoint(out_dir, model: torch.nn.Module, optimizer: torch.o
     Returns:
         The checkpoint folder, ``out_dir / "step_<step>"``.
     """
-    if keep < 1:
-        raise ValueError(f"keep must be >= 1, got {keep}")
+    checks.integer("keep", keep, low=1)
     core = getattr(model, "module", model)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / checkpoint_name(step)
-    for stale in out_dir.glob(".step_*.tmp*"):  # left by a run that crashed while saving
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{final.name}.tmp"))
-    try:
+    remove_leftovers(out_dir, ".step_*.tmp*")  # left by a run that was killed while saving
+    with replacing_folder(final) as tmp:  # re-saving a step (after a resume) replaces it
         save_pretrained(core, tmp)
         tensors, optimizer_meta = optimizer_to_files(core, optimizer)
         save_file(tensors, str(tmp / OPTIMIZER_FILE), metadata={"format": "pt"})
+        tensor_files = [WEIGHTS_FILE, OPTIMIZER_FILE] + ([UNFOLDED_FILE] if (tmp / UNFOLDED_FILE).is_file()
+                                                         else [])
         record = {
             "format_version": FORMAT_VERSION,
             "step": step,
             "saved_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             "model_config": core.config.to_dict(),
             "optimizer": optimizer_meta,
-            "sha256": {MODEL_FILE: sha256_of(tmp / MODEL_FILE), OPTIMIZER_FILE: sha256_of(tmp / OPTIMIZER_FILE)},
+            "sha256": manifest(tmp, tensor_files),
             "state": state or {},
         }
-        text = json.dumps(record, indent=1) + "\n"
-        atomic_write(tmp / STATE_FILE, lambda p: p.write_text(text))
-        if final.exists():  # re-saving a step (after a resume): move the old one aside first
-            trash = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{final.name}.tmp-old"))
-            os.replace(final, trash / final.name)
-            os.replace(tmp, final)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    atomic_write(out_dir / LATEST_FILE, lambda p: p.write_text(final.name + "\n"))
+        atomic_write(tmp / STATE_FILE, json.dumps(record, indent=1) + "\n")
+    atomic_write(out_dir / LATEST_FILE, final.name + "\n")
     checkpoints = sorted(p for p in out_dir.glob("step_*") if p.is_dir())
     for old in checkpoints[:-keep]:
         if old.name != final.name:
@@ -245,15 +229,7 @@ def read_training_state(path) -> dict:
     if not isinstance(record, dict) or record.get("format_version") != FORMAT_VERSION:
         raise TrainingCheckpointError(f"{state_file} is not a gptlib training state of format "
                                       f"version {FORMAT_VERSION}. " + advice)
-    for filename, expected in record["sha256"].items():
-        file = path / filename
-        if not file.is_file():
-            raise TrainingCheckpointError(f"{file} is missing from the checkpoint. " + advice)
-        actual = sha256_of(file)
-        if actual != expected:
-            raise TrainingCheckpointError(
-                f"{file} is corrupt: its SHA-256 is {actual[:16]}..., but {STATE_FILE} recorded "
-                f"{expected[:16]}... when it was saved. " + advice)
+    check_manifest(path, record["sha256"], TrainingCheckpointError, advice)
     return record
 
 
@@ -277,95 +253,28 @@ def load_training_checkpoint(path, model: torch.nn.Module, optimizer: torch.opti
     path = Path(path)
     record = read_training_state(path)
     core = getattr(model, "module", model)
-    saved_config = GPTConfig.from_dict(record["model_config"])
-    hf_config = config_from_hf(json.loads((path / "config.json").read_text()))
+    try:
+        saved_config = GPTConfig.from_dict(record["model_config"])
+        hf_config, folded = read_config(path)
+    except (ConfigError, CheckpointError) as e:
+        raise TrainingCheckpointError(f"{path} does not describe a model gptlib can build: {e}") from None
     differences = config_differences(saved_config, core.config)
     if differences:
         raise TrainingCheckpointError(
             f"checkpoint {path} was saved for a different model: " + "; ".join(differences)
             + ". Resume with the checkpoint's model settings, or use a new output folder for a new model.")
-    if hf_config.d_model != saved_config.d_model or hf_config.n_layer != saved_config.n_layer:
+    if config_differences(hf_config, saved_config.replace(dropout=0.0)):
         raise TrainingCheckpointError(f"{path}: config.json and {STATE_FILE} disagree about the model")
     try:
-        weights = load_file(str(path / MODEL_FILE), device=str(map_location))
         optimizer_tensors = load_file(str(path / OPTIMIZER_FILE), device="cpu") if optimizer is not None else None
     except (SafetensorError, OSError) as e:
         raise TrainingCheckpointError(f"{path}: a tensor file cannot be read ({e})") from None
     backup = {k: v.clone() for k, v in core.state_dict().items()}
     try:
-        from_hf_state_dict(core, weights, source=str(path / MODEL_FILE))
+        load_weights(core, path, folded, map_location)
         if optimizer is not None:
             optimizer_from_files(core, optimizer, optimizer_tensors, record["optimizer"], str(path))
     except BaseException:
         core.load_state_dict(backup)
         raise
     return record
-
-
-# ----------------------------------------------------------------------------------------------
-# one run per output folder
-# ----------------------------------------------------------------------------------------------
-class OutputLock:
-    """Exclusive ownership of an output folder for one training run (a context manager).
-
-    Uses an operating-system file lock on ``out_dir/.lock``, which the system releases when the
-    process ends, even by a crash, so a stale lock never blocks a later run. The file records who
-    holds it, so the refusal can say which process to wait for.
-    """
-
-    def __init__(self, out_dir):
-        self.out_dir = Path(out_dir)
-        self.file = None
-
-    def acquire(self) -> "OutputLock":
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        path = self.out_dir / LOCK_FILE
-        f = open(path, "a+")
-        try:
-            _lock_file(f)
-        except OSError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            f.close()
-            raise TrainingCheckpointError(
-                f"another training run is writing to {self.out_dir} ({holder}). Two runs writing one "
-                f"folder would overwrite each other's checkpoints: wait for it to finish, stop it, or "
-                f"choose another output folder.") from None
-        f.seek(0)
-        f.truncate()
-        f.write(f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        f.flush()
-        self.file = f
-        return self
-
-    def release(self) -> None:
-        if self.file is not None:
-            _unlock_file(self.file)
-            self.file.close()
-            self.file = None
-
-    def __enter__(self) -> "OutputLock":
-        return self if self.file is not None else self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-try:  # POSIX
-    import fcntl
-
-    def _lock_file(f) -> None:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-    def _unlock_file(f) -> None:
-        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-except ImportError:  # Windows
-    import msvcrt
-
-    def _lock_file(f) -> None:
-        f.seek(0)
-        msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
-
-    def _unlock_file(f) -> None:
-        f.seek(0)
-        msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)

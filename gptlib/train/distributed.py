@@ -23,6 +23,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from .. import checks
+
 
 @dataclass(frozen=True)
 class DistributedContext:
@@ -73,7 +75,7 @@ def setup(device_type: str = "cpu") -> DistributedContext:
     if world_size == 1:
         return DistributedContext()
     if device_type == "mps":
-        raise ValueError("several processes cannot share Apple's MPS device; run them on the CPU "
+        raise checks.ArgumentError("several processes cannot share Apple's MPS device; run them on the CPU "
                          "(--device cpu), or run one process on MPS")
     backend = "nccl" if device_type == "cuda" else "gloo"
     if device_type == "cuda":
@@ -108,7 +110,7 @@ def shard(batch: torch.Tensor, context: DistributedContext) -> torch.Tensor:
         return batch
     b, k = batch.size(0), context.world_size
     if b % k:
-        raise ValueError(f"the batch of {b} sequences cannot be split evenly over {k} processes; "
+        raise checks.ArgumentError(f"the batch of {b} sequences cannot be split evenly over {k} processes; "
                          f"choose a batch size divisible by {k}")
     per_process = b // k
     return batch[context.rank * per_process:(context.rank + 1) * per_process]
@@ -128,12 +130,3 @@ def barrier(context: DistributedContext) -> None:
     """Wait until every process gets here (a no-op for a single process)."""
     if context.enabled:
         dist.barrier()
-
-
-def broadcast_object(obj, context: DistributedContext):
-    """Rank 0's ``obj`` on every process (any picklable value)."""
-    if not context.enabled:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]

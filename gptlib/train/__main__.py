@@ -1,0 +1,4 @@
+"""``python -m gptlib.train --help``: the training command line (:mod:`gptlib.train.cli`)."""
+from .cli import main
+
+raise SystemExit(main())
