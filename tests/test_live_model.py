@@ -88,7 +88,7 @@ def _need(condition: bool, message: str) -> None:
 @pytest.fixture(scope="module")
 def book_model():
     """The cached model that the book's build exported, and its tokenizer (eval mode)."""
-    cached = gptlib.pretrained("shakespeare-char", progress=False)
+    cached = gptlib.book_model("shakespeare-char", progress=False)
     cached.model.eval()
     return cached.model, cached.tokenizer
 
@@ -371,7 +371,7 @@ def test_sampling_ties_and_boundaries_match_gptlib(open_page):
             "([t, k, p]) => { try { liveModel.checkSamplingArgs(78, t, k, p); return null; }"
             " catch (e) { return e.message; } }", [t, k, p])
         with pytest.raises(ValueError):
-            gptlib.sample.check_sampling_args(V, t, k, p)
+            gptlib.sample.check_sampling(V, temperature=t, top_k=k, top_p=p)
         assert message and ("must be" in message), (t, k, p, message)
 
 

@@ -1,7 +1,7 @@
 """The book's own trained model, run in the reader's browser: weights as a static asset.
 
 The static book cannot run Python, but it can run JavaScript. This extension makes the book's
-pretrained Shakespeare model (``gptlib.pretrained("shakespeare-char")``, built by ``make data``)
+trained Shakespeare model (``gptlib.book_model("shakespeare-char")``, built by ``make data``)
 part of the built book, so that chapter 3's live attention explorer and chapter 7's live sampling
 playground run the trained model in the page, with no kernel and no server:
 
@@ -56,35 +56,38 @@ class LiveModelError(Exception):
 
 # ----------------------------------------------------------------------------- the model
 def load_book_model():
-    """The book's cached pretrained model as ``(model, tokenizer, record)``: a ``gptlib.GPT`` in
-    eval mode, its ``CharTokenizer`` and the cache's record (recipe, weights' SHA-256, loss).
+    """The book's cached model as ``(model, tokenizer, record)``: a ``gptlib.GPT`` in eval mode,
+    its ``CharTokenizer`` and the cache's record (the corpus's SHA-256, steps, loss).
 
-    This is the one place that names ``gptlib.pretrained``. It never trains: a model that is not
-    cached, or was cached with another recipe or corpus, raises :class:`LiveModelError`.
+    This is the one place that names ``gptlib.book_models``. It never trains: a model that is not
+    cached, or was cached with another recipe, corpus or version of gptlib, raises
+    :class:`LiveModelError`.
     """
-    from gptlib import pretrained as book_pretrained  # the one import of the pretrained cache
+    from gptlib import book_models  # the one import of the book's model cache
 
-    status = book_pretrained.cache_status(MODEL_NAME)
+    status = book_models.cache_status(MODEL_NAME)
     if status != "ready":
         why = "is not built" if status == "missing" else f"is {status}"
         raise LiveModelError(
-            f"the book's pretrained model {MODEL_NAME!r} {why}, so its weights cannot be put in "
-            f"the book for the live widgets of chapters 3 and 7. Run `{PREPARE}` (python -m "
-            f"gptlib.pretrained prepare), which trains and caches it (a few minutes), then build "
-            f"again.")
+            f"the book's model {MODEL_NAME!r} {why}, so its weights cannot be put in the book "
+            f"for the live widgets of chapters 3 and 7. Run `{PREPARE}` "
+            f"({book_models.PREPARE_COMMAND}), which trains and caches it (a few minutes), then "
+            f"build again.")
     try:
-        cached = book_pretrained(MODEL_NAME, progress=False)
+        cached = book_models.book_model(MODEL_NAME, progress=False)
     except Exception as error:  # a corrupt cache: its message says how to rebuild it
-        raise LiveModelError(f"the book's pretrained model {MODEL_NAME!r} cannot be loaded: "
+        raise LiveModelError(f"the book's model {MODEL_NAME!r} cannot be loaded: "
                              f"{error}") from None
     cached.model.eval()
     return cached.model, cached.tokenizer, {"val_loss": cached.val_loss, **_record(cached)}
 
 
 def _record(cached) -> dict:
-    path = Path(cached.path) / "recipe.json"
+    from gptlib import book_models
+
+    path = Path(cached.path) / book_models.RECORD_FILE
     record = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    return {k: record[k] for k in ("weights_sha256", "steps", "data_sha256") if k in record}
+    return {k: record[k] for k in ("steps", "data_sha256") if k in record}
 
 
 def check_supported(model) -> None:

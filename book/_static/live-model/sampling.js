@@ -12,7 +12,7 @@
 
 import {forward, newCache, softmax} from "./model.js";
 
-// Refuse settings that make no distribution, as gptlib.sample.check_sampling_args does.
+// Refuse settings that make no distribution, as gptlib.sample.check_sampling does.
 export function checkSamplingArgs(V, temperature, topK, topP) {
   if (typeof temperature !== "number" || !Number.isFinite(temperature) || temperature < 0) {
     throw new RangeError(`temperature must be a finite number >= 0 (0 means greedy), ` +
