@@ -2,18 +2,19 @@
 
 Chapter 6 derives the groups; chapter 8 adds muP.
 
-**Weight decay on matrices only.** Decoupled weight decay (Loshchilov and Hutter 2019) shrinks a
-parameter towards zero by ``lr * weight_decay * p`` every step. That is a sensible prior for the
-weight matrices of the linear layers, whose scale sets how strongly each layer transforms its
-input. It is the wrong prior for the other parameters, which get none:
+**Weight decay on matrices only** (this book's choice, minGPT's grouping; the Cerebras-GPT paper
+gives a decay of 0.1 but not which parameters it applies to). Decoupled weight decay (Loshchilov
+and Hutter 2019) shrinks a parameter towards zero by ``lr * weight_decay * p`` every step. That is
+a sensible prior for the weight matrices of the linear layers, whose scale sets how strongly each
+layer transforms its input. The other parameters get none:
 
 * **biases** and **LayerNorm gains and biases**: zero is not a neutral value for a gain (1 is), and
-  these are so few parameters that decaying them regularises nothing, it only pulls the
-  normalisation away from where the data wants it;
-* **the token and position embedding tables**: they are look-up tables, not maps. A row gets a
-  gradient only when its token or position occurs, but decay shrinks *every* row at *every* step, so
-  rare tokens (and, in short runs, positions seen less often) drift towards zero between their
-  updates. The token table is also the tied output head, so decaying it would shrink the logits.
+  these few numbers regularise nothing;
+* **the token and position embedding tables**: exempt so that the scale of the tied table (it is
+  also the output head, whose size sets how sharp the predictions can be) is left to the data.
+  The reason often given, that a row gets a gradient only when its token or position occurs, does
+  not hold for this model: the tied head gives every row of the token table a gradient at every
+  position, and every window holds every position (chapter 6 measures both).
 
 **muP** (Yang et al. 2021; Cerebras-GPT's muP models). With width multiplier
 ``m_d = d_model / d_base``, the hidden matrices (the four linear layers of every block) train with
