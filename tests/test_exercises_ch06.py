@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from gptlib import GPT, GPTConfig
 from gptlib.exercises import ExerciseError, ch06
+from gptlib.schedule import Schedule
 
 
 def raises(match: str = ""):
@@ -28,8 +29,17 @@ def cross_entropy_gather(logits, targets):  # written differently: gather and an
     return (log_norm - logits.gather(1, targets[:, None]).squeeze(1)).sum() / len(targets)
 
 
-def _log_p(l):
-    return torch.log_softmax(l, -1)
+def _log_p(l, dim=-1):  # written out: the checks rule out torch's log_softmax while they run
+    shifted = l - l.amax(dim, keepdim=True)
+    return shifted - shifted.exp().sum(dim, keepdim=True).log()
+
+
+def _clip_with_torch(grads, max_norm):  # clip_grad_norm_ on copies: right, but ruled out
+    params = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = g.clone()
+    norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+    return [p.grad for p in params], norm
 
 
 CE_WRONG = {
@@ -39,7 +49,7 @@ CE_WRONG = {
                   "overflows"),
     "wrong sign": (lambda l, t: _log_p(l)[torch.arange(len(t)), t].mean(), "sign is flipped"),
     "bits": (lambda l, t: -_log_p(l)[torch.arange(len(t)), t].mean() / math.log(2), "bits"),
-    "softmax over positions": (lambda l, t: -torch.log_softmax(l, 0)[torch.arange(len(t)), t].mean(),
+    "softmax over positions": (lambda l, t: -_log_p(l, 0)[torch.arange(len(t)), t].mean(),
                                "dim 0"),
     "every token": (lambda l, t: -_log_p(l).mean(), "only of each row's target"),
     "logits[:, targets]": (lambda l, t: -_log_p(l)[:, t].mean(), "an \\(N, N\\) block"),
@@ -48,6 +58,21 @@ CE_WRONG = {
     "in place": (lambda l, t: -(l.sub_(l.max(-1, keepdim=True).values) - l.exp().sum(-1, keepdim=True).log())
                  [torch.arange(len(t)), t].mean(), "in place"),
     "returns per-position losses": (lambda l, t: -_log_p(l)[torch.arange(len(t)), t], "one number"),
+    # the functions the question rules out, each caught while the answer runs
+    "F.cross_entropy": (lambda l, t: F.cross_entropy(l, t), "calls F.cross_entropy"),
+    "log_softmax and gather": (lambda l, t: -torch.log_softmax(l, dim=-1).gather(
+        -1, t[:, None]).mean(), "calls torch.log_softmax"),
+    "Tensor.log_softmax": (lambda l, t: -l.log_softmax(-1)[torch.arange(len(t)), t].mean(),
+                           "calls Tensor.log_softmax"),
+    "logsumexp": (lambda l, t: (torch.logsumexp(l, -1) - l[torch.arange(len(t)), t]).mean(),
+                  "calls torch.logsumexp"),
+    "nll_loss": (lambda l, t: F.nll_loss(F.log_softmax(l, -1), t), "rules out"),
+    # shifted by the row maximum, but then the log of a probability: -inf when it underflows
+    "log of the shifted softmax": (lambda l, t: -torch.softmax(
+        l - l.amax(-1, keepdim=True), -1).log()[torch.arange(len(t)), t].mean(),
+        "log of a probability"),
+    "log of softmax": (lambda l, t: -torch.softmax(l, -1).log()[torch.arange(len(t)), t].mean(),
+                       "log\\(0\\) is -inf"),
 }
 
 
@@ -164,6 +189,8 @@ SCHEDULE_WRONG = {
     "S - W - 1": (lambda s, p, w, t, f=0.1: learning_rate(s, p, w, t, f) if s < w or s >= t
                   else p * (1 - (1 - f) * (s - w) / max(t - w - 1, 1)), "expected"),
     "only 111M": (lambda s, p, w, t, f=0.1: learning_rate(s, 6e-4, 1526, 9037, 0.1), "expected"),
+    "gptlib's Schedule": (lambda s, p, w, t, f=0.1: Schedule(p, w, t, "linear", f)(s),
+                          "without gptlib.schedule"),
 }
 
 
@@ -221,6 +248,7 @@ CLIP_WRONG = {
                                "ZeroDivisionError"),
     "mean of squares": (lambda gs, c: clip_gradients(gs, c)[:1] + (torch.sqrt(sum((g ** 2).mean() for g in gs)),),
                         "ALL gradients together"),
+    "torch's clip_grad_norm_ on copies": (_clip_with_torch, "calls torch.nn.utils.clip_grad_norm_"),
 }
 
 
@@ -337,3 +365,18 @@ def test_a_crashing_answer_becomes_an_exercise_error():
         ch06.check_cross_entropy(broken)
     with raises("should be a function"):
         ch06.check_learning_rate(0.1)
+
+
+def test_banned_functions_are_put_back_after_a_check():
+    """The tripwires of 6.1 and 6.4 live only while the answer runs, also when it fails."""
+    originals = (F.cross_entropy, torch.log_softmax, torch.logsumexp, torch.Tensor.log_softmax,
+                 torch.nn.utils.clip_grad_norm_)
+    with raises("rules out"):
+        ch06.check_cross_entropy(CE_WRONG["F.cross_entropy"][0])
+    with raises("rules out"):
+        ch06.check_clip_gradients(_clip_with_torch)
+    assert (F.cross_entropy, torch.log_softmax, torch.logsumexp, torch.Tensor.log_softmax,
+            torch.nn.utils.clip_grad_norm_) == originals
+    assert "log_softmax" not in vars(torch.Tensor)
+    logits = torch.randn(3, 4)
+    torch.testing.assert_close(torch.log_softmax(logits, -1), logits.log_softmax(-1))

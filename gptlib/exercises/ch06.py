@@ -8,6 +8,7 @@ unchanged. A wrong answer gets a hint that names what it got wrong.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 
@@ -17,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._core import ExerciseError, close, confirm, fail, require_callable
+from .ch03 import forbid
 
 
 def _call(exercise: str, name: str, function, *args):
@@ -58,6 +60,57 @@ def _scalar(exercise: str, name: str, value) -> float:
     return float(t)
 
 
+@contextlib.contextmanager
+def _banned(exercise: str, name: str, answer, banned: dict, rule: str):
+    """While the answer runs, each function in ``banned`` (``"label": (owner, attribute)``, the
+    owner a module or class) raises an :class:`ExerciseError` naming it, also where the answer's
+    own globals hold it under another name (``from torch import logsumexp as lse``). Everything
+    is put back afterwards, also when the answer fails."""
+    replaced = []  # (owner, attribute, original, was in the owner's own __dict__)
+    originals = {}
+    for label, (owner, attribute) in banned.items():
+        original = getattr(owner, attribute)
+        originals[id(original)] = label
+
+        def tripwire(*args, _label=label, **kwargs):
+            fail(exercise, f"`{name}` calls {_label}, which the exercise rules out: {rule}")
+        own = attribute in vars(owner)
+        replaced.append((owner, attribute, original, own))
+        setattr(owner, attribute, tripwire)
+    scope = getattr(answer, "__globals__", None)
+    renamed = []
+    if isinstance(scope, dict):
+        for key, value in list(scope.items()):
+            label = originals.get(id(value))
+            if label is not None and not isinstance(value, type(contextlib)):
+                def tripwire(*args, _label=label, **kwargs):
+                    fail(exercise, f"`{name}` calls {_label}, which the exercise rules out: "
+                                   f"{rule}")
+                renamed.append((key, value))
+                scope[key] = tripwire
+    try:
+        yield
+    finally:
+        for owner, attribute, original, own in reversed(replaced):
+            if own:
+                setattr(owner, attribute, original)
+            else:
+                delattr(owner, attribute)
+        for key, value in renamed:
+            scope[key] = value
+
+
+_CE_BANNED = {"F.cross_entropy": (F, "cross_entropy"), "F.nll_loss": (F, "nll_loss"),
+              "F.log_softmax": (F, "log_softmax"), "torch.log_softmax": (torch, "log_softmax"),
+              "torch.logsumexp": (torch, "logsumexp"),
+              "torch.special.log_softmax": (torch.special, "log_softmax"),
+              "torch.special.logsumexp": (torch.special, "logsumexp"),
+              "Tensor.log_softmax": (torch.Tensor, "log_softmax"),
+              "Tensor.logsumexp": (torch.Tensor, "logsumexp")}
+_CE_RULE = ("write the normalisation yourself (the max trick, exp, sum, log), without "
+            "F.cross_entropy, log_softmax or logsumexp.")
+
+
 # ----------------------------------------------------------------------------------------------
 # Exercise 6.1: next-token cross-entropy by hand
 # ----------------------------------------------------------------------------------------------
@@ -77,7 +130,8 @@ def check_cross_entropy(cross_entropy) -> None:
              (scales * torch.randn(4, 7, generator=generator), torch.tensor([6, 0, 3, 1]))]
     for logits, targets in cases:
         given_logits, given_targets = logits.clone(), targets.clone()
-        got = _call(ex, "cross_entropy", cross_entropy, given_logits, given_targets)
+        with _banned(ex, "cross_entropy", cross_entropy, _CE_BANNED, _CE_RULE):
+            got = _call(ex, "cross_entropy", cross_entropy, given_logits, given_targets)
         _unchanged(ex, "logits", given_logits, logits)
         _unchanged(ex, "targets", given_targets, targets)
         value = _scalar(ex, "cross_entropy", got)
@@ -113,11 +167,19 @@ def check_cross_entropy(cross_entropy) -> None:
     # the whole batch underflows the rows whose logits are far below the batch's maximum)
     rows = [(torch.tensor([[1000.0, 0.0, -1000.0]]), torch.tensor([0])),
             (torch.tensor([[0.0, 500.0, 0.0]]), torch.tensor([1])),
-            (torch.tensor([[0.0, 1.0, 2.0]]), torch.tensor([2]))]
+            (torch.tensor([[0.0, 1.0, 2.0]]), torch.tensor([2])),
+            (torch.tensor([[0.0, 1000.0]]), torch.tensor([0]))]  # target far below the max
     for logits, targets in rows:
-        got = _scalar(ex, "cross_entropy", _call(ex, "cross_entropy", cross_entropy, logits.clone(),
-                                                 targets.clone()))
+        with _banned(ex, "cross_entropy", cross_entropy, _CE_BANNED, _CE_RULE):
+            got = _scalar(ex, "cross_entropy", _call(ex, "cross_entropy", cross_entropy,
+                                                     logits.clone(), targets.clone()))
         expected = float(F.cross_entropy(logits.double(), targets))
+        if not math.isfinite(got) and int(targets) != int(logits.argmax()):
+            fail(ex, f"with logits {logits[0].tolist()} and target {int(targets)} your loss is "
+                     f"not finite, although the right one is {expected:g}: the target's "
+                     f"probability is about e^{-expected:g}, which is 0 in float32, and log(0) "
+                     f"is -inf. Do not take the log of a probability: keep the log-probability "
+                     f"as (shifted logit) minus (log of the sum of the exponentials).")
         if not math.isfinite(got):
             fail(ex, f"with logits {logits[0].tolist()} your loss is not finite: exp(1000) overflows "
                      f"in float32. Subtracting the same number from every logit of a row does not "
@@ -126,10 +188,11 @@ def check_cross_entropy(cross_entropy) -> None:
             fail(ex, f"with logits {logits[0].tolist()} and target {int(targets)} you give "
                      f"{got:.6g}, expected {expected:.6g}. Subtract the row's maximum before "
                      f"exponentiating, and add it back after the log.")
-    together = torch.cat([logits for logits, _ in rows])
-    targets = torch.cat([t for _, t in rows])
-    got = _scalar(ex, "cross_entropy", _call(ex, "cross_entropy", cross_entropy, together.clone(),
-                                             targets.clone()))
+    together = torch.cat([logits for logits, _ in rows[:3]])
+    targets = torch.cat([t for _, t in rows[:3]])
+    with _banned(ex, "cross_entropy", cross_entropy, _CE_BANNED, _CE_RULE):
+        got = _scalar(ex, "cross_entropy", _call(ex, "cross_entropy", cross_entropy,
+                                                 together.clone(), targets.clone()))
     expected = float(F.cross_entropy(together.double(), targets))
     if not math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-4):
         fail(ex, f"the rows {together.tolist()} give the right loss one at a time, but together "
@@ -262,6 +325,8 @@ def check_learning_rate(learning_rate) -> None:
     (W = 1526, S = 9037)."""
     ex = "6.3"
     require_callable(ex, "learning_rate", learning_rate)
+    forbid(ex, "learning_rate", learning_rate, names=("Schedule",), libraries=("gptlib",),
+           rule="write the schedule's formula yourself, without gptlib.schedule.")
     W, S = _111M_WARMUP, _111M_TOTAL
     corners = (0, 1, W // 2, W - 1, W, W + 1, (W + S) // 2, S - 1, S, S + 63)
     for peak, warmup, total, f in ((1.0, 10, 50, 0.1), (6e-4, W, S, 0.1), (3e-3, 5, 5, 0.1),
@@ -314,6 +379,15 @@ def check_learning_rate(learning_rate) -> None:
 # ----------------------------------------------------------------------------------------------
 # Exercise 6.4: gradient clipping by the global norm
 # ----------------------------------------------------------------------------------------------
+_CLIP_BANNED = {"torch.nn.utils.clip_grad_norm_": (torch.nn.utils, "clip_grad_norm_"),
+                "torch.nn.utils.clip_grad.clip_grad_norm_":
+                    (torch.nn.utils.clip_grad, "clip_grad_norm_"),
+                "torch.nn.utils.clip_grad_norm": (torch.nn.utils, "clip_grad_norm"),
+                "torch.nn.utils.get_total_norm": (torch.nn.utils, "get_total_norm"),
+                "torch.nn.utils.clip_grads_with_norm_": (torch.nn.utils, "clip_grads_with_norm_")}
+_CLIP_RULE = "compute the global norm and the factor yourself, without torch's clipping."
+
+
 def check_clip_gradients(clip_gradients) -> None:
     """``clip_gradients(grads, max_norm) -> (clipped, total_norm)``: ``grads`` a list of tensors;
     the global L2 norm over all of them, and the list scaled by ``min(1, max_norm / total_norm)``
@@ -335,7 +409,19 @@ def check_clip_gradients(clip_gradients) -> None:
     cases.append(([torch.zeros(3, dtype=torch.float64), torch.zeros(2, 2, dtype=torch.float64)], 1.0))
     for grads, max_norm in cases:
         given = [g.clone() for g in grads]
-        result = _call(ex, "clip_gradients", clip_gradients, given, max_norm)
+        zero = all(float(g.abs().max()) == 0 for g in grads)
+        with _banned(ex, "clip_gradients", clip_gradients, _CLIP_BANNED, _CLIP_RULE):
+            try:
+                result = clip_gradients(given, max_norm)
+            except ExerciseError:
+                raise
+            except Exception as error:
+                if zero:
+                    fail(ex, f"with gradients that are all zero (global norm 0) your function "
+                             f"raised {type(error).__name__}: {error}. The question says what "
+                             f"to do when the norm is 0: nothing needs shortening, so do not "
+                             f"divide by it.")
+                result = _call(ex, "clip_gradients", clip_gradients, given, max_norm)
         _unchanged(ex, "grads", given, grads)
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             fail(ex, "return two things: the list of clipped gradients and the total norm.")
