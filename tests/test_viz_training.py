@@ -27,6 +27,8 @@ def test_schedule_figure_in_tokens_subsamples_long_schedules():
     assert len(xs) <= 102 and xs[-1] == 9032 * 245_760
     assert fig.layout.xaxis.title.text == "tokens seen"
     assert fig.layout.shapes[0].x0 == 1526 * 245_760
+    steps = list(fig.data[0].customdata)  # the hover names the step of every token count
+    assert [x // 245_760 for x in xs] == steps and "step" in fig.data[0].hovertemplate
 
 
 def test_schedule_figure_refuses_bad_input():

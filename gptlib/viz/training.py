@@ -36,7 +36,8 @@ def schedule_figure(schedules: Mapping[str, Callable[[int], float]], total_steps
         schedules: name -> a function ``step -> learning rate`` (a :class:`gptlib.schedule.Schedule`
             is one); each must accept integer steps ``0 .. total_steps - 1``.
         total_steps: how many steps to draw (default: each schedule's ``total_steps`` attribute).
-        tokens_per_step: if given, the x axis is tokens seen (step x tokens per step) instead of steps.
+        tokens_per_step: if given, the x axis is tokens seen (step x tokens per step) instead of
+            steps; the hover text gives the step too.
         warmup_steps: draw a dashed line where the warm-up ends (default: the first schedule's
             ``warmup_steps`` attribute, if it has one).
         points: at most this many points per curve (steps are subsampled evenly, ends kept).
@@ -59,14 +60,17 @@ def schedule_figure(schedules: Mapping[str, Callable[[int], float]], total_steps
         stride = max(1, n // points)
         steps = sorted(set(range(0, n, stride)) | {n - 1})
         xs = [s * tokens_per_step for s in steps] if tokens_per_step else steps
+        hover = ("%{x:.3s} tokens, step %{customdata:,}<br>learning rate %{y:.3e}"
+                 if tokens_per_step else "step %{x:,}<br>learning rate %{y:.3e}")
         fig.add_scatter(x=xs, y=[schedule(s) for s in steps], mode="lines", name=name,
+                        customdata=steps, hovertemplate=hover + f"<extra>{name}</extra>",
                         line=dict(color=PALETTE[i % len(PALETTE)], width=2.5))
     if warmup_steps is None:
         warmup_steps = getattr(next(iter(schedules.values())), "warmup_steps", None)
     if warmup_steps:
         x = warmup_steps * tokens_per_step if tokens_per_step else warmup_steps
         fig.add_vline(x=x, line=dict(dash="dash", color="#777777"),
-                      annotation_text="end of warm-up", annotation_position="top right")
+                      annotation_text="end of warm-up", annotation_position="bottom right")
     fig.update_layout(title=title, template="plotly_white", height=380,
                       xaxis_title="tokens seen" if tokens_per_step else "optimizer step",
                       yaxis_title="learning rate", yaxis_exponentformat="e",
