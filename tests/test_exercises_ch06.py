@@ -175,7 +175,8 @@ SCHEDULE_WRONG = {
                        "starts at 0"),
     "decay to 0": (lambda s, p, w, t, f=0.1: learning_rate(s, p, w, t, 0.0), "ends at 0"),
     "cosine": (lambda s, p, w, t, f=0.1: learning_rate(s, p, w, t, f) if s < w or s >= t else
-               p * (f + (1 - f) * (1 + math.cos(math.pi * (s - w) / (t - w))) / 2), "expected"),
+               p * (f + (1 - f) * (1 + math.cos(math.pi * (s - w) / (t - w))) / 2),
+               "cosine shape"),
     "<= warmup": (lambda s, p, w, t, f=0.1: p * (s + 1) / w if s <= w else learning_rate(s, p, w, t, f),
                   "never exceed the peak"),
     "decay from step 0": (lambda s, p, w, t, f=0.1: learning_rate(s, p, w, t, f) if s < w or s >= t
@@ -189,6 +190,8 @@ SCHEDULE_WRONG = {
     "S - W - 1": (lambda s, p, w, t, f=0.1: learning_rate(s, p, w, t, f) if s < w or s >= t
                   else p * (1 - (1 - f) * (s - w) / max(t - w - 1, 1)), "expected"),
     "only 111M": (lambda s, p, w, t, f=0.1: learning_rate(s, 6e-4, 1526, 9037, 0.1), "expected"),
+    "keeps falling after S": (lambda s, p, w, t, f=0.1: learning_rate(s, p, w, t, f) if s < t
+                              else p * (1 - (1 - f) * (s - w) / max(t - w, 1)), "keeps falling"),
     "gptlib's Schedule": (lambda s, p, w, t, f=0.1: Schedule(p, w, t, "linear", f)(s),
                           "without gptlib.schedule"),
 }

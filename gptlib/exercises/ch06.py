@@ -357,6 +357,15 @@ def check_learning_rate(learning_rate) -> None:
                         "never exceed the peak.")
             elif step >= total and math.isclose(got, 0.0, abs_tol=1e-15) and f > 0:
                 hint = "after the last step the rate stays at final_fraction * peak, not 0."
+            elif step > total and math.isclose(
+                    got, peak * (1 - (1 - f) * (step - warmup) / span), rel_tol=1e-6):
+                hint = ("after step S your line keeps falling; from S on the rate stays at "
+                        "final_fraction * peak.")
+            elif warmup < step < total and math.isclose(
+                    got, peak * (f + (1 - f) * (1 + math.cos(math.pi * (step - warmup) / span)) / 2),
+                    rel_tol=1e-6):
+                hint = ("that is the cosine shape of the cell above; this exercise asks for the "
+                        "linear decay, a straight line from the peak to final_fraction * peak.")
             elif warmup < step < total and math.isclose(got, peak * (1 - (step - warmup) / span),
                                                         rel_tol=1e-6):
                 hint = "your decay ends at 0; Cerebras-GPT decays to final_fraction (10%) of the peak."
