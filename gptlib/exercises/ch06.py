@@ -618,7 +618,7 @@ def check_accumulate_gradients(accumulate_gradients) -> None:
                     "-1 the sequences count different numbers of positions: weight by the share "
                     "of counted positions, (y_j != -1).sum() / (y != -1).sum().")
         else:
-            hint = ("weight micro-batch j's mean loss by N_j / N, its counted positions over the "
+            hint = ("weight micro-batch j's mean loss by n_j / n, its counted positions over the "
                     "whole batch's, so that the weighted losses add up to the batch's mean loss.")
         fail(ex, f"with {where} your accumulated gradient differs from the gradient of the whole "
                  f"batch's mean loss. Hint: {hint}")
