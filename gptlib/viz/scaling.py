@@ -25,16 +25,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from . import PALETTE
-
-
-def _positive(name: str, values) -> np.ndarray:
-    array = np.asarray(values, dtype=float)
-    if array.ndim != 1 or len(array) == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {array.shape}")
-    if np.any(~np.isfinite(array)) or np.any(array <= 0):
-        raise ValueError(f"{name} must hold positive finite numbers, got {array.tolist()}")
-    return array
+from . import inputs
+from .style import PALETTE, legend_row
 
 
 # ----------------------------------------------------------------------------------------------
@@ -54,14 +46,13 @@ def flops_comparison_figure(names: Sequence[str], counts: Mapping[str, Sequence[
         raise ValueError("counts is empty: give at least one label -> FLOPs per model")
     fig = go.Figure()
     for i, (label, values) in enumerate(counts.items()):
-        values = _positive(f"counts[{label!r}]", values)
-        if len(values) != len(names):
-            raise ValueError(f"counts[{label!r}] has {len(values)} values for {len(names)} models")
+        values = inputs.series(f"counts[{label!r}]", values, length=len(names), per="model",
+                               positive=True)
         fig.add_bar(x=names, y=values, name=label, marker_color=PALETTE[i % len(PALETTE)],
                     hovertemplate="%{x}: %{y:.3g} FLOPs<extra>" + label + "</extra>")
     fig.update_layout(title=title, template="plotly_white", barmode="group", height=400,
                       xaxis_title="model", yaxis_title="training compute (FLOPs)",
-                      yaxis_type="log", legend=dict(orientation="h", y=-0.2))
+                      yaxis_type="log", legend=legend_row(-0.2))
     return fig
 
 
@@ -75,7 +66,8 @@ def tokens_per_parameter_figure(names: Sequence[str], params: Sequence[float], t
         names, params, tokens: ``(M,)`` each, the runs to mark.
         others: optional label -> ``(params, tokens)`` of other models to show for contrast.
     """
-    params, tokens = _positive("params", params), _positive("tokens", tokens)
+    params = inputs.series("params", params, positive=True)
+    tokens = inputs.series("tokens", tokens, positive=True)
     if not len(names) == len(params) == len(tokens):
         raise ValueError(f"names, params and tokens must have the same length, got "
                          f"{len(names)}, {len(params)}, {len(tokens)}")
@@ -95,7 +87,7 @@ def tokens_per_parameter_figure(names: Sequence[str], params: Sequence[float], t
                                                 symbol="diamond"))
     fig.update_layout(title=title, template="plotly_white", height=420, xaxis_type="log",
                       yaxis_type="log", xaxis_title="parameters N", yaxis_title="training tokens D_tok",
-                      legend=dict(orientation="h", y=-0.22))
+                      legend=legend_row(-0.22))
     return fig
 
 
@@ -124,7 +116,8 @@ def scaling_law_figure(compute: Sequence[float], loss: Sequence[float], fit, pap
             drawn on the right as a thin line of its own slope from (1, 1), so the fan shows how
             far the exponent moves.
     """
-    compute, paper_compute = _positive("compute", compute), _positive("paper_compute", paper_compute)
+    compute = inputs.series("compute", compute, positive=True)
+    paper_compute = inputs.series("paper_compute", paper_compute, positive=True)
     loss, paper_loss = np.asarray(loss, dtype=float), np.asarray(paper_loss, dtype=float)
     if loss.shape != compute.shape or paper_loss.shape != paper_compute.shape:
         raise ValueError("compute and loss (and paper_compute and paper_loss) must have equal lengths")
@@ -178,7 +171,7 @@ def scaling_law_figure(compute: Sequence[float], loss: Sequence[float], fit, pap
     fig.update_xaxes(type="log", title_text="f / f of the smallest run", row=1, col=2)
     fig.update_yaxes(type="log", title_text="reducible loss L - c, relative to the smallest run", row=1, col=2)
     fig.update_layout(title=title, template="plotly_white", height=480,
-                      legend=dict(orientation="h", y=-0.25))
+                      legend=legend_row(-0.25))
     return fig
 
 
@@ -197,7 +190,7 @@ def isoflop_figure(tokens_per_parameter: Sequence[float], losses, budget: float,
         budget: the FLOPs every run spent (shown in the legend).
         labels: ``(n,)`` names of the sizes (e.g. ``"d_model 8"``), written beside each mean.
     """
-    ratio = _positive("tokens_per_parameter", tokens_per_parameter)
+    ratio = inputs.series("tokens_per_parameter", tokens_per_parameter, positive=True)
     losses = np.asarray(losses, dtype=float)
     if losses.ndim != 2 or losses.shape[0] != len(ratio) or losses.shape[1] == 0:
         raise ValueError(f"losses must be (n sizes, seeds) with n = {len(ratio)}, got shape "
@@ -233,7 +226,7 @@ def isoflop_figure(tokens_per_parameter: Sequence[float], losses, budget: float,
                       xaxis_title=f"characters per parameter D_tok / N (budget {budget:.3g} FLOPs; "
                                   f"larger models to the left)",
                       yaxis_title="validation loss (nats/character)",
-                      legend=dict(orientation="h", y=-0.22))
+                      legend=legend_row(-0.22))
     return fig
 
 
@@ -371,5 +364,5 @@ def lr_transfer_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
                      ticktext=[f"{lr:g}" for lr in rates])
     fig.update_yaxes(title_text="validation loss (nats/character)", row=1, col=1)
     fig.update_layout(title=title, template="plotly_white", height=440,
-                      legend=dict(orientation="h", y=-0.25))
+                      legend=legend_row(-0.25))
     return fig

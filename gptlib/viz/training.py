@@ -15,12 +15,8 @@ from typing import Callable, Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from . import PALETTE
-
-
-def _check_series(name: str, xs: Sequence, ys: Sequence) -> None:
-    if len(xs) != len(ys):
-        raise ValueError(f"{name}: {len(xs)} x values but {len(ys)} y values; give one y per x")
+from . import inputs
+from .style import PALETTE, legend_row
 
 
 # ----------------------------------------------------------------------------------------------
@@ -70,7 +66,7 @@ def schedule_figure(schedules: Mapping[str, Callable[[int], float]], total_steps
     fig.update_layout(title=title, template="plotly_white", height=380,
                       xaxis_title="tokens seen" if tokens_per_step else "optimizer step",
                       yaxis_title="learning rate", yaxis_exponentformat="e",
-                      legend=dict(orientation="h", y=-0.22))
+                      legend=legend_row(-0.22))
     return fig
 
 
@@ -93,8 +89,8 @@ def loss_curve_figure(train_steps: Sequence[int], train_losses: Sequence[float],
     Returns:
         A figure with a training line, validation markers and the optional baseline.
     """
-    _check_series("training loss", train_steps, train_losses)
-    _check_series("validation loss", val_steps, val_losses)
+    inputs.paired("training loss", train_steps, train_losses)
+    inputs.paired("validation loss", val_steps, val_losses)
     fig = go.Figure()
     fig.add_scatter(x=list(train_steps), y=list(train_losses), mode="lines", name="training (one batch)",
                     line=dict(color=PALETTE[0], width=1.5))
@@ -109,7 +105,7 @@ def loss_curve_figure(train_steps: Sequence[int], train_losses: Sequence[float],
                       annotation_position="top right")
     fig.update_layout(title=title, template="plotly_white", height=400,
                       xaxis_title="optimizer step", yaxis_title=f"cross-entropy (nats/{unit})",
-                      legend=dict(orientation="h", y=-0.22))
+                      legend=legend_row(-0.22))
     return fig
 
 
@@ -148,8 +144,8 @@ class LiveLossCurve:
             except (AttributeError, TypeError):
                 raise TypeError("history must have lists step, loss, val_step and val_loss (a "
                                 f"trainer's History), got {type(history).__name__}") from None
-            _check_series("history's training loss", steps, losses)
-            _check_series("history's validation loss", val_steps, val_losses)
+            inputs.paired("history's training loss", steps, losses)
+            inputs.paired("history's validation loss", val_steps, val_losses)
             self.train_steps, self.train_losses = [int(s) for s in steps], [float(v) for v in losses]
             self.val_steps, self.val_losses = [int(s) for s in val_steps], [float(v) for v in val_losses]
         self._output = None
