@@ -1,4 +1,5 @@
-"""Scaling-law tools: compute-optimal sizing, the compute of a run, and power-law fits.
+"""Scaling-law tools: compute-optimal sizing and power-law fits (the compute of a run is
+:meth:`gptlib.GPTConfig.training_flops`).
 
 Chapter 8 uses them to retrace the argument of Cerebras-GPT (Dey et al. 2023), which trained every
 model on 20 tokens per parameter, the compute-optimal ratio of Hoffmann et al. (2022), and fitted
@@ -57,24 +58,9 @@ PAPER_LAW = PowerLaw(a=5.984e22 ** 0.0737, b=-0.0737, c=0.5066)
 """Dey et al. (2023): Pile test loss against pre-training FLOPs, L(f) = (f / 5.984e22)^-0.0737 + 0.5066."""
 
 
-def paper_scaling_law(flops):
-    """The Cerebras-GPT paper's fitted loss at ``flops`` FLOPs: ``(flops / 5.984e22)^(-0.0737) + 0.5066``."""
-    flops = np.asarray(flops, dtype=float)
-    if np.any(flops <= 0):
-        raise ValueError("flops must be positive")
-    out = (flops / 5.984e22) ** -0.0737 + 0.5066
-    return float(out) if out.ndim == 0 else out
-
-
 # ----------------------------------------------------------------------------------------------
 # sizing a run
 # ----------------------------------------------------------------------------------------------
-def run_flops(config: GPTConfig, tokens: float, method: str = "6ND", seq_len: int | None = None) -> float:
-    """Training FLOPs of ``config`` on ``tokens`` tokens: ``6 N D`` (``"6ND"``) or the fuller count
-    with attention and logits (``"full"``); see :meth:`gptlib.GPTConfig.training_flops`."""
-    return config.training_flops(tokens, method, seq_len)
-
-
 def compute_optimal(compute: float | None = None, params: float | None = None,
                     tokens_per_parameter: float = TOKENS_PER_PARAMETER) -> dict[str, float]:
     """Compute-optimal sizing with C = 6 N D and D = r N (r = 20 tokens per parameter).

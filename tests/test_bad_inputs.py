@@ -267,7 +267,7 @@ TABLE += [
     Bad("fit_power_law", "two points for three unknowns", lambda t: scaling.fit_power_law([1e18, 1e19], [3.0, 2.8]), ValueError, "needs at least 3 points"),
     Bad("fit_power_law", "negative compute", lambda t: scaling.fit_power_law([-1.0, 1e18, 1e19], [3.0, 2.9, 2.8]), ValueError, "compute must be positive and finite"),
     Bad("PowerLaw.compute_for_loss", "a loss below the irreducible one", lambda t: scaling.PowerLaw(10.0, -0.1, 1.5).compute_for_loss(1.2), ValueError, "never goes below its irreducible loss"),
-    Bad("paper_scaling_law", "flops=0", lambda t: scaling.paper_scaling_law(0.0), ValueError, "flops must be positive"),
+    Bad("PowerLaw", "compute=0", lambda t: scaling.PAPER_LAW(0.0), ValueError, "compute must be positive"),
     Bad("coordinate_check", "width 100 with d_head 32", lambda t: mup.coordinate_check(widths=(64, 100)), ValueError, "multiple of d_head"),
     Bad("lr_transfer", "learning rate 0", lambda t: mup.lr_transfer(widths=(32,), learning_rates=(0.0,)), ValueError, "learning_rates must be positive"),
     # the book's model and text in, text out
@@ -314,7 +314,7 @@ def test_bad_input_gets_a_clear_error(row, tmp_path, monkeypatch):
 
 # rows whose functions (chapter 8's experiments) still raise Python's own errors; wse_demo's rows
 # raise wse_demo's errors and are left out by the error's module
-OWN_ERRORS = {"compute_optimal", "fit_power_law", "PowerLaw.compute_for_loss", "paper_scaling_law",
+OWN_ERRORS = {"compute_optimal", "fit_power_law", "PowerLaw.compute_for_loss", "PowerLaw",
               "coordinate_check", "lr_transfer"}
 
 
