@@ -77,7 +77,7 @@ def test_training_flops_match_6nd_and_exceed_it_with_attention():
 @pytest.mark.parametrize("call, message", [
     (lambda: compute_optimal(), "exactly one"),
     (lambda: compute_optimal(compute=1e20, params=1e8), "exactly one"),
-    (lambda: compute_optimal(compute=-1), "positive"),
+    (lambda: compute_optimal(compute=-1), r"compute must be a finite number > 0 \(FLOPs\), got -1"),
     (lambda: fit_power_law([1, 2], [3, 2]), "at least 3"),
     (lambda: fit_power_law([1, 2, 3], [3, 2]), "same length"),
     (lambda: fit_power_law([1, -2, 3], [3, 2, 1]), "positive"),

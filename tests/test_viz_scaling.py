@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from gptlib import mup
+from gptlib import mup_experiments as mup
 from gptlib.schedule import Schedule
 from gptlib.scaling import PAPER_LAW, PowerLaw, cerebras_points
 from gptlib.viz.scaling import (coordinate_check_figure, flops_comparison_figure, isoflop_figure,

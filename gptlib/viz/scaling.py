@@ -243,7 +243,7 @@ def coordinate_check_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
 
     Args:
         standard, mup: records ``{"width", "step", "layer", value}``, e.g. as returned by
-            :func:`gptlib.mup.coordinate_check` (``value="size"``, the mean |activation|), or
+            :func:`gptlib.mup_experiments.coordinate_check` (``value="size"``, the mean |activation|), or
             records of how far each layer's output moved from its initial value.
         value: the key of the number to plot; every one must be positive (the axes are log).
         y_title: the y axis' title, saying what ``value`` measures.
@@ -251,7 +251,7 @@ def coordinate_check_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
     panels = [list(standard), list(mup)]
     for name, records in zip(("standard", "mup"), panels):
         if not records:
-            raise ValueError(f"{name} has no records; pass the output of gptlib.mup.coordinate_check")
+            raise ValueError(f"{name} has no records; pass the output of gptlib.mup_experiments.coordinate_check")
         for r in records:
             missing = {"width", "step", "layer", value} - set(r)
             if missing:
@@ -312,19 +312,19 @@ def lr_transfer_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
     """Final validation loss against peak learning rate, one line per width, standard
     parametrization (left) and muP (right). With several seeds per (width, rate) the line is
     their mean and each seed is a faint dot. Each width's best rate (lowest mean, as
-    :func:`gptlib.mup.best_learning_rates` picks it) is starred; a rate at which any seed
+    :func:`gptlib.mup_experiments.best_learning_rates` picks it) is starred; a rate at which any seed
     diverged (NaN) is left out of the line.
 
     Args:
         standard, mup: records ``{"width", "lr", "val_loss"}`` (and ``"seed"``) from
-            :func:`gptlib.mup.lr_transfer`.
+            :func:`gptlib.mup_experiments.lr_transfer`.
     """
-    from ..mup import mean_losses
+    from ..mup_experiments import mean_losses
 
     panels = [list(standard), list(mup)]
     for name, records in zip(("standard", "mup"), panels):
         if not records:
-            raise ValueError(f"{name} has no records; pass the output of gptlib.mup.lr_transfer")
+            raise ValueError(f"{name} has no records; pass the output of gptlib.mup_experiments.lr_transfer")
         missing = {"width", "lr", "val_loss"} - set(records[0])
         if missing:
             raise ValueError(f"{name} records lack {sorted(missing)}")
