@@ -15,7 +15,6 @@ each earlier one.
 from __future__ import annotations
 
 import base64
-import math
 from typing import Sequence
 
 import numpy as np
@@ -23,6 +22,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from .. import checks
 from .style import PALETTE, SEQUENTIAL, heading, legend_below, margins, visible
 
 DEFAULT_TEMPERATURES = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -72,8 +72,7 @@ def display_tokens(tokens: Sequence[str]) -> list[str]:
         tokens = list(tokens)
     labels = []
     for t in tokens:
-        if not isinstance(t, str):
-            raise TypeError(f"tokens must be strings (one per position), got {type(t).__name__}")
+        checks.instance("tokens", t, str, what="strings (one per position)")
         labels.append(visible(t) or "∅")
     return labels
 
@@ -86,9 +85,7 @@ def retemper(weights, temperature: float) -> np.ndarray:
     stay at 0. ``tau < 1`` sharpens towards the largest score, ``tau > 1`` flattens towards uniform.
     Computed in the log domain in float64.
     """
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or \
-            not math.isfinite(temperature) or temperature <= 0:
-        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+    checks.number("temperature", temperature, low=0, low_open=True)
     if isinstance(weights, torch.Tensor):
         weights = weights.detach().cpu().double().numpy()
     w = np.asarray(weights, dtype=np.float64)

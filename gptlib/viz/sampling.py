@@ -15,6 +15,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from ..sample import next_token_distribution
+from .. import checks
 from . import inputs
 from .style import PALETTE, visible
 
@@ -22,8 +23,7 @@ from .style import PALETTE, visible
 def token_label(text: str) -> str:
     """A token's text as it should appear on an axis: a space becomes ␣, a newline ⏎, a tab ⇥
     (:func:`gptlib.viz.style.visible`); an empty token ∅."""
-    if not isinstance(text, str):
-        raise TypeError(f"a token label must be a str, got {type(text).__name__}")
+    checks.instance("a token label", text, str)
     return visible(text) or "∅"
 
 
@@ -73,9 +73,10 @@ def temperature_figure(logits: torch.Tensor, labels: Sequence[str],
     labels = inputs.token_labels(labels)
     logits = inputs.logits(logits, len(labels))
     top = inputs.top(top, len(labels))
-    if not temperatures or any(not isinstance(t, (int, float)) or isinstance(t, bool) or not t > 0
-                               for t in temperatures):
-        raise ValueError(f"temperatures must be numbers > 0, got {temperatures!r}")
+    if not temperatures:
+        raise ValueError("give at least one temperature")
+    for i, t in enumerate(temperatures):
+        checks.number(f"temperatures[{i}]", t, low=0, low_open=True)
     order = logits.argsort(descending=True)[:top]
     fig = go.Figure()
     for i, t in enumerate(temperatures):
@@ -111,9 +112,8 @@ def kept_tokens_figure(contexts: dict[str, torch.Tensor], filters: dict[str, Cal
     """
     if not contexts or not filters:
         raise ValueError("give at least one context and one filter")
-    if reference is not None and not (isinstance(reference, (int, float))
-                                      and not isinstance(reference, bool) and 0 < reference < 1):
-        raise ValueError(f"reference must be a probability in (0, 1) or None, got {reference!r}")
+    checks.number("reference", reference, low=0, high=1, low_open=True, high_open=True,
+                  none_ok=True, hint="a probability")
     names_c, names_f = list(contexts), list(filters)
     fig = make_subplots(rows=len(names_c), cols=len(names_f), shared_xaxes=True, shared_yaxes=True,
                         vertical_spacing=0.14, horizontal_spacing=0.04,

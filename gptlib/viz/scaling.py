@@ -25,6 +25,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .. import checks
 from . import inputs
 from .style import PALETTE, legend_row
 
@@ -71,8 +72,7 @@ def tokens_per_parameter_figure(names: Sequence[str], params: Sequence[float], t
     if not len(names) == len(params) == len(tokens):
         raise ValueError(f"names, params and tokens must have the same length, got "
                          f"{len(names)}, {len(params)}, {len(tokens)}")
-    if not ratio > 0:
-        raise ValueError(f"ratio must be positive, got {ratio}")
+    checks.number("ratio", ratio, low=0, low_open=True)
     extra = dict(others or {})
     all_params = np.concatenate([params, [p for p, _ in extra.values()]]) if extra else params
     line = np.geomspace(all_params.min() / 2, all_params.max() * 2, 50)
@@ -197,8 +197,8 @@ def isoflop_figure(tokens_per_parameter: Sequence[float], losses, budget: float,
                          f"{losses.shape}")
     if not np.all(np.isfinite(losses)):
         raise ValueError("losses must be finite (a diverged run has no place on the profile)")
-    if not (math.isfinite(budget) and budget > 0) or not reference_ratio > 0:
-        raise ValueError(f"budget and reference_ratio must be positive, got {budget}, {reference_ratio}")
+    checks.number("budget", budget, low=0, low_open=True, hint="FLOPs")
+    checks.number("reference_ratio", reference_ratio, low=0, low_open=True)
     labels = [str(x) for x in labels] if labels is not None else [f"size {i + 1}" for i in range(len(ratio))]
     order = np.argsort(ratio)
     ratio, losses, labels = ratio[order], losses[order], [labels[i] for i in order]

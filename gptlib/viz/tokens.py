@@ -19,6 +19,7 @@ from typing import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .. import checks
 from ..tokenizer import CharTokenizer
 from .style import PALETTE, VISIBLE, margins, visible
 
@@ -46,8 +47,7 @@ def token_pieces(text: str, tokenizer) -> list[Piece]:
         A list of ``(token_bytes, token_id)``, one per token, whose bytes joined together are
         ``text.encode("utf-8")``.
     """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    checks.instance("text", text, str)
     if isinstance(tokenizer, CharTokenizer):
         return [(c.encode("utf-8"), tokenizer.stoi.get(c)) for c in text]
     if hasattr(tokenizer, "encode") and hasattr(tokenizer, "decode_tokens_bytes"):
@@ -61,8 +61,7 @@ def display_text(token: bytes) -> str:
     """How a token's bytes are printed on a chip: whitespace made visible (space as ␣, newline as
     ⏎, see :func:`gptlib.viz.style.visible`), and bytes that are not complete UTF-8 characters
     on their own written as ``\\xNN``."""
-    if not isinstance(token, (bytes, bytearray)):
-        raise TypeError(f"token must be bytes, got {type(token).__name__}")
+    checks.instance("token", token, (bytes, bytearray), what="bytes")
     text = bytes(token).decode("utf-8", errors="backslashreplace")
     return visible(text)
 
@@ -148,10 +147,8 @@ def token_chips_figure(states: Mapping[str, Mapping[str, Sequence[Piece]]], titl
     """
     if not states:
         raise ValueError("states is empty: give at least one {state label: {row name: pieces}}")
-    if control not in ("dropdown", "slider"):
-        raise ValueError(f"control must be 'dropdown' or 'slider', got {control!r}")
-    if not isinstance(wrap, int) or wrap < 8:
-        raise ValueError(f"wrap must be an integer of at least 8 character cells, got {wrap!r}")
+    checks.one_of("control", control, ("dropdown", "slider"))
+    checks.integer("wrap", wrap, low=8, hint="character cells of 10 px")
     vocab_sizes = dict(vocab_sizes or {})
     state_titles = dict(state_titles or {})
     laid_out = {}
@@ -328,8 +325,7 @@ def compression_figure(curves: Mapping[str, tuple[Sequence[int], Sequence[float]
     """
     if not curves:
         raise ValueError("curves is empty: give {name: (vocab_sizes, bytes_per_token)}")
-    if not isinstance(d_model, int) or d_model <= 0:
-        raise ValueError(f"d_model must be a positive integer, got {d_model!r}")
+    checks.integer("d_model", d_model, low=1)
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.16, subplot_titles=(
         "gain: text per token", f"cost: V × C table at C = {d_model}"))
     all_sizes = sorted({int(v) for sizes, _ in curves.values() for v in sizes})
