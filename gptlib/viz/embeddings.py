@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from . import inputs
-from .style import PALETTE, margins, trace_menu
+from .style import PALETTE, margins, titles_by_state, trace_menu
 
 DIVERGING = "RdBu"  # ColorBrewer red-blue: readable under the common colour-vision deficiencies
 
@@ -85,7 +85,6 @@ def position_embeddings_figure(tables: Mapping[str, object], titles: Mapping[str
     """
     if not tables:
         raise ValueError("tables is empty: give {name: (T, C) table}")
-    titles = dict(titles or {})
     fig = go.Figure()
     names = list(tables)
     for k, name in enumerate(names):
@@ -94,10 +93,7 @@ def position_embeddings_figure(tables: Mapping[str, object], titles: Mapping[str
         fig.add_trace(go.Heatmap(z=P, colorscale=DIVERGING, zmin=-limit, zmax=limit, visible=(k == 0),
                                  name=name, colorbar=dict(title="value"),
                                  hovertemplate="position %{y}, dimension %{x}: %{z:.3f}<extra></extra>"))
-    default = title or "Each row is the vector added to the token at that position"
-
-    def title_of(name):
-        return dict(text=titles.get(name, default), x=0.01, xanchor="left")
+    title_of = titles_by_state(titles, title or "Each row is the vector added to the token at that position")
 
     fig.update_layout(title=title_of(names[0]), height=480, plot_bgcolor="white",
                       margin=margins(70, 100, 60),
@@ -170,7 +166,6 @@ def similarity_heatmap_figure(states: Mapping[str, tuple[Sequence[str], object]]
     """
     if not states:
         raise ValueError("states is empty: give {name: (labels, matrix)}")
-    titles = dict(titles or {})
     fig = go.Figure()
     names = list(states)
     for k, name in enumerate(names):
@@ -184,10 +179,7 @@ def similarity_heatmap_figure(states: Mapping[str, tuple[Sequence[str], object]]
                                  zmax=zrange[1], visible=(k == 0), name=name,
                                  colorbar=dict(title=value_title),
                                  hovertemplate="%{y} · %{x}: %{z:.2f}<extra></extra>"))
-    default = title or "Similar vectors share a colour block"
-
-    def title_of(name):
-        return dict(text=titles.get(name, default), x=0.01, xanchor="left")
+    title_of = titles_by_state(titles, title or "Similar vectors share a colour block")
 
     fig.update_layout(title=title_of(names[0]), height=720, plot_bgcolor="white",
                       margin=margins(80, 110, 70),

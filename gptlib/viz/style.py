@@ -44,6 +44,14 @@ def margins(left: int, top: int, bottom: int, right: int = 20) -> dict:
     return dict(l=left, r=right, t=top, b=bottom)
 
 
+def titles_by_state(titles, default: str):
+    """A function ``label -> title`` for a figure whose states (menu entries, slider steps) each
+    have a title: ``titles[label]`` if given, else ``default``, set at the top left, where the
+    menu sits above it."""
+    titles = dict(titles or {})
+    return lambda label: dict(text=titles.get(label, default), x=0.01, xanchor="left")
+
+
 def trace_menu(labels, title_of) -> list[dict]:
     """A dropdown above the plot's left corner that shows one trace at a time: entry ``k`` (named
     ``labels[k]``) makes trace ``k`` the only visible one and sets the title to

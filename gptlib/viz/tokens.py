@@ -21,7 +21,7 @@ from plotly.subplots import make_subplots
 
 from .. import checks
 from ..tokenizer import CharTokenizer
-from .style import PALETTE, VISIBLE, margins, visible
+from .style import PALETTE, VISIBLE, margins, titles_by_state, visible
 
 Piece = tuple[bytes, "int | None"]
 
@@ -150,7 +150,6 @@ def token_chips_figure(states: Mapping[str, Mapping[str, Sequence[Piece]]], titl
     checks.one_of("control", control, ("dropdown", "slider"))
     checks.integer("wrap", wrap, low=8, hint="character cells of 10 px")
     vocab_sizes = dict(vocab_sizes or {})
-    state_titles = dict(state_titles or {})
     laid_out = {}
     for label, rows in states.items():
         if not rows:
@@ -167,8 +166,7 @@ def token_chips_figure(states: Mapping[str, Mapping[str, Sequence[Piece]]], titl
                                  marker=dict(size=18, color="rgba(0,0,0,0)"),
                                  hovertemplate=hovertemplate, showlegend=False))
 
-    def title_of(label):
-        return dict(text=state_titles.get(label, title), x=0.01, xanchor="left")
+    title_of = titles_by_state(state_titles, title)
 
     first = next(iter(laid_out))
     shapes, annotations, _, _ = laid_out[first]
