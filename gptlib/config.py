@@ -168,25 +168,34 @@ class GPTConfig:
         """D = C / H, the width of one attention head."""
         return self.d_model // self.n_head
 
-    def param_count(self, include_embeddings: bool = True) -> int:
-        """Number of trainable parameters, counted from the shapes (chapter 4).
+    def param_counts(self) -> dict[str, int]:
+        """Trainable parameters by part, counted from the shapes (chapter 4).
 
-        Per block: two LayerNorms (2C each with bias), the fused QKV projection (C x 3C + 3C),
-        the attention output projection (C x C + C), the FFN (C x F + F and F x C + C). Plus the
-        token table V x C, the position table T_max x C, the final LayerNorm, and an untied head
-        V x C. ``include_embeddings=False`` leaves out both embedding tables (Kaplan et al.'s N).
+        Per block: ``layer_norm`` (one of its two LayerNorms, 2C with bias), ``attention`` (the
+        fused QKV projection C x 3C + 3C and the output projection C x C + C), ``ffn``
+        (C x F + F and F x C + C) and ``block`` (all of one block). Once: ``final_norm``,
+        ``token_embedding`` (V x C), ``position_embedding`` (T_max x C) and ``head`` (V x C, 0
+        when tied to the token table).
         """
-        C, F, V, L = self.d_model, self.d_ffn, self.vocab_size, self.n_layer
+        C, F, V = self.d_model, self.d_ffn, self.vocab_size
         b = 1 if self.bias else 0
         layer_norm = C + b * C
         attention = C * 3 * C + b * 3 * C + C * C + b * C
         ffn = C * F + b * F + F * C + b * C
-        block = 2 * layer_norm + attention + ffn
-        total = L * block + layer_norm
+        return {"layer_norm": layer_norm, "attention": attention, "ffn": ffn,
+                "block": 2 * layer_norm + attention + ffn, "final_norm": layer_norm,
+                "token_embedding": V * C, "position_embedding": self.context_length * C,
+                "head": 0 if self.tie_embeddings else V * C}
+
+    def param_count(self, include_embeddings: bool = True) -> int:
+        """Number of trainable parameters: L blocks, the final LayerNorm, the two embedding tables
+        and an untied head (:meth:`param_counts` has the parts). ``include_embeddings=False``
+        leaves out both embedding tables (Kaplan et al.'s N).
+        """
+        part = self.param_counts()
+        total = self.n_layer * part["block"] + part["final_norm"] + part["head"]
         if include_embeddings:
-            total += V * C + self.context_length * C
-        if not self.tie_embeddings:
-            total += V * C
+            total += part["token_embedding"] + part["position_embedding"]
         return total
 
     def flops_per_token(self, seq_len: int | None = None) -> dict[str, float]:
@@ -197,9 +206,21 @@ class GPTConfig:
         ``attention_scores`` (Q K^T: 2 T C), ``attention_softmax``, ``attention_values``
         (A V: 2 T C), ``attention_output``, ``ffn``, ``logits`` and ``total``.
         """
+        C, V, L = self.d_model, self.vocab_size, self.n_layer
+        out = {"embedding": 2 * C * V}
+        out.update({k: L * v for k, v in self.layer_flops_per_token(seq_len).items()})
+        out["logits"] = 2 * C * V
+        out["total"] = sum(out.values())
+        return {k: float(v) for k, v in out.items()}
+
+    def layer_flops_per_token(self, seq_len: int | None = None) -> dict[str, int]:
+        """Forward-pass FLOPs of one block for one token in a sequence of ``seq_len`` (default:
+        the context), a multiply-add counted as 2: ``qkv`` (2 x 3 C^2), ``attention_scores``
+        (Q K^T: 2 T C), ``attention_softmax`` (3 H T), ``attention_values`` (A V: 2 T C),
+        ``attention_output`` (2 C^2) and ``ffn`` (2 x 2 C F). Exact integers."""
         T = self.context_length if seq_len is None else seq_len
-        C, F, V, L, H = self.d_model, self.d_ffn, self.vocab_size, self.n_layer, self.n_head
-        per_layer = {
+        C, F, H = self.d_model, self.d_ffn, self.n_head
+        return {
             "qkv": 2 * 3 * C * C,
             "attention_scores": 2 * T * C,
             "attention_softmax": 3 * H * T,
@@ -207,11 +228,6 @@ class GPTConfig:
             "attention_output": 2 * C * C,
             "ffn": 2 * 2 * C * F,
         }
-        out = {"embedding": 2 * C * V}
-        out.update({k: L * v for k, v in per_layer.items()})
-        out["logits"] = 2 * C * V
-        out["total"] = sum(out.values())
-        return {k: float(v) for k, v in out.items()}
 
     def training_flops(self, tokens: float, method: str = "6ND", seq_len: int | None = None) -> float:
         """FLOPs to train on ``tokens`` tokens (forward plus backward = 3 x forward).

@@ -1,4 +1,5 @@
-"""Scaling-law tools: compute-optimal sizing, the compute of a run, and power-law fits.
+"""Scaling-law tools: compute-optimal sizing and power-law fits (the compute of a run is
+:meth:`gptlib.GPTConfig.training_flops`).
 
 Chapter 8 uses them to retrace the argument of Cerebras-GPT (Dey et al. 2023), which trained every
 model on 20 tokens per parameter, the compute-optimal ratio of Hoffmann et al. (2022), and fitted
@@ -20,7 +21,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .config import CEREBRAS_GPT, GPTConfig
+from . import checks
+from .checks import ArgumentError
+from .config import CEREBRAS_GPT
 
 TOKENS_PER_PARAMETER = 20.0  # Chinchilla's compute-optimal ratio, used for every Cerebras-GPT run
 
@@ -38,14 +41,14 @@ class PowerLaw:
         """The loss at compute ``compute`` (a number or an array of FLOPs)."""
         compute = np.asarray(compute, dtype=float)
         if np.any(compute <= 0):
-            raise ValueError("compute must be positive")
+            raise ArgumentError("compute must be positive (FLOPs)")
         out = self.a * compute ** self.b + self.c
         return float(out) if out.ndim == 0 else out
 
     def compute_for_loss(self, loss: float) -> float:
         """The compute at which the law reaches ``loss`` (which must exceed ``c`` when b < 0)."""
         if loss <= self.c:
-            raise ValueError(f"the law never goes below its irreducible loss c = {self.c:.4f}; "
+            raise ArgumentError(f"the law never goes below its irreducible loss c = {self.c:.4f}; "
                              f"got {loss}")
         return ((loss - self.c) / self.a) ** (1.0 / self.b)
 
@@ -57,24 +60,9 @@ PAPER_LAW = PowerLaw(a=5.984e22 ** 0.0737, b=-0.0737, c=0.5066)
 """Dey et al. (2023): Pile test loss against pre-training FLOPs, L(f) = (f / 5.984e22)^-0.0737 + 0.5066."""
 
 
-def paper_scaling_law(flops):
-    """The Cerebras-GPT paper's fitted loss at ``flops`` FLOPs: ``(flops / 5.984e22)^(-0.0737) + 0.5066``."""
-    flops = np.asarray(flops, dtype=float)
-    if np.any(flops <= 0):
-        raise ValueError("flops must be positive")
-    out = (flops / 5.984e22) ** -0.0737 + 0.5066
-    return float(out) if out.ndim == 0 else out
-
-
 # ----------------------------------------------------------------------------------------------
 # sizing a run
 # ----------------------------------------------------------------------------------------------
-def run_flops(config: GPTConfig, tokens: float, method: str = "6ND", seq_len: int | None = None) -> float:
-    """Training FLOPs of ``config`` on ``tokens`` tokens: ``6 N D`` (``"6ND"``) or the fuller count
-    with attention and logits (``"full"``); see :meth:`gptlib.GPTConfig.training_flops`."""
-    return config.training_flops(tokens, method, seq_len)
-
-
 def compute_optimal(compute: float | None = None, params: float | None = None,
                     tokens_per_parameter: float = TOKENS_PER_PARAMETER) -> dict[str, float]:
     """Compute-optimal sizing with C = 6 N D and D = r N (r = 20 tokens per parameter).
@@ -86,16 +74,13 @@ def compute_optimal(compute: float | None = None, params: float | None = None,
         ``{"params": N, "tokens": D, "compute": C}``.
     """
     if (compute is None) == (params is None):
-        raise ValueError("give exactly one of compute (FLOPs) or params (parameter count)")
-    if not tokens_per_parameter > 0:
-        raise ValueError(f"tokens_per_parameter must be positive, got {tokens_per_parameter}")
+        raise ArgumentError("give exactly one of compute (FLOPs) or params (parameter count)")
+    checks.number("tokens_per_parameter", tokens_per_parameter, low=0, low_open=True)
     if compute is not None:
-        if not compute > 0:
-            raise ValueError(f"compute must be positive, got {compute}")
+        checks.number("compute", compute, low=0, low_open=True, hint="FLOPs")
         n = math.sqrt(compute / (6.0 * tokens_per_parameter))
     else:
-        if not params > 0:
-            raise ValueError(f"params must be positive, got {params}")
+        checks.number("params", params, low=0, low_open=True, hint="a parameter count")
         n = float(params)
     d = tokens_per_parameter * n
     return {"params": n, "tokens": d, "compute": 6.0 * n * d}
@@ -134,17 +119,19 @@ def fit_power_law(compute: Sequence[float], loss: Sequence[float], irreducible: 
     compute = np.asarray(compute, dtype=float)
     loss = np.asarray(loss, dtype=float)
     if compute.shape != loss.shape or compute.ndim != 1:
-        raise ValueError(f"compute and loss must be 1-D of the same length, got {compute.shape} and {loss.shape}")
+        raise ArgumentError(f"compute and loss must be 1-D of the same length, got {compute.shape} and {loss.shape}")
     if np.any(compute <= 0) or not np.all(np.isfinite(compute)) or not np.all(np.isfinite(loss)):
-        raise ValueError("compute must be positive and finite, loss finite")
+        raise ArgumentError("compute must be positive and finite, loss finite")
     log_c = np.log(compute)
     if irreducible is not None:
         if len(compute) < 2 or irreducible >= loss.min():
-            raise ValueError("need >= 2 points and irreducible below every loss")
+            raise ArgumentError("a fit with a fixed irreducible loss needs >= 2 points and "
+                                f"irreducible below every loss, got {len(compute)} points and "
+                                f"irreducible={irreducible}")
         a, b, _ = _fit_given_c(log_c, loss, irreducible)
         return PowerLaw(a, b, float(irreducible))
     if len(compute) < 3:
-        raise ValueError(f"fitting a, b and c needs at least 3 points, got {len(compute)}")
+        raise ArgumentError(f"fitting a, b and c needs at least 3 points, got {len(compute)}")
     hi = float(loss.min())
     grid = np.linspace(0.0, hi, 401)[:-1]
     errors = [_fit_given_c(log_c, loss, c)[2] for c in grid]

@@ -24,7 +24,7 @@ from gptlib.assets import SHAKESPEARE, AssetError, require  # noqa: E402
 from gptlib.data import BatchSampler, get_batch, train_val_split  # noqa: E402
 from gptlib.sample import generate, generate_text  # noqa: E402
 from gptlib.tokenizer import CharTokenizer, train_bpe  # noqa: E402
-from gptlib import mup, scaling  # noqa: E402
+from gptlib import mup_experiments as mup, scaling  # noqa: E402
 from gptlib.optim import configure_optimizer, parameter_groups  # noqa: E402
 from gptlib.book_models import BookModelError, book_model  # noqa: E402
 from gptlib.files import FolderBusy, FolderLock  # noqa: E402
@@ -263,13 +263,13 @@ TABLE += [
     Bad("Schedule", "a negative step", lambda t: Schedule(1e-3, 10, 100)(-1), ValueError, "step must be an integer >= 0"),
     # scaling laws and muP
     Bad("compute_optimal", "both compute and params", lambda t: scaling.compute_optimal(compute=1e18, params=1e8), ValueError, "exactly one of compute"),
-    Bad("compute_optimal", "params=0", lambda t: scaling.compute_optimal(params=0), ValueError, "params must be positive"),
+    Bad("compute_optimal", "params=0", lambda t: scaling.compute_optimal(params=0), ValueError, "params must be a finite number > 0"),
     Bad("fit_power_law", "two points for three unknowns", lambda t: scaling.fit_power_law([1e18, 1e19], [3.0, 2.8]), ValueError, "needs at least 3 points"),
     Bad("fit_power_law", "negative compute", lambda t: scaling.fit_power_law([-1.0, 1e18, 1e19], [3.0, 2.9, 2.8]), ValueError, "compute must be positive and finite"),
     Bad("PowerLaw.compute_for_loss", "a loss below the irreducible one", lambda t: scaling.PowerLaw(10.0, -0.1, 1.5).compute_for_loss(1.2), ValueError, "never goes below its irreducible loss"),
-    Bad("paper_scaling_law", "flops=0", lambda t: scaling.paper_scaling_law(0.0), ValueError, "flops must be positive"),
+    Bad("PowerLaw", "compute=0", lambda t: scaling.PAPER_LAW(0.0), ValueError, "compute must be positive"),
     Bad("coordinate_check", "width 100 with d_head 32", lambda t: mup.coordinate_check(widths=(64, 100)), ValueError, "multiple of d_head"),
-    Bad("lr_transfer", "learning rate 0", lambda t: mup.lr_transfer(widths=(32,), learning_rates=(0.0,)), ValueError, "learning_rates must be positive"),
+    Bad("lr_transfer", "learning rate 0", lambda t: mup.lr_transfer(widths=(32,), learning_rates=(0.0,)), ValueError, r"learning_rates\[0\] must be a finite number > 0, got 0.0"),
     # the book's model and text in, text out
     Bad("book_model", "'shakespeare' (not a model name)", lambda t: book_model("shakespeare"), BookModelError, r"the book model's name must be one of \('shakespeare-char',\), got 'shakespeare'"),
     Bad("generate_text", "empty prompt, character tokenizer", lambda t: generate_text(_model(), CharTokenizer("abc"), ""), ValueError, "the prompt is empty"),
@@ -312,14 +312,8 @@ def test_bad_input_gets_a_clear_error(row, tmp_path, monkeypatch):
     assert not (tmp_path / "pwned.txt").exists(), "a pickled payload was executed"
 
 
-# rows whose functions (chapter 8's experiments) still raise Python's own errors; wse_demo's rows
-# raise wse_demo's errors and are left out by the error's module
-OWN_ERRORS = {"compute_optimal", "fit_power_law", "PowerLaw.compute_for_loss", "paper_scaling_law",
-              "coordinate_check", "lr_transfer"}
-
-
-@pytest.mark.parametrize("row", [r for r in TABLE if r.function not in OWN_ERRORS
-                                 and r.error.__module__.startswith(("gptlib", "builtins"))
+# wse_demo's rows raise wse_demo's errors and are left out by the error's module
+@pytest.mark.parametrize("row", [r for r in TABLE if r.error.__module__.startswith(("gptlib", "builtins"))
                                  and "misspelt setting" not in r.given],
                          ids=lambda r: f"{r.function}: {r.given}")
 def test_every_gptlib_refusal_is_a_gptlib_error(row, tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from gptlib import GPT, GPTConfig
 from gptlib.model import attention, causal_mask
-from gptlib.mup import (activation_sizes, best_is_interior, best_learning_rates, coordinate_check,
+from gptlib.mup_experiments import (activation_sizes, best_is_interior, best_learning_rates, coordinate_check,
                         growth_with_width, lr_transfer, mean_losses)
 
 

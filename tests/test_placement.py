@@ -141,6 +141,31 @@ def test_layer_costs_match_gptlib_and_a_torch_flop_count():
     assert counter.get_total_flops() == pytest.approx((block.flops_per_token - softmax) * T)
 
 
+@pytest.mark.parametrize("config", [
+    GPTConfig.cerebras("111M"), GPTConfig.cerebras("13B"),
+    GPTConfig(vocab_size=50, context_length=16, n_layer=2, n_head=4, d_model=32, bias=False,
+              tie_embeddings=False)], ids=["111M", "13B", "no bias, untied"])
+def test_each_stage_costs_exactly_what_gptconfig_counts(config):
+    """wse_demo takes every stage's weights and FLOPs from GPTConfig, to the last unit."""
+    T = min(128, config.context_length)
+    part, flops = config.param_counts(), config.layer_flops_per_token(T)
+    embedding, *blocks, head = P.layer_costs(config, T)
+    assert len(blocks) == config.n_layer
+    assert embedding.params == part["token_embedding"] + part["position_embedding"]
+    for block in blocks:
+        assert block.params == part["block"]
+        assert block.flops_per_token == sum(flops.values())
+        assert sum(p.params for p in block.components) == block.params
+    assert head.params == part["token_embedding"] + part["final_norm"]  # its own copy
+    assert head.flops_per_token == config.flops_per_token(T)["logits"]
+    # and GPTConfig's parts are the real model's
+    if config.n_layer <= 2:
+        from gptlib import GPT
+        model = GPT(config)
+        assert sum(t.numel() for t in model.transformer.h[0].parameters()) == part["block"]
+        assert sum(t.numel() for t in model.parameters()) == config.param_count()
+
+
 def test_weight_streaming_becomes_compute_bound_at_the_predicted_micro_batch():
     w = get_wafer("WSE-2")
     e = P.weight_streaming("1.3B", w)

@@ -5,15 +5,13 @@ import numpy as np
 import pytest
 
 from gptlib import CEREBRAS_GPT, GPTConfig
-from gptlib.scaling import (PAPER_LAW, PowerLaw, cerebras_points, compute_optimal, fit_power_law,
-                            paper_scaling_law, run_flops)
+from gptlib.scaling import PAPER_LAW, PowerLaw, cerebras_points, compute_optimal, fit_power_law
 
 
 def test_paper_law_in_both_forms():
     f = np.logspace(18, 23, 11)
     np.testing.assert_allclose(PAPER_LAW(f), (f / 5.984e22) ** -0.0737 + 0.5066, rtol=1e-12)
-    np.testing.assert_allclose(paper_scaling_law(f), PAPER_LAW(f), rtol=1e-12)
-    assert paper_scaling_law(5.984e22) == pytest.approx(1.5066)
+    assert PAPER_LAW(5.984e22) == pytest.approx(1.5066)
 
 
 def test_paper_law_is_close_to_the_seven_published_losses():
@@ -65,12 +63,12 @@ def test_compute_optimal_sizing_is_twenty_tokens_per_parameter():
         assert row.tokens / n == pytest.approx(20, rel=0.03), name
 
 
-def test_run_flops_matches_6nd_and_exceeds_it_with_attention():
+def test_training_flops_match_6nd_and_exceed_it_with_attention():
     config = GPTConfig.cerebras("111M")
     tokens = 2.22e9
-    six_nd = run_flops(config, tokens)
+    six_nd = config.training_flops(tokens)
     assert six_nd == 6 * config.param_count(include_embeddings=False) * tokens
-    full = run_flops(config, tokens, "full")
+    full = config.training_flops(tokens, "full")
     assert full > six_nd
     # the paper's 2.6e18 "algorithmic FLOPs" count attention and logits: closer to "full" than to 6ND
     assert abs(math.log(full / 2.6e18)) < abs(math.log(six_nd / 2.6e18))
@@ -79,11 +77,11 @@ def test_run_flops_matches_6nd_and_exceeds_it_with_attention():
 @pytest.mark.parametrize("call, message", [
     (lambda: compute_optimal(), "exactly one"),
     (lambda: compute_optimal(compute=1e20, params=1e8), "exactly one"),
-    (lambda: compute_optimal(compute=-1), "positive"),
+    (lambda: compute_optimal(compute=-1), r"compute must be a finite number > 0 \(FLOPs\), got -1"),
     (lambda: fit_power_law([1, 2], [3, 2]), "at least 3"),
     (lambda: fit_power_law([1, 2, 3], [3, 2]), "same length"),
     (lambda: fit_power_law([1, -2, 3], [3, 2, 1]), "positive"),
-    (lambda: paper_scaling_law(0), "positive"),
+    (lambda: PAPER_LAW(0), "positive"),
 ])
 def test_bad_input(call, message):
     with pytest.raises(ValueError, match=message):

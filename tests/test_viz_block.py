@@ -17,7 +17,7 @@ def test_gelu_figure_plots_both_gelus_and_their_difference():
     worst = (tanh - exact).abs().max().item()
     assert f"{worst:.1e}" in fig.layout.title.text  # the title states the measured gap
     assert list(fig.layout.xaxis2.range) == [-5.0, 5.0]  # the axis stops where the data stops
-    with pytest.raises(ValueError, match="one per x"):
+    with pytest.raises(ValueError, match="one value per x"):
         block_viz.gelu_figure(x, exact[:-1], tanh)
     with pytest.raises(ValueError, match="NaN"):
         block_viz.gelu_figure(x, exact * float("nan"), tanh)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from gptlib import mup
+from gptlib import mup_experiments as mup
 from gptlib.schedule import Schedule
 from gptlib.scaling import PAPER_LAW, PowerLaw, cerebras_points
 from gptlib.viz.scaling import (coordinate_check_figure, flops_comparison_figure, isoflop_figure,
@@ -15,7 +15,7 @@ from gptlib.viz.scaling import (coordinate_check_figure, flops_comparison_figure
 def test_flops_comparison_figure_is_log_scaled_bars():
     fig = flops_comparison_figure(["a", "b"], {"6ND": [1e18, 1e19], "paper": [2e18, 2e19]})
     assert [t.type for t in fig.data] == ["bar", "bar"] and fig.layout.yaxis.type == "log"
-    with pytest.raises(ValueError, match="2 models"):
+    with pytest.raises(ValueError, match=r"one value per model \(2\)"):
         flops_comparison_figure(["a", "b"], {"6ND": [1e18]})
     with pytest.raises(ValueError, match="positive"):
         flops_comparison_figure(["a"], {"6ND": [0.0]})

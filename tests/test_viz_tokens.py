@@ -40,7 +40,7 @@ def test_char_tokenizer_marks_unknown_characters_instead_of_failing(chars):
 
 def test_display_text_makes_whitespace_and_partial_bytes_visible():
     assert vt.display_text(b" the") == "␣the"
-    assert vt.display_text(b"\n\n") == "↵↵"
+    assert vt.display_text(b"\n\n") == "⏎⏎"
     assert vt.display_text("😀".encode()[:3]) == "\\xf0\\x9f\\x98"
     with pytest.raises(TypeError, match="bytes"):
         vt.display_text("str")

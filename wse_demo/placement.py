@@ -146,24 +146,31 @@ def layer_costs(config: GPTConfig | str, seq_len: int | None = None) -> list[Lay
     C, F, V, H, L = c.d_model, c.d_ffn, c.vocab_size, c.n_head, c.n_layer
     D = C // H
     b = 1 if c.bias else 0
-    layers = [LayerCost("embedding", "embedding", V * C + c.context_length * C, float(C), 0.0, 0.0,
-                        (Component("embedding", float(C), V * C + c.context_length * C, 0.0),))]
-    head_flops = (6 * C * D + 2 * T * D + 3 * T + 2 * T * D + 2 * D * C)
-    head_params = 3 * C * D + b * 3 * D + D * C  # its Q/K/V columns and its rows of c_proj
-    ffn_params = C * F + b * F + F * C + b * C
-    norm_params = 2 * (C + b * C) + b * C  # ln_1, ln_2 and c_proj's bias
+    part = c.param_counts()  # the model's own counts: every stage's weights are one of its parts
+    flops = c.layer_flops_per_token(T)
+    embedding_params = part["token_embedding"] + part["position_embedding"]
+    layers = [LayerCost("embedding", "embedding", embedding_params, float(C), 0.0, 0.0,
+                        (Component("embedding", float(C), embedding_params, 0.0),))]
+    # head h: 1/H of the projections and of the attention (H divides every term exactly);
+    # c_proj's output bias is shared by the heads, so it goes with the LayerNorms
+    head_flops = sum(flops[k] for k in ("qkv", "attention_scores", "attention_softmax",
+                                        "attention_values", "attention_output")) // H
+    head_params = (part["attention"] - b * C) // H  # its Q/K/V columns and its rows of c_proj
+    norm_params = 2 * part["layer_norm"] + b * C  # ln_1, ln_2 and c_proj's bias
     heads = tuple(Component(f"head {h}", float(head_flops), head_params, 4.0 * D) for h in range(H))
-    ffn = Component("ffn", float(4 * C * F), ffn_params, 2.0 * F + 2.0 * C)
+    ffn = Component("ffn", float(flops["ffn"]), part["ffn"], 2.0 * F + 2.0 * C)
     norms = Component("layer norms", 0.0, norm_params, 2.0 * C)
-    block_params = H * head_params + ffn_params + norm_params
+    block_params = H * head_params + part["ffn"] + norm_params
     for layer in range(L):
         parts = heads + (ffn, norms)
         layers.append(LayerCost(f"h.{layer}", "block", block_params,
                                 float(sum(p.flops_per_token for p in parts)),
                                 float(sum(p.saved_per_token for p in parts)), float(C), parts))
-    head_params_total = V * C + (C + b * C)
-    layers.append(LayerCost("lm_head", "head", head_params_total, float(2 * C * V), float(2 * C + V),
-                            float(C), (Component("lm_head", float(2 * C * V), head_params_total,
+    # the head holds its own copy of the token table even when the model ties the two
+    head_params_total = part["token_embedding"] + part["final_norm"]
+    logits = c.flops_per_token(T)["logits"]
+    layers.append(LayerCost("lm_head", "head", head_params_total, logits, float(2 * C + V),
+                            float(C), (Component("lm_head", logits, head_params_total,
                                                  float(2 * C + V)),)))
     return layers
 

@@ -15,7 +15,6 @@ each earlier one.
 from __future__ import annotations
 
 import base64
-import math
 from typing import Sequence
 
 import numpy as np
@@ -23,10 +22,10 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from . import PALETTE, SEQUENTIAL
+from .. import checks
+from .style import PALETTE, SEQUENTIAL, heading, legend_below, margins, visible
 
 DEFAULT_TEMPERATURES = (0.25, 0.5, 1.0, 2.0, 4.0)
-VISIBLE = {"\n": "⏎", " ": "␣", "\t": "⇥", "\r": "␍"}
 MASK_COLOUR = "#DDDDDD"
 
 
@@ -67,14 +66,14 @@ def as_weights(weights, name: str = "weights") -> np.ndarray:
 
 
 def display_tokens(tokens: Sequence[str]) -> list[str]:
-    """Printable labels for tokens: newline as ⏎, space as ␣, tab as ⇥ (other text unchanged)."""
+    """Printable labels for tokens: newline as ⏎, space as ␣, tab as ⇥
+    (:func:`gptlib.viz.style.visible`; other text unchanged, an empty token ∅)."""
     if isinstance(tokens, str):
         tokens = list(tokens)
     labels = []
     for t in tokens:
-        if not isinstance(t, str):
-            raise TypeError(f"tokens must be strings (one per position), got {type(t).__name__}")
-        labels.append("".join(VISIBLE.get(c, c) for c in t) if t else "∅")
+        checks.instance("tokens", t, str, what="strings (one per position)")
+        labels.append(visible(t) or "∅")
     return labels
 
 
@@ -86,9 +85,7 @@ def retemper(weights, temperature: float) -> np.ndarray:
     stay at 0. ``tau < 1`` sharpens towards the largest score, ``tau > 1`` flattens towards uniform.
     Computed in the log domain in float64.
     """
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or \
-            not math.isfinite(temperature) or temperature <= 0:
-        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+    checks.number("temperature", temperature, low=0, low_open=True)
     if isinstance(weights, torch.Tensor):
         weights = weights.detach().cpu().double().numpy()
     w = np.asarray(weights, dtype=np.float64)
@@ -237,11 +234,10 @@ def attention_figure(weights, tokens: Sequence[str], temperatures: Sequence[floa
     li, hi = (layer, head) if controls else (0, 0)
     row_text = "Each row is one token's attention over itself and the tokens before it"
     fig.update_layout(
-        title=dict(text=title or (f"{row_text}<br>(layer {layer}, head {head})" if not controls
-                                  else row_text),
-                   font=dict(size=15), y=0.98, yanchor="top"),
-        height=800 if controls else 620, margin=dict(l=70, r=30, t=110 if controls else 60,
-                                                     b=150 if controls else 60),
+        title=heading(title or (f"{row_text}<br>(layer {layer}, head {head})" if not controls
+                                else row_text), y=0.98, yanchor="top"),
+        height=800 if controls else 620,
+        margin=margins(70, 110 if controls else 60, 150 if controls else 60, right=30),
         shapes=shapes, plot_bgcolor="white",
         xaxis=dict(title=dict(text=key_title), tickmode="array",
                    tickvals=x_names, ticktext=labels * nH, tickangle=0, range=x_range(hi),
@@ -304,8 +300,8 @@ def head_overview_figure(weights, title: str | None = None) -> go.Figure:
                      f"evenly):<br>the lower, the more focused; lowest here: layer {lowest[0]}, "
                      f"head {lowest[1]}")
     fig.update_layout(
-        title=dict(text=title or default_title, font=dict(size=15)),
-        height=140 + 70 * L, margin=dict(l=70, r=30, t=80, b=40),
+        title=heading(title or default_title),
+        height=140 + 70 * L, margin=margins(70, 80, 40, right=30),
         xaxis=dict(title=dict(text="head"), side="bottom"),
         yaxis=dict(title=dict(text="layer"), autorange="reversed"))
     return fig
@@ -373,11 +369,10 @@ def attention_scaling_figure(d_k: Sequence[int], variance: dict, max_weight: dic
                          row=row, col=col)
         fig.update_yaxes(type="log" if logy else "linear", title_text=ytitle, row=row, col=col)
     fig.update_layout(
-        title=dict(text="At initialisation, divided by √d_k nothing changes with the width; "
-                        "undivided, wide heads' rows saturate<br>and the gradient reaching the "
-                        "query is large for a few and near zero for most", font=dict(size=15)),
-        height=680, margin=dict(l=60, r=20, t=110, b=50),
-        legend=dict(orientation="h", y=-0.14, x=0.5, xanchor="center"))
+        title=heading("At initialisation, divided by √d_k nothing changes with the width; "
+                      "undivided, wide heads' rows saturate<br>and the gradient reaching the "
+                      "query is large for a few and near zero for most"),
+        height=680, margin=margins(60, 110, 50), legend=legend_below(-0.14))
     return fig
 
 

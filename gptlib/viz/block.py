@@ -7,18 +7,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from . import PALETTE
-
-
-def _as_1d(name: str, values, length: int | None = None) -> np.ndarray:
-    a = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values, dtype=np.float64)
-    if a.ndim != 1 or a.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {a.shape}")
-    if length is not None and a.size != length:
-        raise ValueError(f"{name} has {a.size} values, expected {length} (one per x)")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return a
+from .. import checks
+from . import inputs
+from .style import PALETTE, heading, legend_below, margins
 
 
 def gelu_figure(x, exact, tanh) -> go.Figure:
@@ -28,8 +19,9 @@ def gelu_figure(x, exact, tanh) -> go.Figure:
     Args:
         x: ``(N,)`` inputs; exact, tanh: ``(N,)`` the two GELUs at ``x``.
     """
-    x = _as_1d("x", x)
-    exact, tanh = _as_1d("exact", exact, x.size), _as_1d("tanh", tanh, x.size)
+    x = inputs.series("x", x)
+    exact = inputs.series("exact", exact, length=x.size)
+    tanh = inputs.series("tanh", tanh, length=x.size)
     diff = tanh - exact
     worst = int(np.abs(diff).argmax())
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
@@ -47,10 +39,9 @@ def gelu_figure(x, exact, tanh) -> go.Figure:
     fig.update_xaxes(title_text="x (pre-activation)", range=[float(x.min()), float(x.max())])
     fig.update_yaxes(title_text="activation", row=1, col=1)
     fig.update_yaxes(title_text="difference", exponentformat="e", row=1, col=2)
-    fig.update_layout(title=dict(text=f"The two GELUs look identical; they differ by at most "
-                                      f"{abs(diff[worst]):.1e}", font=dict(size=15)),
-                      height=420, margin=dict(l=60, r=20, t=90, b=50),
-                      legend=dict(orientation="h", y=-0.25, x=0.5, xanchor="center"))
+    fig.update_layout(title=heading(f"The two GELUs look identical; they differ by at most "
+                                   f"{abs(diff[worst]):.1e}"),
+                      height=420, margin=margins(60, 90, 50), legend=legend_below(-0.25))
     return fig
 
 
@@ -66,11 +57,10 @@ def training_curves_figure(curves: Mapping[str, Sequence[float]], title: str, sm
     """
     if not curves:
         raise ValueError("curves must hold at least one run")
-    if not isinstance(smoothing, int) or smoothing < 1:
-        raise ValueError(f"smoothing must be a positive integer, got {smoothing!r}")
+    checks.integer("smoothing", smoothing, low=1)
     fig = go.Figure()
     for i, (label, losses) in enumerate(curves.items()):
-        y = _as_1d(f"curves[{label!r}]", losses)
+        y = inputs.series(f"curves[{label!r}]", losses)
         colour = PALETTE[i % len(PALETTE)]
         k = min(smoothing, y.size)
         smooth = np.convolve(y, np.ones(k) / k, mode="valid")
@@ -80,12 +70,10 @@ def training_curves_figure(curves: Mapping[str, Sequence[float]], title: str, sm
         fig.add_trace(go.Scatter(x=steps[k - 1:], y=smooth, mode="lines", name=label,
                                  line=dict(color=colour, width=3)))
     for label, value in (reference_lines or {}).items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-            raise ValueError(f"reference line {label!r} must be a finite number, got {value!r}")
+        checks.number(f"reference line {label!r}", value)
         fig.add_hline(y=value, line=dict(color="#333333", dash="dash", width=1.5),
                       annotation_text=label, annotation_position="bottom left")
-    fig.update_layout(title=dict(text=title, font=dict(size=15)), height=500,
-                      margin=dict(l=60, r=20, t=70, b=140),
+    fig.update_layout(title=heading(title), height=500, margin=margins(60, 70, 140),
                       xaxis=dict(title=dict(text="training step")),
                       yaxis=dict(title=dict(text="training loss (nats/token)")),
                       # below the plot: inside it, it would hide part of some curve

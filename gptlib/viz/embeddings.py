@@ -18,21 +18,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from . import PALETTE
+from . import inputs
+from .style import PALETTE, margins, titles_by_state, trace_menu
 
 DIVERGING = "RdBu"  # ColorBrewer red-blue: readable under the common colour-vision deficiencies
-
-
-def _as_matrix(name: str, value) -> np.ndarray:
-    """A 2-D float64 numpy array from a tensor or array-like, or a ValueError naming ``name``."""
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    array = np.asarray(value, dtype=np.float64)
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D matrix, got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} holds NaN or infinite values")
-    return array
 
 
 def one_hot_product_figure(ids: Sequence[int], weight, title: str | None = None) -> go.Figure:
@@ -45,7 +34,7 @@ def one_hot_product_figure(ids: Sequence[int], weight, title: str | None = None)
         Three heatmaps: the ``(T, V)`` one-hot matrix, ``W`` ``(V, C)`` with the chosen rows
         outlined, and the ``(T, C)`` result.
     """
-    W = _as_matrix("weight", weight)
+    W = inputs.matrix("weight", weight)
     ids = [int(i) for i in (ids.tolist() if hasattr(ids, "tolist") else ids)]
     V, C = W.shape
     if not ids or any(not 0 <= i < V for i in ids):
@@ -82,7 +71,7 @@ def one_hot_product_figure(ids: Sequence[int], weight, title: str | None = None)
     fig.update_yaxes(title_text="position t", row=1, col=3)  # the rows of the one-hot matrix
     fig.update_layout(
         title=title or "Multiplying by a one-hot matrix just copies the rows of W that the ids name",
-        height=400, plot_bgcolor="white", margin=dict(l=90, r=20, t=110, b=60))
+        height=400, plot_bgcolor="white", margin=margins(90, 110, 60))
     return fig
 
 
@@ -96,31 +85,22 @@ def position_embeddings_figure(tables: Mapping[str, object], titles: Mapping[str
     """
     if not tables:
         raise ValueError("tables is empty: give {name: (T, C) table}")
-    titles = dict(titles or {})
     fig = go.Figure()
     names = list(tables)
     for k, name in enumerate(names):
-        P = _as_matrix(f"tables[{name!r}]", tables[name])
+        P = inputs.matrix(f"tables[{name!r}]", tables[name])
         limit = float(np.abs(P).max()) or 1.0
         fig.add_trace(go.Heatmap(z=P, colorscale=DIVERGING, zmin=-limit, zmax=limit, visible=(k == 0),
                                  name=name, colorbar=dict(title="value"),
                                  hovertemplate="position %{y}, dimension %{x}: %{z:.3f}<extra></extra>"))
-    default = title or "Each row is the vector added to the token at that position"
-
-    def title_of(name):
-        return dict(text=titles.get(name, default), x=0.01, xanchor="left")
+    title_of = titles_by_state(titles, title or "Each row is the vector added to the token at that position")
 
     fig.update_layout(title=title_of(names[0]), height=480, plot_bgcolor="white",
-                      margin=dict(l=70, r=20, t=100, b=60),
+                      margin=margins(70, 100, 60),
                       xaxis=dict(title="embedding dimension (index 0 ... C-1)"),
                       yaxis=dict(title="position t (tokens from the start)", autorange="reversed"))
     if len(names) > 1:
-        fig.update_layout(updatemenus=[dict(
-            type="dropdown", direction="down", active=0, x=0.01, xanchor="left", y=1.0,
-            yanchor="bottom", pad=dict(t=4, b=4),
-            buttons=[dict(label=name, method="update",
-                          args=[{"visible": [j == k for j in range(len(names))]},
-                                {"title": title_of(name)}]) for k, name in enumerate(names)])])
+        fig.update_layout(updatemenus=trace_menu(names, title_of))
     return fig
 
 
@@ -137,14 +117,14 @@ def sinusoid_curves_figure(table, dims: Sequence[int], title: str | None = None,
             too), drawn as the line through the markers. Without it the markers are joined by
             straight segments.
     """
-    P = _as_matrix("table", table)
+    P = inputs.matrix("table", table)
     dims = [int(d) for d in dims]
     if not dims or len(dims) > len(PALETTE) or any(not 0 <= d < P.shape[1] for d in dims):
         raise ValueError(f"dims must be 1 to {len(PALETTE)} column indices in [0, {P.shape[1]}), got {dims}")
     if curve is not None:
         t_fine = np.asarray(curve[0].detach().cpu() if hasattr(curve[0], "detach") else curve[0],
                             dtype=np.float64)
-        fine = _as_matrix("curve values", curve[1])
+        fine = inputs.matrix("curve values", curve[1])
         if t_fine.ndim != 1 or fine.shape != (len(t_fine), P.shape[1]):
             raise ValueError(f"curve must be (positions (n,), values (n, {P.shape[1]})), got "
                              f"{t_fine.shape} and {fine.shape}")
@@ -164,7 +144,7 @@ def sinusoid_curves_figure(table, dims: Sequence[int], title: str | None = None,
         title=title or "Low dimensions oscillate fast, high dimensions slowly: together they spell the position",
         xaxis=dict(title="position t (tokens from the start)", gridcolor="#e5e5e5"),
         yaxis=dict(title="value of the embedding (unitless)", gridcolor="#e5e5e5", range=[-1.1, 1.1]),
-        height=380, plot_bgcolor="white", margin=dict(l=70, r=20, t=60, b=60))
+        height=380, plot_bgcolor="white", margin=margins(70, 60, 60))
     return fig
 
 
@@ -186,12 +166,11 @@ def similarity_heatmap_figure(states: Mapping[str, tuple[Sequence[str], object]]
     """
     if not states:
         raise ValueError("states is empty: give {name: (labels, matrix)}")
-    titles = dict(titles or {})
     fig = go.Figure()
     names = list(states)
     for k, name in enumerate(names):
         labels, matrix = states[name]
-        S = _as_matrix(f"states[{name!r}] matrix", matrix)
+        S = inputs.matrix(f"states[{name!r}] matrix", matrix)
         labels = [str(l) for l in labels]
         if S.shape[0] != S.shape[1] or S.shape[0] != len(labels):
             raise ValueError(f"state {name!r}: the matrix must be square with one label per row, got "
@@ -200,25 +179,17 @@ def similarity_heatmap_figure(states: Mapping[str, tuple[Sequence[str], object]]
                                  zmax=zrange[1], visible=(k == 0), name=name,
                                  colorbar=dict(title=value_title),
                                  hovertemplate="%{y} · %{x}: %{z:.2f}<extra></extra>"))
-    default = title or "Similar vectors share a colour block"
-
-    def title_of(name):
-        return dict(text=titles.get(name, default), x=0.01, xanchor="left")
+    title_of = titles_by_state(titles, title or "Similar vectors share a colour block")
 
     fig.update_layout(title=title_of(names[0]), height=720, plot_bgcolor="white",
-                      margin=dict(l=80, r=20, t=110, b=70),
+                      margin=margins(80, 110, 70),
                       xaxis=dict(title=axis_title, tickangle=0, type="category"),
                       yaxis=dict(title=axis_title, autorange="reversed", type="category"))
     if every_label:
         fig.update_xaxes(dtick=1, tickfont=dict(family="monospace", size=10))
         fig.update_yaxes(dtick=1, tickfont=dict(family="monospace", size=10))
     if len(names) > 1:
-        fig.update_layout(updatemenus=[dict(
-            type="dropdown", direction="down", active=0, x=0.01, xanchor="left", y=1.0,
-            yanchor="bottom", pad=dict(t=4, b=4),
-            buttons=[dict(label=name, method="update",
-                          args=[{"visible": [j == k for j in range(len(names))]},
-                                {"title": title_of(name)}]) for k, name in enumerate(names)])])
+        fig.update_layout(updatemenus=trace_menu(names, title_of))
     return fig
 
 
@@ -250,5 +221,5 @@ def embedding_share_figure(names: Sequence[str], embedding_params: Sequence[int]
         xaxis=dict(title="Cerebras-GPT model (parameters)"),
         yaxis=dict(title="embedding tables (% of all parameters)", range=[0, max(share) * 1.18],
                    gridcolor="#e5e5e5"),
-        height=420, plot_bgcolor="white", margin=dict(l=70, r=20, t=60, b=60))
+        height=420, plot_bgcolor="white", margin=margins(70, 60, 60))
     return fig

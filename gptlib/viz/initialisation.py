@@ -7,18 +7,12 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from . import PALETTE
+from .. import checks
+from . import inputs
+from .style import PALETTE, heading, legend_below, margins
 
 
-def _positive(label: str, what: str, values, length: int | None = None) -> np.ndarray:
-    a = np.asarray(values, dtype=float)
-    if a.ndim != 1 or a.size == 0 or (length is not None and a.size != length):
-        want = f"one value per depth ({length})" if length is not None else "a non-empty 1-D series"
-        raise ValueError(f"series {label!r}: {what} must be {want}, got shape {a.shape}")
-    if not np.isfinite(a).all() or (a <= 0).any():
-        raise ValueError(f"series {label!r}: {what} must be finite and > 0 (the axis is "
-                         f"logarithmic), got {a.tolist()}")
-    return a
+LOG_AXIS = "the axis is logarithmic"
 
 
 def residual_variance_figure(per_block: Mapping[str, Sequence[float]], depths: Sequence[int],
@@ -45,14 +39,13 @@ def residual_variance_figure(per_block: Mapping[str, Sequence[float]], depths: S
     depths = np.asarray(depths, dtype=float)
     if depths.ndim != 1 or depths.size == 0 or (depths < 1).any():
         raise ValueError(f"depths must be a non-empty 1-D list of layer counts >= 1, got {depths}")
-    if embedding_variance is not None and not (np.isfinite(embedding_variance)
-                                               and embedding_variance > 0):
-        raise ValueError(f"embedding_variance must be a positive number, got {embedding_variance!r}")
+    checks.number("embedding_variance", embedding_variance, low=0, low_open=True, none_ok=True)
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
         "inside one model: added after each block", "after the last block, models of depth L"))
     for i, label in enumerate(per_block):
-        v = _positive(label, "per_block", per_block[label])
-        f = _positive(label, "final", final[label], depths.size)
+        v = inputs.series(f"per_block[{label!r}]", per_block[label], positive=True, why=LOG_AXIS)
+        f = inputs.series(f"final[{label!r}]", final[label], length=depths.size, per="depth",
+                          positive=True, why=LOG_AXIS)
         colour = PALETTE[i % len(PALETTE)]
         fig.add_trace(go.Scatter(x=np.arange(1, v.size + 1), y=v, name=label, mode="lines",
                                  legendgroup=label, line=dict(color=colour, width=3)), row=1, col=1)
@@ -70,7 +63,6 @@ def residual_variance_figure(per_block: Mapping[str, Sequence[float]], depths: S
     fig.update_yaxes(title_text="variance added by the blocks (log scale)", type="log",
                      exponentformat="power", row=1, col=1)
     fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
-    fig.update_layout(title=dict(text=title, font=dict(size=15)),
-                      height=430, margin=dict(l=70, r=20, t=90, b=50),
-                      legend=dict(orientation="h", y=-0.22, x=0.5, xanchor="center"))
+    fig.update_layout(title=heading(title), height=430, margin=margins(70, 90, 50),
+                      legend=legend_below(-0.22))
     return fig

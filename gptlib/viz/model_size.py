@@ -6,24 +6,20 @@ from typing import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from . import PALETTE
+from .. import checks
+from . import inputs
+from .style import PALETTE, heading, legend_below, margins
 
 
-def _series(names: Sequence[str], series: Mapping[str, Sequence[float]], what: str) -> dict[str, np.ndarray]:
+def _per_model(names: Sequence[str], series: Mapping[str, Sequence[float]],
+               what: str) -> dict[str, np.ndarray]:
+    """``{label: (len(names),) values >= 0}``, one value per model, checked."""
     if not names:
         raise ValueError("give at least one model name")
     if not series:
         raise ValueError(f"{what} must hold at least one series")
-    out = {}
-    for label, values in series.items():
-        a = np.asarray(values, dtype=np.float64)
-        if a.shape != (len(names),):
-            raise ValueError(f"{what}[{label!r}] has shape {a.shape}, expected ({len(names)},): one value "
-                             f"per model")
-        if not np.isfinite(a).all() or (a < 0).any():
-            raise ValueError(f"{what}[{label!r}] must be finite and >= 0")
-        out[label] = a
-    return out
+    return {label: inputs.series(f"{what}[{label!r}]", values, length=len(names), per="model",
+                                 nonnegative=True) for label, values in series.items()}
 
 
 def parameter_breakdown_figure(names: Sequence[str], parts: Mapping[str, Sequence[float]],
@@ -36,7 +32,7 @@ def parameter_breakdown_figure(names: Sequence[str], parts: Mapping[str, Sequenc
         parts: ``{part: (len(names),) parameter counts}``; the parts of one model add up to its total.
         title: what to notice.
     """
-    parts = _series(names, parts, "parts")
+    parts = _per_model(names, parts, "parts")
     total = sum(parts.values())
     if (total <= 0).any():
         raise ValueError("every model needs a positive total parameter count")
@@ -46,11 +42,11 @@ def parameter_breakdown_figure(names: Sequence[str], parts: Mapping[str, Sequenc
                              marker_color=PALETTE[i % len(PALETTE)], customdata=counts / 1e6,
                              hovertemplate=f"{label}<br>%{{x}}: %{{customdata:,.1f}}M parameters "
                                            f"(%{{y:.1f}}%)<extra></extra>"))
-    fig.update_layout(barmode="stack", height=430, margin=dict(l=60, r=20, t=70, b=50),
-                      title=dict(text=title, font=dict(size=15)),
+    fig.update_layout(barmode="stack", height=430, margin=margins(60, 70, 50),
+                      title=heading(title),
                       xaxis=dict(title=dict(text="Cerebras-GPT model")),
                       yaxis=dict(title=dict(text="share of parameters (%)"), range=[0, 100]),
-                      legend=dict(orientation="h", y=-0.2, x=0.5, xanchor="center"))
+                      legend=legend_below(-0.2))
     return fig
 
 
@@ -81,7 +77,7 @@ def memory_figure(names: Sequence[str], memory_bytes: Mapping[str, Sequence[floa
     The y axis is labelled at 1, 3, 10, 30, ... GB only (no minor labels that read as other
     decades).
     """
-    memory = _series(names, memory_bytes, "memory_bytes")
+    memory = _per_model(names, memory_bytes, "memory_bytes")
     fig = go.Figure()
     shown = [v / 1e9 for values in memory.values() for v in values if v > 0]
     shown += [value / 1e9 for value in (capacities or {}).values()
@@ -90,17 +86,16 @@ def memory_figure(names: Sequence[str], memory_bytes: Mapping[str, Sequence[floa
         fig.add_trace(go.Bar(x=list(names), y=values / 1e9, name=label, marker_color=PALETTE[i % len(PALETTE)],
                              hovertemplate=f"{label}<br>%{{x}}: %{{y:,.1f}} GB<extra></extra>"))
     for j, (label, value) in enumerate((capacities or {}).items()):
-        if not isinstance(value, (int, float)) or value <= 0:
-            raise ValueError(f"capacity {label!r} must be a positive number of bytes, got {value!r}")
+        checks.number(f"capacity {label!r}", value, low=0, low_open=True, hint="bytes")
         fig.add_hline(y=value / 1e9, line=dict(color="#333333", dash="dash", width=1.5))
         # on a log axis an annotation's y is the log10 of the value (a shape's is the value itself)
         fig.add_annotation(x=0, xref="paper", xanchor="left", y=np.log10(value / 1e9), yanchor="bottom",
                            text=f"{label}: {value / 1e9:,.0f} GB", showarrow=False)
-    fig.update_layout(barmode="group", height=460, margin=dict(l=60, r=20, t=70, b=50),
-                      title=dict(text=title, font=dict(size=15)),
+    fig.update_layout(barmode="group", height=460, margin=margins(60, 70, 50),
+                      title=heading(title),
                       xaxis=dict(title=dict(text="Cerebras-GPT model")),
                       yaxis=dict(title=dict(text="memory (GB, log scale)"), type="log"),
-                      legend=dict(orientation="h", y=-0.2, x=0.5, xanchor="center"))
+                      legend=legend_below(-0.2))
     if shown:
         ticks = _log_ticks(min(shown), max(shown))
         fig.update_yaxes(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])

@@ -15,48 +15,16 @@ import torch
 from plotly.subplots import make_subplots
 
 from ..sample import next_token_distribution
-from . import PALETTE
-
-# How a token that is invisible on its own is drawn on an axis.
-VISIBLE_SPACE = {" ": "␣", "\n": "⏎", "\t": "⇥"}
+from .. import checks
+from . import inputs
+from .style import PALETTE, visible
 
 
 def token_label(text: str) -> str:
-    """A token's text as it should appear on an axis: a space becomes ␣, a newline ⏎, a tab ⇥."""
-    if not isinstance(text, str):
-        raise TypeError(f"a token label must be a str, got {type(text).__name__}")
-    return "".join(VISIBLE_SPACE.get(c, c) for c in text) or "∅"
-
-
-def _check_distribution(name: str, probs, vocab_size: int | None = None) -> torch.Tensor:
-    """A ``(V,)`` float tensor of probabilities, or a clear error."""
-    if not isinstance(probs, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (V,), got {type(probs).__name__}")
-    if probs.dim() != 1:
-        raise ValueError(f"{name} must have shape (V,) (one position's distribution), "
-                         f"got {tuple(probs.shape)}; index one row, e.g. probs[0]")
-    if vocab_size is not None and probs.numel() != vocab_size:
-        raise ValueError(f"{name} has {probs.numel()} entries but there are {vocab_size} labels")
-    probs = probs.detach().float().cpu()
-    if (probs < 0).any() or not torch.isfinite(probs).all() or abs(float(probs.sum()) - 1) > 1e-3:
-        raise ValueError(f"{name} must be a probability distribution (entries >= 0 summing to 1), "
-                         f"got entries summing to {float(probs.sum()):.4g}")
-    return probs
-
-
-def _check_logits(logits, vocab_size: int) -> torch.Tensor:
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 1:
-        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(f"logits must be a (V,) tensor (one position), got {shape}")
-    if logits.numel() != vocab_size:
-        raise ValueError(f"logits has {logits.numel()} entries but there are {vocab_size} labels")
-    return logits.detach().float().cpu()
-
-
-def _check_labels(labels: Sequence[str]) -> list[str]:
-    if isinstance(labels, str) or not all(isinstance(t, str) for t in labels):
-        raise TypeError("labels must be a sequence of str, one per token id")
-    return [token_label(t) for t in labels]
+    """A token's text as it should appear on an axis: a space becomes ␣, a newline ⏎, a tab ⇥
+    (:func:`gptlib.viz.style.visible`); an empty token ∅."""
+    checks.instance("a token label", text, str)
+    return visible(text) or "∅"
 
 
 def entropy_bits(probs: torch.Tensor) -> float:
@@ -78,9 +46,9 @@ def next_token_figure(probs: torch.Tensor, labels: Sequence[str], top: int = 30,
         labels: the V token strings.
         top: how many of the most likely tokens to draw.
     """
-    labels = _check_labels(labels)
-    probs = _check_distribution("probs", probs, len(labels))
-    top = _check_top(top, len(labels))
+    labels = inputs.token_labels(labels)
+    probs = inputs.distribution("probs", probs, len(labels))
+    top = inputs.top(top, len(labels))
     p, order = probs.sort(descending=True)
     n_possible = int((probs > 0).sum())
     fig = go.Figure(go.Bar(x=[labels[i] for i in order[:top]], y=p[:top].tolist(),
@@ -93,12 +61,6 @@ def next_token_figure(probs: torch.Tensor, labels: Sequence[str], top: int = 30,
     return fig
 
 
-def _check_top(top: int, vocab_size: int) -> int:
-    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-        raise ValueError(f"top must be a positive integer, got {top!r}")
-    return min(top, vocab_size)
-
-
 def temperature_figure(logits: torch.Tensor, labels: Sequence[str],
                        temperatures: Sequence[float] = (0.5, 1.0, 2.0), top: int = 20) -> go.Figure:
     """The same logits at several temperatures, as grouped bars over the most likely tokens
@@ -108,12 +70,13 @@ def temperature_figure(logits: torch.Tensor, labels: Sequence[str],
         logits: ``(V,)`` one position's logits.
         temperatures: each > 0.
     """
-    labels = _check_labels(labels)
-    logits = _check_logits(logits, len(labels))
-    top = _check_top(top, len(labels))
-    if not temperatures or any(not isinstance(t, (int, float)) or isinstance(t, bool) or not t > 0
-                               for t in temperatures):
-        raise ValueError(f"temperatures must be numbers > 0, got {temperatures!r}")
+    labels = inputs.token_labels(labels)
+    logits = inputs.logits(logits, len(labels))
+    top = inputs.top(top, len(labels))
+    if not temperatures:
+        raise ValueError("give at least one temperature")
+    for i, t in enumerate(temperatures):
+        checks.number(f"temperatures[{i}]", t, low=0, low_open=True)
     order = logits.argsort(descending=True)[:top]
     fig = go.Figure()
     for i, t in enumerate(temperatures):
@@ -149,17 +112,16 @@ def kept_tokens_figure(contexts: dict[str, torch.Tensor], filters: dict[str, Cal
     """
     if not contexts or not filters:
         raise ValueError("give at least one context and one filter")
-    if reference is not None and not (isinstance(reference, (int, float))
-                                      and not isinstance(reference, bool) and 0 < reference < 1):
-        raise ValueError(f"reference must be a probability in (0, 1) or None, got {reference!r}")
+    checks.number("reference", reference, low=0, high=1, low_open=True, high_open=True,
+                  none_ok=True, hint="a probability")
     names_c, names_f = list(contexts), list(filters)
     fig = make_subplots(rows=len(names_c), cols=len(names_f), shared_xaxes=True, shared_yaxes=True,
                         vertical_spacing=0.14, horizontal_spacing=0.04,
                         subplot_titles=[f"{c}:<br>{f}" for c in names_c for f in names_f])
     smallest = 1.0
     for r, cname in enumerate(names_c, 1):
-        probs = _check_distribution(f"contexts[{cname!r}]", contexts[cname])
-        n = min(_check_top(top, probs.numel()), probs.numel())
+        probs = inputs.distribution(f"contexts[{cname!r}]", contexts[cname])
+        n = min(inputs.top(top, probs.numel()), probs.numel())
         p, order = probs.sort(descending=True)
         shown = p[:n]
         if bool((shown > 0).any()):
@@ -225,8 +187,7 @@ def distribution_grid(logits: torch.Tensor, temperatures: Sequence[float],
         temperatures: each >= 0 (0 is greedy).
         filters: ``(top_k, top_p)`` pairs, ``None`` for "off".
     """
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 1:
-        raise ValueError("logits must be a (V,) tensor (one position)")
+    logits = inputs.logits(logits)
     if not temperatures or not filters:
         raise ValueError("give at least one temperature and one filter")
     return torch.stack([
@@ -258,9 +219,9 @@ def sampling_settings_figure(logits: torch.Tensor, labels: Sequence[str],
         start: ``(filter index, temperature index)`` shown first (default: no filter, temperature 1
             if present).
     """
-    labels = _check_labels(labels)
-    logits = _check_logits(logits, len(labels))
-    top = _check_top(top, len(labels))
+    labels = inputs.token_labels(labels)
+    logits = inputs.logits(logits, len(labels))
+    top = inputs.top(top, len(labels))
     grid = distribution_grid(logits, temperatures, filters)  # (F, T, V)
     n_f, n_t = grid.shape[:2]
     if start is None:
@@ -490,6 +451,6 @@ def sampling_playground(generate_text: Callable[..., str], logits_for: Callable[
     return ui
 
 
-__all__ = ["VISIBLE_SPACE", "distribution_grid", "entropy_bits", "kept_tokens_figure",
+__all__ = ["distribution_grid", "entropy_bits", "kept_tokens_figure",
            "next_token_figure", "sample_quality_figure", "sampling_playground", "sampling_settings_figure", "settings_label",
            "step_time_figure", "temperature_figure", "token_label"]

@@ -25,16 +25,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from . import PALETTE
-
-
-def _positive(name: str, values) -> np.ndarray:
-    array = np.asarray(values, dtype=float)
-    if array.ndim != 1 or len(array) == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {array.shape}")
-    if np.any(~np.isfinite(array)) or np.any(array <= 0):
-        raise ValueError(f"{name} must hold positive finite numbers, got {array.tolist()}")
-    return array
+from .. import checks
+from . import inputs
+from .style import PALETTE, legend_row
 
 
 # ----------------------------------------------------------------------------------------------
@@ -54,14 +47,13 @@ def flops_comparison_figure(names: Sequence[str], counts: Mapping[str, Sequence[
         raise ValueError("counts is empty: give at least one label -> FLOPs per model")
     fig = go.Figure()
     for i, (label, values) in enumerate(counts.items()):
-        values = _positive(f"counts[{label!r}]", values)
-        if len(values) != len(names):
-            raise ValueError(f"counts[{label!r}] has {len(values)} values for {len(names)} models")
+        values = inputs.series(f"counts[{label!r}]", values, length=len(names), per="model",
+                               positive=True)
         fig.add_bar(x=names, y=values, name=label, marker_color=PALETTE[i % len(PALETTE)],
                     hovertemplate="%{x}: %{y:.3g} FLOPs<extra>" + label + "</extra>")
     fig.update_layout(title=title, template="plotly_white", barmode="group", height=400,
                       xaxis_title="model", yaxis_title="training compute (FLOPs)",
-                      yaxis_type="log", legend=dict(orientation="h", y=-0.2))
+                      yaxis_type="log", legend=legend_row(-0.2))
     return fig
 
 
@@ -75,12 +67,12 @@ def tokens_per_parameter_figure(names: Sequence[str], params: Sequence[float], t
         names, params, tokens: ``(M,)`` each, the runs to mark.
         others: optional label -> ``(params, tokens)`` of other models to show for contrast.
     """
-    params, tokens = _positive("params", params), _positive("tokens", tokens)
+    params = inputs.series("params", params, positive=True)
+    tokens = inputs.series("tokens", tokens, positive=True)
     if not len(names) == len(params) == len(tokens):
         raise ValueError(f"names, params and tokens must have the same length, got "
                          f"{len(names)}, {len(params)}, {len(tokens)}")
-    if not ratio > 0:
-        raise ValueError(f"ratio must be positive, got {ratio}")
+    checks.number("ratio", ratio, low=0, low_open=True)
     extra = dict(others or {})
     all_params = np.concatenate([params, [p for p, _ in extra.values()]]) if extra else params
     line = np.geomspace(all_params.min() / 2, all_params.max() * 2, 50)
@@ -95,7 +87,7 @@ def tokens_per_parameter_figure(names: Sequence[str], params: Sequence[float], t
                                                 symbol="diamond"))
     fig.update_layout(title=title, template="plotly_white", height=420, xaxis_type="log",
                       yaxis_type="log", xaxis_title="parameters N", yaxis_title="training tokens D_tok",
-                      legend=dict(orientation="h", y=-0.22))
+                      legend=legend_row(-0.22))
     return fig
 
 
@@ -124,7 +116,8 @@ def scaling_law_figure(compute: Sequence[float], loss: Sequence[float], fit, pap
             drawn on the right as a thin line of its own slope from (1, 1), so the fan shows how
             far the exponent moves.
     """
-    compute, paper_compute = _positive("compute", compute), _positive("paper_compute", paper_compute)
+    compute = inputs.series("compute", compute, positive=True)
+    paper_compute = inputs.series("paper_compute", paper_compute, positive=True)
     loss, paper_loss = np.asarray(loss, dtype=float), np.asarray(paper_loss, dtype=float)
     if loss.shape != compute.shape or paper_loss.shape != paper_compute.shape:
         raise ValueError("compute and loss (and paper_compute and paper_loss) must have equal lengths")
@@ -178,7 +171,7 @@ def scaling_law_figure(compute: Sequence[float], loss: Sequence[float], fit, pap
     fig.update_xaxes(type="log", title_text="f / f of the smallest run", row=1, col=2)
     fig.update_yaxes(type="log", title_text="reducible loss L - c, relative to the smallest run", row=1, col=2)
     fig.update_layout(title=title, template="plotly_white", height=480,
-                      legend=dict(orientation="h", y=-0.25))
+                      legend=legend_row(-0.25))
     return fig
 
 
@@ -197,15 +190,15 @@ def isoflop_figure(tokens_per_parameter: Sequence[float], losses, budget: float,
         budget: the FLOPs every run spent (shown in the legend).
         labels: ``(n,)`` names of the sizes (e.g. ``"d_model 8"``), written beside each mean.
     """
-    ratio = _positive("tokens_per_parameter", tokens_per_parameter)
+    ratio = inputs.series("tokens_per_parameter", tokens_per_parameter, positive=True)
     losses = np.asarray(losses, dtype=float)
     if losses.ndim != 2 or losses.shape[0] != len(ratio) or losses.shape[1] == 0:
         raise ValueError(f"losses must be (n sizes, seeds) with n = {len(ratio)}, got shape "
                          f"{losses.shape}")
     if not np.all(np.isfinite(losses)):
         raise ValueError("losses must be finite (a diverged run has no place on the profile)")
-    if not (math.isfinite(budget) and budget > 0) or not reference_ratio > 0:
-        raise ValueError(f"budget and reference_ratio must be positive, got {budget}, {reference_ratio}")
+    checks.number("budget", budget, low=0, low_open=True, hint="FLOPs")
+    checks.number("reference_ratio", reference_ratio, low=0, low_open=True)
     labels = [str(x) for x in labels] if labels is not None else [f"size {i + 1}" for i in range(len(ratio))]
     order = np.argsort(ratio)
     ratio, losses, labels = ratio[order], losses[order], [labels[i] for i in order]
@@ -233,7 +226,7 @@ def isoflop_figure(tokens_per_parameter: Sequence[float], losses, budget: float,
                       xaxis_title=f"characters per parameter D_tok / N (budget {budget:.3g} FLOPs; "
                                   f"larger models to the left)",
                       yaxis_title="validation loss (nats/character)",
-                      legend=dict(orientation="h", y=-0.22))
+                      legend=legend_row(-0.22))
     return fig
 
 
@@ -250,7 +243,7 @@ def coordinate_check_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
 
     Args:
         standard, mup: records ``{"width", "step", "layer", value}``, e.g. as returned by
-            :func:`gptlib.mup.coordinate_check` (``value="size"``, the mean |activation|), or
+            :func:`gptlib.mup_experiments.coordinate_check` (``value="size"``, the mean |activation|), or
             records of how far each layer's output moved from its initial value.
         value: the key of the number to plot; every one must be positive (the axes are log).
         y_title: the y axis' title, saying what ``value`` measures.
@@ -258,7 +251,7 @@ def coordinate_check_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
     panels = [list(standard), list(mup)]
     for name, records in zip(("standard", "mup"), panels):
         if not records:
-            raise ValueError(f"{name} has no records; pass the output of gptlib.mup.coordinate_check")
+            raise ValueError(f"{name} has no records; pass the output of gptlib.mup_experiments.coordinate_check")
         for r in records:
             missing = {"width", "step", "layer", value} - set(r)
             if missing:
@@ -319,19 +312,19 @@ def lr_transfer_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
     """Final validation loss against peak learning rate, one line per width, standard
     parametrization (left) and muP (right). With several seeds per (width, rate) the line is
     their mean and each seed is a faint dot. Each width's best rate (lowest mean, as
-    :func:`gptlib.mup.best_learning_rates` picks it) is starred; a rate at which any seed
+    :func:`gptlib.mup_experiments.best_learning_rates` picks it) is starred; a rate at which any seed
     diverged (NaN) is left out of the line.
 
     Args:
         standard, mup: records ``{"width", "lr", "val_loss"}`` (and ``"seed"``) from
-            :func:`gptlib.mup.lr_transfer`.
+            :func:`gptlib.mup_experiments.lr_transfer`.
     """
-    from ..mup import mean_losses
+    from ..mup_experiments import mean_losses
 
     panels = [list(standard), list(mup)]
     for name, records in zip(("standard", "mup"), panels):
         if not records:
-            raise ValueError(f"{name} has no records; pass the output of gptlib.mup.lr_transfer")
+            raise ValueError(f"{name} has no records; pass the output of gptlib.mup_experiments.lr_transfer")
         missing = {"width", "lr", "val_loss"} - set(records[0])
         if missing:
             raise ValueError(f"{name} records lack {sorted(missing)}")
@@ -371,5 +364,5 @@ def lr_transfer_figure(standard: Sequence[Mapping], mup: Sequence[Mapping],
                      ticktext=[f"{lr:g}" for lr in rates])
     fig.update_yaxes(title_text="validation loss (nats/character)", row=1, col=1)
     fig.update_layout(title=title, template="plotly_white", height=440,
-                      legend=dict(orientation="h", y=-0.25))
+                      legend=legend_row(-0.25))
     return fig

@@ -19,8 +19,9 @@ from typing import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .. import checks
 from ..tokenizer import CharTokenizer
-from . import PALETTE
+from .style import PALETTE, VISIBLE, margins, titles_by_state, visible
 
 Piece = tuple[bytes, "int | None"]
 
@@ -28,7 +29,6 @@ CELL_PX = 10  # width of one character cell of a chip, in pixels
 LINE_PX = 46  # height of one line of chips (text and id), in pixels
 CHIP_COLOURS = PALETTE[:7]  # the Okabe-Ito colours without black; chips are drawn translucent
 UNKNOWN_COLOUR = "#999999"
-_VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -47,8 +47,7 @@ def token_pieces(text: str, tokenizer) -> list[Piece]:
         A list of ``(token_bytes, token_id)``, one per token, whose bytes joined together are
         ``text.encode("utf-8")``.
     """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    checks.instance("text", text, str)
     if isinstance(tokenizer, CharTokenizer):
         return [(c.encode("utf-8"), tokenizer.stoi.get(c)) for c in text]
     if hasattr(tokenizer, "encode") and hasattr(tokenizer, "decode_tokens_bytes"):
@@ -60,11 +59,11 @@ def token_pieces(text: str, tokenizer) -> list[Piece]:
 
 def display_text(token: bytes) -> str:
     """How a token's bytes are printed on a chip: whitespace made visible (space as ␣, newline as
-    ↵), and bytes that are not complete UTF-8 characters on their own written as ``\\xNN``."""
-    if not isinstance(token, (bytes, bytearray)):
-        raise TypeError(f"token must be bytes, got {type(token).__name__}")
+    ⏎, see :func:`gptlib.viz.style.visible`), and bytes that are not complete UTF-8 characters
+    on their own written as ``\\xNN``."""
+    checks.instance("token", token, (bytes, bytearray), what="bytes")
     text = bytes(token).decode("utf-8", errors="backslashreplace")
-    return "".join(_VISIBLE.get(c, c) for c in text)
+    return visible(text)
 
 
 def _translucent(hex_colour: str, alpha: float = 0.35) -> str:
@@ -148,12 +147,9 @@ def token_chips_figure(states: Mapping[str, Mapping[str, Sequence[Piece]]], titl
     """
     if not states:
         raise ValueError("states is empty: give at least one {state label: {row name: pieces}}")
-    if control not in ("dropdown", "slider"):
-        raise ValueError(f"control must be 'dropdown' or 'slider', got {control!r}")
-    if not isinstance(wrap, int) or wrap < 8:
-        raise ValueError(f"wrap must be an integer of at least 8 character cells, got {wrap!r}")
+    checks.one_of("control", control, ("dropdown", "slider"))
+    checks.integer("wrap", wrap, low=8, hint="character cells of 10 px")
     vocab_sizes = dict(vocab_sizes or {})
-    state_titles = dict(state_titles or {})
     laid_out = {}
     for label, rows in states.items():
         if not rows:
@@ -170,8 +166,7 @@ def token_chips_figure(states: Mapping[str, Mapping[str, Sequence[Piece]]], titl
                                  marker=dict(size=18, color="rgba(0,0,0,0)"),
                                  hovertemplate=hovertemplate, showlegend=False))
 
-    def title_of(label):
-        return dict(text=state_titles.get(label, title), x=0.01, xanchor="left")
+    title_of = titles_by_state(state_titles, title)
 
     first = next(iter(laid_out))
     shapes, annotations, _, _ = laid_out[first]
@@ -179,20 +174,20 @@ def token_chips_figure(states: Mapping[str, Mapping[str, Sequence[Piece]]], titl
     fig.update_layout(
         title=title_of(first), shapes=shapes, annotations=annotations,
         width=CELL_PX * wrap + 60, height=height, plot_bgcolor="white",
-        margin=dict(l=20, r=20, t=60, b=70 if (len(states) > 1 and control == "slider") else 20),
+        margin=margins(20, 60, 70 if (len(states) > 1 and control == "slider") else 20),
         xaxis=dict(range=[-0.5, wrap + 0.5], visible=False, fixedrange=True),
         yaxis=dict(range=[-n_lines + 0.4, 0.6], visible=False, fixedrange=True),
         hoverlabel=dict(font=dict(family="monospace")))
     if len(states) > 1:
         steps = []
         for k, (label, (shp, ann, _, _)) in enumerate(laid_out.items()):
-            visible = [j == k for j in range(len(laid_out))]
+            shown = [j == k for j in range(len(laid_out))]
             steps.append(dict(label=str(label), method="update",
-                              args=[{"visible": visible},
+                              args=[{"visible": shown},
                                     {"shapes": shp, "annotations": ann, "title": title_of(label)}]))
         if control == "dropdown":
             fig.update_layout(
-                margin=dict(l=20, r=20, t=110, b=20),
+                margin=margins(20, 110, 20),
                 updatemenus=[dict(type="dropdown", buttons=steps, direction="down", active=0,
                                   x=0.01, xanchor="left", y=1.0, yanchor="bottom",
                                   pad=dict(t=4, b=4))],
@@ -219,8 +214,8 @@ def tokenizer_comparison_figure(texts: Sequence[str], tokenizers: Mapping[str, o
     states = {}
     for text in texts:
         label = text if len(text) <= 40 else text[:37] + "..."
-        states[label.replace("\n", "↵")] = {name: token_pieces(text, tok)
-                                              for name, tok in tokenizers.items()}
+        states[label.replace("\n", VISIBLE["\n"])] = {name: token_pieces(text, tok)
+                                                       for name, tok in tokenizers.items()}
     sizes = {name: tok.n_vocab for name, tok in tokenizers.items() if hasattr(tok, "n_vocab")}
     title = title or "Bigger vocabularies cut the same text into fewer, longer tokens"
     return token_chips_figure(states, title, control="dropdown", vocab_sizes=sizes, wrap=wrap)
@@ -311,7 +306,7 @@ def merge_counts_figure(merges: Sequence[tuple[bytes, bytes, int]], title: str |
         xaxis=dict(title="merge number (order learned, log scale)", type="log", dtick=1),
         yaxis=dict(title="occurrences of the pair when merged (count, log scale)", type="log",
                    dtick=1),
-        height=420, plot_bgcolor="white", margin=dict(l=70, r=20, t=60, b=60))
+        height=420, plot_bgcolor="white", margin=margins(70, 60, 60))
     fig.update_xaxes(gridcolor="#e5e5e5")
     fig.update_yaxes(gridcolor="#e5e5e5")
     return fig
@@ -328,8 +323,7 @@ def compression_figure(curves: Mapping[str, tuple[Sequence[int], Sequence[float]
     """
     if not curves:
         raise ValueError("curves is empty: give {name: (vocab_sizes, bytes_per_token)}")
-    if not isinstance(d_model, int) or d_model <= 0:
-        raise ValueError(f"d_model must be a positive integer, got {d_model!r}")
+    checks.integer("d_model", d_model, low=1)
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.16, subplot_titles=(
         "gain: text per token", f"cost: V × C table at C = {d_model}"))
     all_sizes = sorted({int(v) for sizes, _ in curves.values() for v in sizes})
@@ -357,6 +351,6 @@ def compression_figure(curves: Mapping[str, tuple[Sequence[int], Sequence[float]
                      row=1, col=2, gridcolor="#e5e5e5")
     fig.update_layout(
         title=title or "Compression grows about like log V; the table grows like V",
-        height=430, plot_bgcolor="white", margin=dict(l=70, r=20, t=90, b=60),
+        height=430, plot_bgcolor="white", margin=margins(70, 90, 60),
         legend=dict(orientation="h", x=0, y=-0.2))
     return fig

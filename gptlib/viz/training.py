@@ -15,12 +15,9 @@ from typing import Callable, Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from . import PALETTE
-
-
-def _check_series(name: str, xs: Sequence, ys: Sequence) -> None:
-    if len(xs) != len(ys):
-        raise ValueError(f"{name}: {len(xs)} x values but {len(ys)} y values; give one y per x")
+from .. import checks
+from . import inputs
+from .style import PALETTE, legend_row
 
 
 # ----------------------------------------------------------------------------------------------
@@ -46,8 +43,7 @@ def schedule_figure(schedules: Mapping[str, Callable[[int], float]], total_steps
     """
     if not schedules:
         raise ValueError("schedules is empty: give at least one name -> schedule")
-    if tokens_per_step is not None and tokens_per_step <= 0:
-        raise ValueError(f"tokens_per_step must be positive, got {tokens_per_step}")
+    checks.number("tokens_per_step", tokens_per_step, low=0, low_open=True, none_ok=True)
     fig = go.Figure()
     for i, (name, schedule) in enumerate(schedules.items()):
         if not callable(schedule):
@@ -74,7 +70,7 @@ def schedule_figure(schedules: Mapping[str, Callable[[int], float]], total_steps
     fig.update_layout(title=title, template="plotly_white", height=380,
                       xaxis_title="tokens seen" if tokens_per_step else "optimizer step",
                       yaxis_title="learning rate", yaxis_exponentformat="e",
-                      legend=dict(orientation="h", y=-0.22))
+                      legend=legend_row(-0.22))
     return fig
 
 
@@ -97,23 +93,21 @@ def loss_curve_figure(train_steps: Sequence[int], train_losses: Sequence[float],
     Returns:
         A figure with a training line, validation markers and the optional baseline.
     """
-    _check_series("training loss", train_steps, train_losses)
-    _check_series("validation loss", val_steps, val_losses)
+    inputs.paired("training loss", train_steps, train_losses)
+    inputs.paired("validation loss", val_steps, val_losses)
     fig = go.Figure()
     fig.add_scatter(x=list(train_steps), y=list(train_losses), mode="lines", name="training (one batch)",
                     line=dict(color=PALETTE[0], width=1.5))
     fig.add_scatter(x=list(val_steps), y=list(val_losses), mode="lines+markers",
                     name="validation (held-out text)", line=dict(color=PALETTE[3], width=2.5),
                     marker=dict(size=7))
-    if vocab_size is not None:
-        if vocab_size < 2:
-            raise ValueError(f"vocab_size must be >= 2, got {vocab_size}")
+    if checks.integer("vocab_size", vocab_size, low=2, none_ok=True) is not None:
         fig.add_hline(y=math.log(vocab_size), line=dict(dash="dash", color="#777777"),
                       annotation_text=f"uniform guess, ln {vocab_size} = {math.log(vocab_size):.2f}",
                       annotation_position="top right")
     fig.update_layout(title=title, template="plotly_white", height=400,
                       xaxis_title="optimizer step", yaxis_title=f"cross-entropy (nats/{unit})",
-                      legend=dict(orientation="h", y=-0.22))
+                      legend=legend_row(-0.22))
     return fig
 
 
@@ -137,8 +131,7 @@ class LiveLossCurve:
     def __init__(self, vocab_size: int | None = None, redraw_every: int = 10,
                  title: str = "Loss, drawn live as the model trains", unit: str = "token",
                  history=None):
-        if redraw_every < 1:
-            raise ValueError(f"redraw_every must be >= 1, got {redraw_every}")
+        checks.integer("redraw_every", redraw_every, low=1)
         self.vocab_size, self.redraw_every, self.title = vocab_size, redraw_every, title
         self.unit = unit
         self.train_steps: list[int] = []
@@ -152,8 +145,8 @@ class LiveLossCurve:
             except (AttributeError, TypeError):
                 raise TypeError("history must have lists step, loss, val_step and val_loss (a "
                                 f"trainer's History), got {type(history).__name__}") from None
-            _check_series("history's training loss", steps, losses)
-            _check_series("history's validation loss", val_steps, val_losses)
+            inputs.paired("history's training loss", steps, losses)
+            inputs.paired("history's validation loss", val_steps, val_losses)
             self.train_steps, self.train_losses = [int(s) for s in steps], [float(v) for v in losses]
             self.val_steps, self.val_losses = [int(s) for s in val_steps], [float(v) for v in val_losses]
         self._output = None
@@ -203,8 +196,7 @@ class LiveLossCurve:
         adds a training loss, ``{"event": "eval", "step", "val_loss"}`` a validation loss, and
         ``{"event": "end"}`` draws the final state. A dict without ``"event"`` may carry ``step``,
         ``train_loss`` and ``val_loss`` directly."""
-        if not isinstance(event, Mapping):
-            raise TypeError(f"LiveLossCurve expects an event dict, got {type(event).__name__}")
+        checks.instance("LiveLossCurve's event", event, Mapping, what="an event dict")
         kind = event.get("event")
         if kind == "step":
             self.update(event["step"], train_loss=event["loss"])

@@ -23,6 +23,8 @@ from typing import Sequence
 
 import torch
 
+from . import checks
+from .checks import ArgumentError
 from .config import GPTConfig
 from .model import GPT
 from .optim import configure_optimizer
@@ -33,10 +35,11 @@ ETA_BASE = 6e-3  # Cerebras-GPT muP base learning rate (reference table, "muP va
 def _check_widths(widths: Sequence[int], d_head: int) -> list[int]:
     widths = list(widths)
     if not widths:
-        raise ValueError("give at least one width")
-    for w in widths:
-        if isinstance(w, bool) or not isinstance(w, int) or w <= 0 or w % d_head:
-            raise ValueError(f"every width must be a positive multiple of d_head={d_head}, got {w!r}")
+        raise ArgumentError("widths must hold at least one width")
+    for i, w in enumerate(widths):
+        checks.integer(f"widths[{i}]", w, low=1)
+        if w % d_head:  # the heads split the width evenly
+            raise ArgumentError(f"widths[{i}] must be a multiple of d_head={d_head}, got {w}")
     return widths
 
 
@@ -47,7 +50,7 @@ def _tokens(tokens, vocab_size: int | None):
         return dataset.train, dataset.tokenizer.n_vocab
     tokens = torch.as_tensor(tokens).long()
     if tokens.dim() != 1:
-        raise ValueError(f"tokens must be a 1-D sequence of ids, got shape {tuple(tokens.shape)}")
+        raise ArgumentError(f"tokens must be a 1-D sequence of ids, got shape {tuple(tokens.shape)}")
     return tokens, vocab_size if vocab_size is not None else int(tokens.max()) + 1
 
 
@@ -95,8 +98,7 @@ def coordinate_check(widths: Sequence[int] = (64, 128, 256, 512), mup: bool = Tr
         is flat under muP and climbs under the standard parametrization.
     """
     widths = _check_widths(widths, d_head)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    checks.integer("steps", steps, low=1)
     data, vocab = _tokens(tokens, vocab_size)
     generator = torch.Generator().manual_seed(seed)
     starts = torch.randint(len(data) - context_length - 1, (steps + 1, batch_size), generator=generator)
@@ -130,7 +132,7 @@ def growth_with_width(records: list[dict], layer: str, step: int) -> float:
     points = [(math.log(r["width"]), math.log(r["size"])) for r in records
               if r["layer"] == layer and r["step"] == step]
     if len(points) < 2:
-        raise ValueError(f"need records of at least two widths for layer {layer!r} at step {step}")
+        raise ArgumentError(f"need records of at least two widths for layer {layer!r} at step {step}")
     xs, ys = zip(*points)
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x in xs)
@@ -163,8 +165,10 @@ def lr_transfer(widths: Sequence[int] = (64, 128, 256), learning_rates: Sequence
 
     widths = _check_widths(widths, d_head)
     learning_rates = list(learning_rates)
-    if not learning_rates or any(not (isinstance(lr, (int, float)) and lr > 0) for lr in learning_rates):
-        raise ValueError(f"learning_rates must be positive numbers, got {learning_rates!r}")
+    if not learning_rates:
+        raise ArgumentError("learning_rates must hold at least one rate")
+    for i, lr in enumerate(learning_rates):
+        checks.number(f"learning_rates[{i}]", lr, low=0, low_open=True)
     dataset = load_dataset()
     records = []
     total = len(widths) * len(learning_rates)
@@ -196,7 +200,7 @@ def mean_losses(records: list[dict]) -> dict[tuple[int, float], float]:
     for i, r in enumerate(records):
         missing = {"width", "lr", "val_loss"} - set(r) if isinstance(r, dict) else None
         if missing is None or missing:
-            raise ValueError(f"record {i} should be a dict with 'width', 'lr' and 'val_loss' (as "
+            raise ArgumentError(f"record {i} should be a dict with 'width', 'lr' and 'val_loss' (as "
                              f"lr_transfer returns), got {r!r}")
         grouped.setdefault((r["width"], r["lr"]), []).append(float(r["val_loss"]))
     return {key: (math.nan if any(math.isnan(v) for v in values) else sum(values) / len(values))
