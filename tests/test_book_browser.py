@@ -465,13 +465,15 @@ def check_cell_markdown(page, docname: str) -> None:
 
 def check_merged_streams(page, docname: str) -> None:
     """Consecutive prints of a cell are one block: no two stream blocks side by side; a training
-    log (chapters 2 and 3) is one block of many steps."""
+    log (chapters 2 and 3) is one block of many steps, whether printed (a stream) or shown as
+    one display that grows while the cell runs (a text/plain output)."""
     split = page.evaluate("""() => [...document.querySelectorAll('.cell_output > .output.stream')]
         .filter(o => o.nextElementSibling && o.nextElementSibling.matches('.output.stream'))
         .map(o => o.innerText.slice(0, 80))""")
     assert not split, f"{docname}: a cell's prints are split into several blocks: {split[:3]}"
     if docname.endswith(("02_embeddings", "03_attention")):
-        steps = page.evaluate("""() => Math.max(0, ...[...document.querySelectorAll('.cell_output > .output.stream')]
+        steps = page.evaluate("""() => Math.max(0, ...[...document.querySelectorAll(
+            '.cell_output > .output.stream, .cell_output > .output.text_plain')]
             .map(o => (o.innerText.match(/^\\s*step\\s+\\d+/gm) || []).length))""")
         assert steps >= 3, f"{docname}: no training log printed as one block (most steps in one: {steps})"
 

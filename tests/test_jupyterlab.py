@@ -206,6 +206,24 @@ def open_notebook(page, lab: Lab, notebook: Path) -> int:
     return n_cells
 
 
+FOLDED = "() => document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPlaceholder').length"
+
+
+def expand_folded_code(page, notebook: Path) -> int:
+    """The cells the book folds (tag ``hide-input``) start folded here too, from their
+    ``metadata.jupyter.source_hidden``; check that, then open them all (View > Expand All Code)
+    so that every cell's prompt and source can be read. Returns how many were folded."""
+    hidden = sum("hide-input" in cell.metadata.get("tags", [])
+                 for cell in nbformat.read(notebook, as_version=4).cells)
+    folded = page.evaluate(FOLDED)
+    assert folded >= hidden, (f"{notebook.name}: {hidden} cells are folded in the book but only "
+                              f"{folded} start folded in JupyterLab")
+    page.locator(".lm-MenuBar-item", has_text="View").first.click()
+    page.locator('li[data-command="notebook:show-all-cell-code"]').click()
+    page.wait_for_function(f"() => ({FOLDED})() === 0", timeout=30_000)
+    return folded
+
+
 def run_all(page, notebook: Path) -> float:
     """Run > Run All Cells, then wait until the kernel is idle with every code cell numbered."""
     start = time.monotonic()
@@ -391,6 +409,7 @@ def test_chapter_in_jupyterlab(lab, browser, notebook):
     page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
     try:
         open_notebook(page, lab, copy)
+        expand_folded_code(page, copy)
         seconds = run_all(page, copy)
         page.evaluate("() => document.querySelectorAll('.jp-WindowedPanel-outer')"
                       ".forEach(e => e.scrollTop = 0)")

@@ -158,6 +158,17 @@ def test_the_whole_book_is_a_reasonable_size(book_pages):
         + ", ".join(f"{p.relative_to(HTML)} {p.stat().st_size / 1e6:.1f} MB" for p in largest))
 
 
+def test_no_source_maps_are_shipped(book_pages):
+    """The theme's source maps (3.4 MB, for debugging the theme) are left out of the book, and no
+    script or style sheet points at one."""
+    maps = [str(p.relative_to(HTML)) for p in (HTML / "_static").rglob("*.map")]
+    assert not maps, f"source maps in the built book: {maps[:5]}"
+    pointing = [str(p.relative_to(HTML)) for p in (HTML / "_static").rglob("*")
+                if p.suffix in (".js", ".css") and "sourceMappingURL="
+                in p.read_text(encoding="utf-8", errors="replace")]
+    assert not pointing, f"files that point at a missing source map: {pointing[:5]}"
+
+
 def _plotly_static():
     import importlib.util
 

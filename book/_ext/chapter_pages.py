@@ -25,6 +25,9 @@
   saying how to run it: ``make lab`` locally and, when the book has a repository, Binder and Colab
   with the set-up cell (the same cell the introduction shows). The launch menu gets a
   "JupyterLab (local)" entry.
+* **No source maps.** The theme ships source maps of its bundled scripts and styles (``*.map``,
+  about 3.4 MB, mostly Font Awesome's and the pydata theme's), which only a developer debugging the
+  theme reads. They are removed from the built HTML, with the comments that point at them.
 """
 from __future__ import annotations
 
@@ -419,6 +422,27 @@ def wrap_section_numbering(app: Sphinx, config) -> None:
         collector.assign_section_numbers = use_chapter_numbers(collector.assign_section_numbers)
 
 
+# --------------------------------------------------------------------------- source maps
+SOURCE_MAP_COMMENT = re.compile(r"^\s*(//# sourceMappingURL=|/\*# sourceMappingURL=).*$\n?", re.M)
+
+
+def remove_source_maps(app: Sphinx, exception: Exception | None) -> None:
+    """Delete ``_static/**/*.map`` from the built HTML, and the ``sourceMappingURL`` comment of
+    the script or style sheet each belonged to (a browser's developer tools would otherwise ask
+    for the missing file)."""
+    if exception is not None or app.builder.format != "html":
+        return
+    static = Path(app.outdir) / "_static"
+    for source_map in sorted(static.rglob("*.map")):
+        bundle = source_map.with_suffix("")  # fontawesome.js.map -> fontawesome.js
+        if bundle.is_file():
+            text = bundle.read_text(encoding="utf-8", errors="surrogateescape")
+            stripped = SOURCE_MAP_COMMENT.sub("", text)
+            if stripped != text:
+                bundle.write_text(stripped, encoding="utf-8", errors="surrogateescape")
+        source_map.unlink()
+
+
 def setup(app: Sphinx) -> dict:
     # Set from `repository: url:` by apply_repository; a change re-reads every page.
     app.add_config_value("book_repository", "", "env", types=[str])
@@ -439,5 +463,6 @@ def setup(app: Sphinx) -> dict:
     # After sphinx-book-theme has built the launch menu (priority 501).
     app.connect("html-page-context", add_local_lab_button, priority=502)
     app.connect("html-page-context", tidy_scripts, priority=900)
+    app.connect("build-finished", remove_source_maps)
     return {"version": "1.0", "parallel_read_safe": False, "parallel_write_safe": True,
             "env_version": 1}
