@@ -1,38 +1,92 @@
-"""Generation speed with and without the key/value cache: 256 new tokens after a 16-token prompt.
+"""Greedy generation of gptlib against transformers' ``generate``, and the KV cache's speed-up.
 
-Model: the Cerebras-GPT-111M architecture (random weights; speed does not depend on the values),
-GPT-2 vocabulary. Greedy decoding, batch 1. Both paths compute logits for the last position only,
-so the difference is the cache alone. Target: the cache at least 5x faster.
+Batch 1, a 16-token prompt, greedy decoding, no stop at an end-of-text token. Two models:
+
+* the Cerebras-GPT-111M architecture (random weights: speed does not depend on the values; GPT-2
+  vocabulary), 128 and 256 new tokens;
+* the book's Shakespeare model (``gptlib.book_model("shakespeare-char")``, if the set-up has
+  cached it), as many new tokens as its 128-position context holds after the prompt: past the
+  context transformers' GPT-2 has no position to embed (gptlib slides the window instead).
+
+The reference is transformers' ``GPT2LMHeadModel`` built from gptlib's own export (same weights;
+``generate`` with ``do_sample=False, use_cache=True``). Both must produce identical tokens. The two
+alternate in one process, so a neighbour's load falls on both alike; figures are medians.
+Last, gptlib with and without its KV cache at the 111M shape and 256 new tokens (target: the cache
+at least 5x faster).
 """
 import argparse
 
 import torch
 
-from common import Timer, machine
+from common import Timer, alternate, machine, median, transformers_twin
 from gptlib import GPT, GPTConfig, generate
 
+PROMPT = 16
 
-def main(size: str, new_tokens: int) -> None:
-    torch.manual_seed(0)
-    model = GPT(GPTConfig.cerebras(size)).eval()
-    prompt = torch.randint(0, model.config.vocab_size, (1, 16))
-    generate(model, prompt, 4, temperature=0)  # warm-up
+
+def compare(name: str, model: GPT, prompt: torch.Tensor, new_tokens: list[int], repeats: int):
+    twin = transformers_twin(model)
+    mask = torch.ones_like(prompt)
+    for n in new_tokens:
+        out = {}
+
+        def ours():
+            out["gptlib"] = generate(model, prompt, n, temperature=0)
+
+        @torch.no_grad()
+        def theirs():
+            out["transformers"] = twin.generate(prompt, attention_mask=mask, max_new_tokens=n,
+                                                do_sample=False, use_cache=True)
+
+        alternate({"gptlib": lambda: generate(model, prompt, 4, temperature=0),
+                   "transformers": lambda: twin.generate(prompt, attention_mask=mask,
+                                                         max_new_tokens=4, do_sample=False)}, 1)
+        seconds = alternate({"gptlib": ours, "transformers": theirs}, repeats)
+        assert torch.equal(out["gptlib"], out["transformers"]), f"{name}: greedy tokens differ"
+        ours_s, theirs_s = median(seconds["gptlib"]), median(seconds["transformers"])
+        print(f"{name}, {n} new tokens: gptlib {n / ours_s:6.1f} tokens/s, transformers "
+              f"{n / theirs_s:6.1f} tokens/s (medians of {repeats}); gptlib / transformers "
+              f"speed ratio {theirs_s / ours_s:.2f}x, identical tokens")
+
+
+def cache_speedup(model: GPT, prompt: torch.Tensor, n: int) -> None:
     results = {}
     for use_cache in (True, False):
         with Timer() as t:
-            out = generate(model, prompt, new_tokens, temperature=0, use_cache=use_cache)
+            out = generate(model, prompt, n, temperature=0, use_cache=use_cache)
         results[use_cache] = (out, t.seconds)
-        print(f"{'with' if use_cache else 'without'} KV cache: {t.seconds:7.2f} s "
-              f"= {new_tokens / t.seconds:7.1f} tokens/s")
+        print(f"gptlib {'with' if use_cache else 'without'} KV cache: {t.seconds:7.2f} s "
+              f"= {n / t.seconds:7.1f} tokens/s")
     assert torch.equal(results[True][0], results[False][0]), "greedy tokens differ"
     print(f"speed-up from the KV cache: {results[False][1] / results[True][1]:.1f}x "
-          f"(Cerebras-GPT-{size} shape, {new_tokens} new tokens; identical greedy tokens)")
+          f"(Cerebras-GPT-111M shape, {n} new tokens; identical greedy tokens)")
+
+
+def main(repeats: int, new_tokens: list[int], skip_no_cache: bool) -> None:
+    from gptlib.book_models import book_model, cache_status
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.cerebras("111M")).eval()
+    prompt = torch.randint(0, model.config.vocab_size, (1, PROMPT))
+    compare("Cerebras-GPT-111M shape", model, prompt, new_tokens, repeats)
+    status = cache_status()
+    if status == "ready":
+        book = book_model("shakespeare-char")
+        small = book.model.eval()
+        ids = torch.tensor([book.tokenizer.encode("ROMEO:\nBut soft, what light")[:PROMPT]])
+        compare("book's Shakespeare model", small, ids,
+                [small.config.context_length - PROMPT], repeats)
+    else:
+        print(f"book's Shakespeare model skipped: its cache is {status} (run `make data`)")
+    if not skip_no_cache:
+        cache_speedup(model, prompt, max(new_tokens))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", default="111M")
-    parser.add_argument("--new-tokens", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--new-tokens", type=int, nargs="+", default=[128, 256])
+    parser.add_argument("--skip-no-cache", action="store_true", help="skip the slow no-cache run")
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    main(args.size, args.new_tokens)
+    main(args.repeats, args.new_tokens, args.skip_no_cache)

@@ -1,51 +1,109 @@
-"""Training throughput of the model itself (forward + backward + AdamW step), in tokens/s.
+"""A training step (forward, backward, AdamW) of gptlib against transformers' GPT-2, side by side.
 
-Configuration: the well-known small CPU model of the reference notes: character vocabulary of the
-Shakespeare corpus, 4 layers, 4 heads, width 128, context 64, batch 12. Prints tokens/s for the
-fast (fused) attention path and for the explicit formula.
+Shape: the well-known small CPU model of the reference notes (nanoGPT's): character vocabulary of
+the Shakespeare corpus (65 characters), 4 layers, 4 heads, width 128, context 64, batch 12.
+The reference is transformers' ``GPT2LMHeadModel`` built from gptlib's own export (same weights,
+no download). Both train with AdamW over the same three groups (decay on the matrices only,
+betas 0.9/0.95), on the same batches, with the same loss (cross-entropy of the logits), and their
+steps alternate in one process, so a neighbour's load falls on both alike; the figures are
+medians. gptlib's explicit attention formula (the chapters' path) is timed alongside.
+
+The fraction of peak divides the step's matrix-multiply work, 3 x (2 N_matmul + 4 L T C) per
+token (forward once, backward twice), by the rate of a large ``torch.mm`` measured in this run on
+the same threads.
 """
 import argparse
 
 import torch
+import torch.nn.functional as F
 
-from common import Timer, machine
+from common import alternate, machine, matmul_peak, median, transformers_twin
 from gptlib import GPT, GPTConfig
 from gptlib.data import get_batch, load_shakespeare
+from gptlib.optim import configure_optimizer, parameter_kind
 from gptlib.tokenizer import CharTokenizer
 
+LR, BETAS, DECAY = 1e-3, (0.9, 0.95), 0.1
 
-def throughput(attention_impl: str, steps: int, warmup: int = 5) -> float:
+
+def reference_optimizer(twin) -> torch.optim.AdamW:
+    """AdamW for transformers' model with gptlib's groups (its names are GPT-2's, like gptlib's)."""
+    groups = {"hidden_matrices": [], "embeddings": [], "biases_and_norms": []}
+    for name, p in twin.named_parameters():
+        groups[parameter_kind(name, p)].append(p)
+    return torch.optim.AdamW([
+        {"params": groups["hidden_matrices"], "weight_decay": DECAY},
+        {"params": groups["embeddings"], "weight_decay": 0.0},
+        {"params": groups["biases_and_norms"], "weight_decay": 0.0}], lr=LR, betas=BETAS, eps=1e-8)
+
+
+def step_flops(c: GPTConfig, batch_size: int) -> float:
+    """Matrix-multiply FLOPs of one training step (the causal half of attention counted too)."""
+    matmul_params = 12 * c.n_layer * c.d_model ** 2 + c.vocab_size * c.d_model
+    forward = 2 * matmul_params + 4 * c.n_layer * c.context_length * c.d_model
+    return 3 * forward * batch_size * c.context_length
+
+
+def main(steps: int, batch_size: int = 12, warmup: int = 5) -> None:
     text = load_shakespeare()
     tok = CharTokenizer.from_text(text)
     data = torch.tensor(tok.encode(text[:500_000]))
     torch.manual_seed(0)
-    config = GPTConfig(vocab_size=tok.n_vocab, context_length=64, n_layer=4, n_head=4, d_model=128,
-                       attention_impl=attention_impl)
-    model = GPT(config)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95))
+    config = GPTConfig(vocab_size=tok.n_vocab, context_length=64, n_layer=4, n_head=4, d_model=128)
+    gpt = GPT(config).train()
+    twin = transformers_twin(gpt)
+    explicit = GPT(config.replace(attention_impl="explicit")).train()
+    explicit.load_state_dict(gpt.state_dict())
     g = torch.Generator().manual_seed(0)
-    batch_size = 12
+    batches = [get_batch(data, batch_size, config.context_length, g) for _ in range(steps + warmup)]
+    state = {"i": 0}
 
-    def step():
-        x, y = get_batch(data, batch_size, 64, g)
-        _, loss = model(x, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def gptlib_loss(model, x, y):
+        return model(x, y)[1]
 
-    for _ in range(warmup):
-        step()
-    with Timer() as t:
-        for _ in range(steps):
-            step()
-    return steps * batch_size * 64 / t.seconds
+    def reference_loss(model, x, y):
+        logits = model(input_ids=x).logits
+        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))
+
+    def stepper(model, opt, loss_of):
+        def step():
+            x, y = batches[state["i"]]
+            loss = loss_of(model, x, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return step
+
+    runs = {"gptlib": stepper(gpt, configure_optimizer(gpt, LR, DECAY, BETAS), gptlib_loss),
+            "transformers": stepper(twin, reference_optimizer(twin), reference_loss),
+            "gptlib explicit": stepper(explicit, configure_optimizer(explicit, LR, DECAY, BETAS),
+                                       gptlib_loss)}
+
+    def next_batch():
+        state["i"] += 1
+
+    runs_with_batches = dict(runs, _next=next_batch)
+    alternate(runs_with_batches, warmup)
+    seconds = alternate(runs_with_batches, steps)
+    peak = matmul_peak()
+    flops = step_flops(config, batch_size)
+    ms = {name: 1e3 * median(seconds[name]) for name in runs}
+    tokens = batch_size * config.context_length
+    print(f"matmul peak (fp32 torch.mm 2048^3, {torch.get_num_threads()} threads): "
+          f"{peak / 1e9:.0f} GFLOP/s; a step does {flops / 1e9:.2f} GFLOP of matmuls")
+    for name in runs:
+        print(f"training step, {name:15s}: {ms[name]:6.1f} ms (median of {steps}) = "
+              f"{tokens / ms[name] * 1e3:8,.0f} tokens/s, {flops / (ms[name] / 1e3) / peak:4.0%} "
+              f"of the matmul peak")
+    print(f"gptlib / transformers speed ratio: {ms['transformers'] / ms['gptlib']:.2f}x "
+          f"(explicit formula: {ms['transformers'] / ms['gptlib explicit']:.2f}x); "
+          f"4 layers, 4 heads, width 128, context 64, batch 12, vocabulary {tok.n_vocab}, "
+          f"forward+backward+AdamW, alternating steps")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=100)
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    for impl in ("fast", "explicit"):
-        print(f"training throughput, {impl:8s} attention: {throughput(impl, args.steps):10,.0f} tokens/s "
-              f"(4 layers, width 128, context 64, batch 12, forward+backward+AdamW)")
+    main(args.steps)

@@ -61,16 +61,22 @@ class KVCache:
     """Keys and values of every layer for the tokens seen so far, so generation computes each
     token's K and V once (chapter 7).
 
-    Storage is preallocated: ``keys[l]`` and ``values[l]`` are ``(B, H, T_max, D)``; ``length``
-    is how many positions are filled.
+    Storage is preallocated: ``keys[l]`` and ``values[l]`` are ``(B, H, T_max, D)``, with
+    ``T_max`` = ``capacity`` (the context length unless a smaller one is given, e.g. the prompt
+    plus the tokens to generate); ``length`` is how many positions are filled. Positions past
+    ``length`` are never read, so the storage starts uninitialised rather than zeroed.
     """
 
-    def __init__(self, config: GPTConfig, batch_size: int, device=None, dtype=torch.float32):
-        shape = (config.n_layer, batch_size, config.n_head, config.context_length, config.d_head)
-        self.keys = torch.zeros(shape, device=device, dtype=dtype)
-        self.values = torch.zeros(shape, device=device, dtype=dtype)
+    def __init__(self, config: GPTConfig, batch_size: int, device=None, dtype=torch.float32,
+                 capacity: int | None = None):
+        checks.integer("batch_size", batch_size, low=1)
+        capacity = checks.integer("capacity", capacity, low=1, high=config.context_length,
+                                  none_ok=True, hint="the context length") or config.context_length
+        shape = (config.n_layer, batch_size, config.n_head, capacity, config.d_head)
+        self.keys = torch.empty(shape, device=device, dtype=dtype)
+        self.values = torch.empty(shape, device=device, dtype=dtype)
         self.length = 0
-        self.capacity = config.context_length
+        self.capacity = capacity
 
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store ``(B, H, T_new, D)`` keys/values after the cached ones for one layer; return all of
@@ -273,13 +279,15 @@ class GPT(nn.Module):
         nothing; on a GPU the look-up fails on the device, which is why ids are checked where
         they enter.
         """
-        pos = torch.arange(start, start + idx.size(1), device=idx.device)
         try:
             tokens = self.transformer.wte(idx)
         except IndexError:
             check_token_ids(idx, self.config.vocab_size)
             raise
-        return (tokens + self.transformer.wpe(pos)) * self.embedding_multiplier
+        # positions start ... start + T - 1 are consecutive rows of the table: a slice, no look-up
+        x = tokens + self.transformer.wpe.weight[start:start + idx.size(1)]
+        # a multiplier of 1 (standard parametrisation) would be an exact no-op: skip the pass
+        return x * self.embedding_multiplier if self.embedding_multiplier != 1.0 else x
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
                 kv_cache: KVCache | None = None, attention_weights: list | None = None,
@@ -309,7 +317,9 @@ class GPT(nn.Module):
                 raise checks.ArgumentError("last_only=True gives one position's logits; it cannot "
                                            "compute a loss")
             x = x[:, -1:, :]
-        logits = self.lm_head(self.transformer.ln_f(x)) * self.logit_multiplier  # (B, T, V)
+        logits = self.lm_head(self.transformer.ln_f(x))  # (B, T, V)
+        if self.logit_multiplier != 1.0:  # muP's 1 / m_d; 1 would be an exact no-op
+            logits = logits * self.logit_multiplier
         loss = None
         if targets is not None:
             if targets.shape != idx.shape:
@@ -329,10 +339,11 @@ class GPT(nn.Module):
         self.train(was_training)
         return torch.stack(weights)
 
-    def new_kv_cache(self, batch_size: int) -> KVCache:
-        """An empty :class:`KVCache` on this model's device and dtype."""
+    def new_kv_cache(self, batch_size: int, capacity: int | None = None) -> KVCache:
+        """An empty :class:`KVCache` on this model's device and dtype, for ``capacity`` positions
+        (default: the context length)."""
         p = self.transformer.wte.weight
-        return KVCache(self.config, batch_size, device=p.device, dtype=p.dtype)
+        return KVCache(self.config, batch_size, device=p.device, dtype=p.dtype, capacity=capacity)
 
     def num_params(self, include_embeddings: bool = True) -> int:
         """Parameters actually held by this module (tied matrices counted once)."""

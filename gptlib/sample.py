@@ -108,22 +108,33 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, use_cache: bool
     model.check_input(idx[:, -window:] if isinstance(idx, torch.Tensor) and idx.dim() == 2 else idx)
     was_training = model.training
     model.eval()
-    cache = model.new_kv_cache(idx.size(0)) if use_cache else None
+    B, T = idx.shape
+    # the whole output is allocated once (int64, the dtype of the sampled ids), and each step
+    # writes its token in place
+    dtype = torch.long if max_new_tokens else idx.dtype
+    out = torch.empty(B, T + max_new_tokens, dtype=dtype, device=idx.device)
+    out[:, :T] = idx
+    # the cache holds what is fed: the (cropped) prompt, then each new token but the last
+    capacity = min(window, T + max_new_tokens - 1) if max_new_tokens else min(window, T)
+    cache = model.new_kv_cache(B, max(capacity, 1)) if use_cache else None
     try:
         logits, _ = model(idx[:, -window:], kv_cache=cache, last_only=True)
         for step in range(max_new_tokens):
+            end = T + step  # tokens so far; the new one goes to position `end`
             next_id = sample_next(logits[:, -1, :], generator, **sampling)
-            idx = torch.cat([idx, next_id], dim=1)
+            out[:, end:end + 1] = next_id
             if step == max_new_tokens - 1:
                 break
-            if cache is not None and cache.length < window:
+            if cache is not None and cache.length < cache.capacity:
                 logits, _ = model(next_id, kv_cache=cache, last_only=True)
             else:
                 if cache is not None:
                     cache.reset()
-                logits, _ = model(idx[:, -window:], kv_cache=cache, last_only=True)
+                logits, _ = model(out[:, max(0, end + 1 - window):end + 1], kv_cache=cache,
+                                  last_only=True)
     finally:
         model.train(was_training)
+    idx = out
     return idx[0] if squeeze else idx
 
 

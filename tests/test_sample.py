@@ -77,3 +77,34 @@ def test_generation_restores_training_mode(tiny_model):
     tiny_model.train()
     generate(tiny_model, torch.zeros(1, 1, dtype=torch.long), 2)
     assert tiny_model.training
+
+
+@pytest.mark.parametrize("prompt, new", [(5, 1), (5, 20), (31, 3), (32, 4), (50, 6)])
+def test_a_cache_sized_to_the_generation_gives_the_tokens_of_no_cache(tiny_model, tiny_config,
+                                                                      prompt, new):
+    """generate sizes its cache to the prompt plus the new tokens (at most the context of 32);
+    around that bound, and past it, the tokens are those of the uncached run."""
+    idx = torch.randint(0, tiny_config.vocab_size, (2, prompt),
+                        generator=torch.Generator().manual_seed(prompt))
+    with_cache = generate(tiny_model, idx, new, temperature=0)
+    assert with_cache.dtype == torch.long and with_cache.shape == (2, prompt + new)
+    assert torch.equal(with_cache, generate(tiny_model, idx, new, temperature=0, use_cache=False))
+    assert torch.equal(with_cache[:, :prompt], idx)
+
+
+def test_an_int32_prompt_gives_int64_ids(tiny_model):
+    out = generate(tiny_model, torch.zeros(1, 3, dtype=torch.int32), 2, temperature=0)
+    assert out.dtype == torch.long and out.shape == (1, 5)
+
+
+@pytest.mark.parametrize("capacity", [0, 33, 2.5])
+def test_a_cache_capacity_outside_the_context_is_refused(tiny_model, capacity):
+    with pytest.raises(ValueError, match=r"capacity must be an integer in \[1, 32\]"):
+        tiny_model.new_kv_cache(1, capacity)
+
+
+def test_a_full_sized_cache_refuses_more_positions_than_it_holds(tiny_model):
+    cache = tiny_model.new_kv_cache(1, capacity=4)
+    tiny_model(torch.zeros(1, 4, dtype=torch.long), kv_cache=cache)
+    with pytest.raises(ValueError, match="KV cache holds 4 positions"):
+        tiny_model(torch.zeros(1, 1, dtype=torch.long), kv_cache=cache)
