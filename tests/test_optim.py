@@ -51,6 +51,26 @@ def test_weight_decay_acts_on_matrices_only():
         torch.testing.assert_close(p.detach(), expected, rtol=0, atol=1e-7, msg=n)
 
 
+def test_the_fused_kernel_is_the_default_on_a_cpu_and_computes_the_same_updates():
+    """configure_optimizer picks torch's fused AdamW on a CPU. Fed the same gradients for 20 steps
+    (random ones, some tiny, as a bias's can be), it lands where torch's one-tensor-at-a-time AdamW
+    does, to float32 rounding: the kernel changes the speed, not the arithmetic."""
+    fused_model, loop_model = tiny(), tiny()
+    fused = configure_optimizer(fused_model, lr=1e-2)
+    loop = configure_optimizer(loop_model, lr=1e-2, fused=False)
+    assert all(g["fused"] for g in fused.param_groups)
+    assert not any(g["fused"] for g in loop.param_groups)
+    g = torch.Generator().manual_seed(1)
+    for step in range(20):
+        for a, b in zip(fused_model.parameters(), loop_model.parameters()):
+            a.grad = torch.randn(a.shape, generator=g) * 10.0 ** -(step % 4)
+            b.grad = a.grad.clone()
+        fused.step()
+        loop.step()
+    for (name, a), b in zip(fused_model.named_parameters(), loop_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6, msg=name)
+
+
 def test_adamw_settings_of_cerebras_gpt():
     opt = configure_optimizer(tiny(), lr=6e-4)
     for g in opt.param_groups:

@@ -29,7 +29,7 @@ DEFINES_RUN = {
 }
 RUN_ONLY = {
     "eval_interval", "eval_windows", "final_eval_windows", "log_interval", "progress",  # measuring
-    "device", "threads", "out_dir", "checkpoint_interval", "keep_checkpoints", "resume",  # executing
+    "device", "threads", "compile", "out_dir", "checkpoint_interval", "keep_checkpoints", "resume",  # executing
 }
 TINY = dict(n_layer=1, n_head=2, d_model=16, context_length=16, batch_size=4, max_steps=6, warmup_steps=1,
             eval_interval=0, eval_windows=4, final_eval_windows=4, progress=False, threads=1, device="cpu",

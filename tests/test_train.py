@@ -122,6 +122,28 @@ def test_bf16_autocast_runs_on_the_cpu(dataset):
     assert trainer.model.transformer.wte.weight.dtype == torch.float32  # master weights stay fp32
 
 
+def test_compiled_training_follows_the_plain_run(dataset):
+    """compile=True trains the same model: the same losses, step by step, and the same weights,
+    to the rounding of torch.compile's fused kernels."""
+    config = dict(TINY, max_steps=4, eval_interval=0)
+    plain = Trainer(TrainConfig(**config), dataset=dataset)
+    plain.fit()
+    fast = Trainer(TrainConfig(**config, compile=True), dataset=dataset)
+    assert fast.step_model is not fast.model
+    fast.fit()
+    assert fast.history.loss == pytest.approx(plain.history.loss, rel=1e-4)
+    a, b = weights(plain), weights(fast)
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_compile_without_a_cpp_compiler_is_refused(dataset, monkeypatch):
+    import shutil
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ConfigError, match="needs a C.. compiler"):
+        Trainer(TrainConfig(**TINY, compile=True), dataset=dataset)
+
+
 def test_device_and_precision_choice():
     auto = resolve_device("auto")
     expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"

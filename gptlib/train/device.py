@@ -1,7 +1,10 @@
-"""Where a run computes and in which precision: CUDA, Apple's MPS or the CPU; bf16 or fp32."""
+"""Where a run computes and in which precision: CUDA, Apple's MPS or the CPU; bf16 or fp32;
+and, when asked, through torch.compile's generated kernels."""
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 
 import torch
 
@@ -41,3 +44,22 @@ def autocast(device: torch.device, dtype: torch.dtype):
     if dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
+
+
+def compiled(model: torch.nn.Module, device: torch.device | None = None) -> torch.nn.Module:
+    """``torch.compile(model)``: the same module, whose forward and backward passes run as kernels
+    TorchInductor generates for the shapes it meets (several element-wise operations fused into
+    one pass over the numbers). The first step compiles, which takes tens of seconds; later steps
+    are faster, so it pays off on long runs only. The numbers differ from the plain model's in the
+    last digits (a fused kernel rounds in another order). Parameters are shared with ``model``.
+
+    Raises:
+        ConfigError: on a CPU, TorchInductor writes C++ and needs a compiler; none was found.
+    """
+    on_cpu = device is None or device.type == "cpu"
+    compilers = [os.environ.get("CXX", ""), "g++", "clang++", "c++"]
+    if on_cpu and not any(c and shutil.which(c) for c in compilers):
+        raise ConfigError("compile=True (--compile) needs a C++ compiler on a CPU (torch.compile "
+                          "writes C++ kernels), and none of g++, clang++ or c++ is on the PATH: "
+                          "install one, or train without compile (the default)")
+    return torch.compile(model)

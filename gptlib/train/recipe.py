@@ -81,6 +81,8 @@ class TrainConfig:
     device: str = setting("auto", "auto (CUDA, else MPS, else CPU), cpu, cuda or mps",
                           defines_run=False, choices=DEVICES)
     threads: int | None = setting(None, "CPU threads (none: torch's default)", defines_run=False, low=1)
+    compile: bool = setting(False, "run the training steps through torch.compile (a warm-up of tens "
+                            "of seconds, then faster steps; for long runs)", defines_run=False)
     out_dir: str | None = setting(None, "folder for checkpoints (none: no checkpoints)",
                                   defines_run=False)
     checkpoint_interval: int = setting(0, "steps between checkpoints (0: at the end only)",

@@ -36,7 +36,7 @@ from .checkpoints import (LATEST_FILE, TrainingCheckpointError, decode_bytes, en
                           latest_checkpoint, load_training_checkpoint, read_training_state,
                           rng_states, save_training_checkpoint, set_rng_states)
 from .dataset import Dataset, evaluation_starts, load_dataset
-from .device import autocast, resolve_device, resolve_precision
+from .device import autocast, compiled, resolve_device, resolve_precision
 from .recipe import TrainConfig
 
 
@@ -111,10 +111,11 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model = GPT(self.model_config).to(self.device)
         self.ddp_model = distributed.wrap_model(self.model, self.context)
-        # the fused AdamW kernel updates all parameters in one pass (on a CPU, 4 ms -> 1 ms a step here)
+        # configure_optimizer picks torch's fused AdamW kernel on CPUs and CUDA devices
         self.optimizer = configure_optimizer(self.model, config.peak_lr, config.weight_decay,
-                                             (config.beta1, config.beta2), config.eps,
-                                             fused=self.device.type in ("cpu", "cuda"))
+                                             (config.beta1, config.beta2), config.eps)
+        # the training steps' forward pass (evaluation always runs the plain model)
+        self.step_model = compiled(self.ddp_model, self.device) if config.compile else self.ddp_model
         self.schedule = config.schedule()
         # every process draws the same global batch and keeps its slice (gptlib.train.distributed.shard)
         self.batches = BatchSampler(self.dataset.train, config.batch_size,
@@ -142,7 +143,7 @@ class Trainer:
         x = distributed.shard(x, self.context).to(self.device, non_blocking=True)
         y = distributed.shard(y, self.context).to(self.device, non_blocking=True)
         with self.autocast():
-            _, loss = self.ddp_model(x, y)
+            _, loss = self.step_model(x, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         # the norm before clipping (clip_grad_norm_ returns it; max_norm=inf measures without clipping)
