@@ -1,12 +1,17 @@
 """A training step (forward, backward, AdamW) of gptlib against transformers' GPT-2, side by side.
 
-Shape: the well-known small CPU model of the reference notes (nanoGPT's): character vocabulary of
-the Shakespeare corpus (65 characters), 4 layers, 4 heads, width 128, context 64, batch 12.
-The reference is transformers' ``GPT2LMHeadModel`` built from gptlib's own export (same weights,
-no download). Both train with AdamW over the same three groups (decay on the matrices only,
-betas 0.9/0.95), on the same batches, with the same loss (cross-entropy of the logits), and their
-steps alternate in one process, so a neighbour's load falls on both alike; the figures are
-medians. gptlib's explicit attention formula (the chapters' path) is timed alongside.
+Shape: nanoGPT's small CPU model (4 layers, 4 heads, width 128, context 64, batch 12) on the
+book's character-level corpus (78 distinct characters; nanoGPT's copy has 65). The reference is
+transformers' ``GPT2LMHeadModel`` built from gptlib's own export (same weights, no download). Both
+train with AdamW over the same three groups (decay on the matrices only, betas 0.9/0.95), on the
+same batches, with the same loss (cross-entropy of the logits), and their steps alternate in one
+process, so a neighbour's load falls on both alike; the figures are medians.
+
+The rows: gptlib as :func:`gptlib.optim.configure_optimizer` sets it up (torch's fused AdamW
+kernel); transformers with ``torch.optim.AdamW``'s default kernel, what a reader (or transformers'
+Trainer, ``adamw_torch``) gets; transformers with the fused kernel too, which leaves the models
+alone to differ; gptlib's explicit attention formula (the chapters' path); and gptlib through
+``torch.compile`` (opt-in, ``TrainConfig(compile=True)``), after a compilation that is timed apart.
 
 The fraction of peak divides the step's matrix-multiply work, 3 x (2 N_matmul + 4 L T C) per
 token (forward once, backward twice), by the rate of a large ``torch.mm`` measured in this run on
@@ -17,7 +22,7 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from common import alternate, machine, matmul_peak, median, transformers_twin
+from common import Timer, alternate, machine, matmul_peak, median, transformers_twin
 from gptlib import GPT, GPTConfig
 from gptlib.data import get_batch, load_shakespeare
 from gptlib.optim import configure_optimizer, parameter_kind
@@ -26,15 +31,18 @@ from gptlib.tokenizer import CharTokenizer
 LR, BETAS, DECAY = 1e-3, (0.9, 0.95), 0.1
 
 
-def reference_optimizer(twin) -> torch.optim.AdamW:
-    """AdamW for transformers' model with gptlib's groups (its names are GPT-2's, like gptlib's)."""
+def reference_optimizer(twin, fused: bool | None = None) -> torch.optim.AdamW:
+    """AdamW for transformers' model with gptlib's groups (its names are GPT-2's, like gptlib's):
+    torch's default kernel (what ``torch.optim.AdamW(...)`` and transformers' Trainer pick on a
+    CPU), or ``fused=True``, the kernel gptlib's :func:`configure_optimizer` picks."""
     groups = {"hidden_matrices": [], "embeddings": [], "biases_and_norms": []}
     for name, p in twin.named_parameters():
         groups[parameter_kind(name, p)].append(p)
     return torch.optim.AdamW([
         {"params": groups["hidden_matrices"], "weight_decay": DECAY},
         {"params": groups["embeddings"], "weight_decay": 0.0},
-        {"params": groups["biases_and_norms"], "weight_decay": 0.0}], lr=LR, betas=BETAS, eps=1e-8)
+        {"params": groups["biases_and_norms"], "weight_decay": 0.0}], lr=LR, betas=BETAS, eps=1e-8,
+        fused=fused)
 
 
 def step_flops(c: GPTConfig, batch_size: int) -> float:
@@ -44,7 +52,7 @@ def step_flops(c: GPTConfig, batch_size: int) -> float:
     return 3 * forward * batch_size * c.context_length
 
 
-def main(steps: int, batch_size: int = 12, warmup: int = 5) -> None:
+def main(steps: int, batch_size: int = 12, warmup: int = 5, compile_too: bool = True) -> None:
     text = load_shakespeare()
     tok = CharTokenizer.from_text(text)
     data = torch.tensor(tok.encode(text[:500_000]))
@@ -52,6 +60,9 @@ def main(steps: int, batch_size: int = 12, warmup: int = 5) -> None:
     config = GPTConfig(vocab_size=tok.n_vocab, context_length=64, n_layer=4, n_head=4, d_model=128)
     gpt = GPT(config).train()
     twin = transformers_twin(gpt)
+    twin_fused = transformers_twin(gpt)
+    compiled_gpt = GPT(config).train()
+    compiled_gpt.load_state_dict(gpt.state_dict())
     explicit = GPT(config.replace(attention_impl="explicit")).train()
     explicit.load_state_dict(gpt.state_dict())
     g = torch.Generator().manual_seed(0)
@@ -76,12 +87,21 @@ def main(steps: int, batch_size: int = 12, warmup: int = 5) -> None:
 
     runs = {"gptlib": stepper(gpt, configure_optimizer(gpt, LR, DECAY, BETAS), gptlib_loss),
             "transformers": stepper(twin, reference_optimizer(twin), reference_loss),
+            "transformers fused": stepper(twin_fused, reference_optimizer(twin_fused, fused=True),
+                                          reference_loss),
             "gptlib explicit": stepper(explicit, configure_optimizer(explicit, LR, DECAY, BETAS),
                                        gptlib_loss)}
 
     def next_batch():
         state["i"] += 1
 
+    if compile_too:
+        compiled_forward = torch.compile(compiled_gpt)
+        runs["gptlib compiled"] = stepper(compiled_forward, configure_optimizer(
+            compiled_gpt, LR, DECAY, BETAS), gptlib_loss)
+        with Timer() as t:
+            runs["gptlib compiled"]()  # compiles the forward and backward passes
+        print(f"torch.compile's first step (the compilation): {t.seconds:.0f} s")
     runs_with_batches = dict(runs, _next=next_batch)
     alternate(runs_with_batches, warmup)
     seconds = alternate(runs_with_batches, steps)
@@ -99,11 +119,18 @@ def main(steps: int, batch_size: int = 12, warmup: int = 5) -> None:
           f"(explicit formula: {ms['transformers'] / ms['gptlib explicit']:.2f}x); "
           f"4 layers, 4 heads, width 128, context 64, batch 12, vocabulary {tok.n_vocab}, "
           f"forward+backward+AdamW, alternating steps")
+    print(f"the models alone (both with the fused AdamW kernel): "
+          f"{ms['transformers fused'] / ms['gptlib']:.2f}x")
+    if compile_too:
+        print(f"gptlib compiled / transformers: {ms['transformers'] / ms['gptlib compiled']:.2f}x "
+              f"(opt-in: TrainConfig(compile=True), after the compilation above)")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--skip-compile", action="store_true",
+                        help="skip the torch.compile row (its compilation takes tens of seconds)")
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    main(args.steps)
+    main(args.steps, compile_too=not args.skip_compile)

@@ -10,10 +10,12 @@ as ``**sampling``: ``temperature`` (0: greedy), ``top_k`` and ``top_p``.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from . import checks
-from .model import GPT
+from .model import GPT, one_row_layout
 
 
 def check_sampling(vocab_size: int, temperature: float = 1.0, top_k: int | None = None,
@@ -117,21 +119,28 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, use_cache: bool
     # the cache holds what is fed: the (cropped) prompt, then each new token but the last
     capacity = min(window, T + max_new_tokens - 1) if max_new_tokens else min(window, T)
     cache = model.new_kv_cache(B, max(capacity, 1)) if use_cache else None
+    # one sequence, fed one token a step, on a CPU: every product has one row, which reads an
+    # (in, out) copy of each weight faster (gptlib.model.one_row_layout); worth its copy from
+    # about 40 tokens on, so from 64
+    fast_layout = (cache is not None and B == 1 and max_new_tokens >= 64
+                   and model.transformer.wte.weight.device.type == "cpu")
+    layout = one_row_layout(model) if fast_layout else contextlib.nullcontext()
     try:
-        logits, _ = model(idx[:, -window:], kv_cache=cache, last_only=True)
-        for step in range(max_new_tokens):
-            end = T + step  # tokens so far; the new one goes to position `end`
-            next_id = sample_next(logits[:, -1, :], generator, **sampling)
-            out[:, end:end + 1] = next_id
-            if step == max_new_tokens - 1:
-                break
-            if cache is not None and cache.length < cache.capacity:
-                logits, _ = model(next_id, kv_cache=cache, last_only=True)
-            else:
-                if cache is not None:
-                    cache.reset()
-                logits, _ = model(out[:, max(0, end + 1 - window):end + 1], kv_cache=cache,
-                                  last_only=True)
+        with layout:
+            logits, _ = model(idx[:, -window:], kv_cache=cache, last_only=True)
+            for step in range(max_new_tokens):
+                end = T + step  # tokens so far; the new one goes to position `end`
+                next_id = sample_next(logits[:, -1, :], generator, **sampling)
+                out[:, end:end + 1] = next_id
+                if step == max_new_tokens - 1:
+                    break
+                if cache is not None and cache.length < cache.capacity:
+                    logits, _ = model(next_id, kv_cache=cache, last_only=True)
+                else:
+                    if cache is not None:
+                        cache.reset()
+                    logits, _ = model(out[:, max(0, end + 1 - window):end + 1], kv_cache=cache,
+                                      last_only=True)
     finally:
         model.train(was_training)
     idx = out

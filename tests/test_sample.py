@@ -108,3 +108,47 @@ def test_a_full_sized_cache_refuses_more_positions_than_it_holds(tiny_model):
     tiny_model(torch.zeros(1, 4, dtype=torch.long), kv_cache=cache)
     with pytest.raises(ValueError, match="KV cache holds 4 positions"):
         tiny_model(torch.zeros(1, 1, dtype=torch.long), kv_cache=cache)
+
+
+def test_one_row_layout_gives_the_same_logits_and_is_removed_after(tiny_model, tiny_config):
+    """The (in, out) weight copies change how one-row products read memory, not what they
+    compute; they exist only inside the block, even when it raises."""
+    from gptlib.model import Linear, one_row_layout
+
+    idx = torch.randint(0, tiny_config.vocab_size, (1, 9), generator=torch.Generator().manual_seed(3))
+    layers = [m for m in tiny_model.modules() if isinstance(m, Linear)]
+    assert len(layers) == 4 * tiny_config.n_layer + 1  # c_attn, c_proj, c_fc, c_proj; the head
+    cache = tiny_model.new_kv_cache(1)
+    plain = [tiny_model(idx[:, :5], kv_cache=cache)[0]]
+    plain += [tiny_model(idx[:, t:t + 1], kv_cache=cache)[0] for t in range(5, 9)]
+    cache = tiny_model.new_kv_cache(1)
+    with pytest.raises(KeyError), one_row_layout(tiny_model):
+        assert all(m.weight_in_out.shape == m.weight.shape[::-1] for m in layers)
+        fast = [tiny_model(idx[:, :5], kv_cache=cache)[0]]
+        fast += [tiny_model(idx[:, t:t + 1], kv_cache=cache)[0] for t in range(5, 9)]
+        raise KeyError("leave the block by an exception")
+    assert all(m.weight_in_out is None for m in layers)
+    torch.testing.assert_close(torch.cat(fast, 1), torch.cat(plain, 1), rtol=1e-5, atol=1e-6)
+
+
+def test_generate_on_one_sequence_uses_the_layout_and_keeps_the_tokens(tiny_model, tiny_config,
+                                                                       monkeypatch):
+    """generate(64+ new tokens, one sequence, a CPU) runs its steps with one_row_layout, and
+    its greedy tokens are those of the uncached run, which never uses it."""
+    import gptlib.sample as sample
+
+    entered = []
+    real = sample.one_row_layout
+
+    def spy(model):
+        entered.append(model)
+        return real(model)
+
+    monkeypatch.setattr(sample, "one_row_layout", spy)
+    idx = torch.randint(0, tiny_config.vocab_size, (1, 4), generator=torch.Generator().manual_seed(4))
+    fast = generate(tiny_model, idx, 70, temperature=0)
+    assert entered == [tiny_model]
+    assert torch.equal(fast, generate(tiny_model, idx, 70, temperature=0, use_cache=False))
+    generate(tiny_model, idx.expand(2, -1), 70, temperature=0)  # two sequences: two-row products
+    generate(tiny_model, idx, 10, temperature=0)  # too short to pay for the copy
+    assert entered == [tiny_model]
