@@ -82,7 +82,7 @@ def configure_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.1,
     scheduled rate by the group's ``"lr_scale"`` at every step (see :func:`set_learning_rate`).
     ``fused``: whether torch's fused AdamW kernel updates every parameter in one pass instead of
     several small ones per tensor (the same arithmetic; on two CPU cores, 3.9 ms -> 0.8 ms a step
-    for chapter 6's 0.8M-parameter model). ``None``, the default, uses it when every parameter is
+    for a 4-layer model of width 128). ``None``, the default, uses it when every parameter is
     a floating-point tensor on a CPU or a CUDA device, which torch's kernel supports, and lets
     torch choose otherwise.
     """
