@@ -33,16 +33,15 @@ book is a failure.
 """
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import re
-import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 import yaml
+
+from static_server import serve_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html"))
@@ -99,20 +98,8 @@ def _need_book() -> None:
 def server():
     _need_book()
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def log_request(self, code="-", size="-"):
-            SERVED.append((self.path, int(code) if str(code).isdigit() else 0))
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                            functools.partial(Quiet, directory=str(HTML)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_folder(HTML, on_request=lambda path, status: SERVED.append((path, status))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -4,23 +4,14 @@ that names its mistake (tested here on that very answer)."""
 import math
 
 import numpy as np
-import pytest
 import torch
 
 import gptlib
 from gptlib import GPTConfig
-from gptlib.exercises import ExerciseError, ch07
+from gptlib.exercises import ch07
 from gptlib.sample import generate, top_k_filter, top_p_filter
 
-
-def passes(capsys, check, *args):
-    check(*args)
-    assert "Well done" in capsys.readouterr().out
-
-
-def rejects(check, *args, match=""):
-    with pytest.raises(ExerciseError, match=match):
-        check(*args)
+from exercise_checks import passes, rejects
 
 
 def renormalise(kept):

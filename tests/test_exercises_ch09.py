@@ -12,15 +12,7 @@ from wse_demo import kernels
 from wse_demo.fabric import Fabric, SramError
 from wse_demo.wafer import WaferSpec
 
-
-def passes(capsys, check, *args):
-    check(*args)
-    assert "Well done" in capsys.readouterr().out
-
-
-def rejects(check, *args, match=""):
-    with pytest.raises(ExerciseError, match=match):
-        check(*args)
+from exercise_checks import passes, rejects
 
 
 # ----------------------------------------------------------------------------------------------

@@ -9,20 +9,12 @@ import pytest
 import torch
 
 from gptlib import CEREBRAS_GPT, GPTConfig
-from gptlib.exercises import ExerciseError, ch10
+from gptlib.exercises import ch10
 from gptlib.model import Block
 from wse_demo import placement
 from wse_demo.wafer import get_wafer
 
-
-def passes(capsys, check, *args):
-    check(*args)
-    assert "Well done" in capsys.readouterr().out
-
-
-def rejects(check, *args, match=""):
-    with pytest.raises(ExerciseError, match=match):
-        check(*args)
+from exercise_checks import passes, rejects
 
 
 # ----------------------------------------------------------------------------------------------

@@ -28,14 +28,11 @@ missing book or browser is a failure.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import json
 import math
 import os
 import statistics
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +41,8 @@ import torch
 
 import gptlib
 from gptlib.sample import next_token_distribution
+
+from static_server import serve_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html"))
@@ -109,17 +108,8 @@ def server():
           f"no built book in {HTML}: run `make book` (or `make test`, which builds it first)")
     _need(MANIFEST.is_file(), f"the built book in {HTML} has no live model ({MANIFEST.name})")
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                            functools.partial(Quiet, directory=str(HTML)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_folder(HTML) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,19 @@ from gptlib.viz.scaling import (coordinate_check_figure, flops_comparison_figure
                                 lr_transfer_figure, scaling_law_figure, tokens_per_parameter_figure)
 
 
-def test_flops_comparison_figure_is_log_scaled_bars():
-    fig = flops_comparison_figure(["a", "b"], {"6ND": [1e18, 1e19], "paper": [2e18, 2e19]})
-    assert [t.type for t in fig.data] == ["bar", "bar"] and fig.layout.yaxis.type == "log"
+def test_flops_comparison_figure_shows_each_count_over_the_reference():
+    fig = flops_comparison_figure(["a", "b"], {"6ND": [1e18, 1e19], "full": [3e18, 1.5e19]},
+                                  reference=[2e18, 2e19])
+    assert [t.type for t in fig.data] == ["bar", "bar"] and fig.layout.yaxis.type != "log"
+    assert np.allclose(fig.data[0].y, [0.5, 0.5]) and np.allclose(fig.data[1].y, [1.5, 0.75])
+    assert np.allclose(fig.data[1].customdata, [3e18, 1.5e19])  # the FLOPs, for the hover
+    assert [shape.y0 for shape in fig.layout.shapes] == [1.0]  # the reference line
     with pytest.raises(ValueError, match=r"one value per model \(2\)"):
-        flops_comparison_figure(["a", "b"], {"6ND": [1e18]})
+        flops_comparison_figure(["a", "b"], {"6ND": [1e18]}, reference=[1.0, 1.0])
     with pytest.raises(ValueError, match="positive"):
-        flops_comparison_figure(["a"], {"6ND": [0.0]})
+        flops_comparison_figure(["a"], {"6ND": [0.0]}, reference=[1.0])
+    with pytest.raises(ValueError, match="reference must hold positive"):
+        flops_comparison_figure(["a"], {"6ND": [1.0]}, reference=[0.0])
 
 
 def test_tokens_per_parameter_line_is_the_ratio():

@@ -321,7 +321,7 @@ def step_time_figure(seconds_without: Sequence[float], seconds_with: Sequence[fl
                             ("with the KV cache (one new token every step)", seconds_with, PALETTE[0])):
         fig.add_trace(go.Scatter(
             x=[prompt_length + i for i in range(len(s))], y=[1000 * v for v in s], mode="markers",
-            marker=dict(size=4, color=colour), name=f"{name}: steps add up to {sum(s):.2f} s",
+            marker=dict(size=4, color=colour), name=f"{name}: steps add up to {1000 * sum(s):,.0f} ms",
             hovertemplate="sequence length %{x}<br>%{y:.2f} ms<extra></extra>"))
     fig.update_layout(
         title="Without a cache each step costs more as the text grows;<br>"

@@ -1,7 +1,7 @@
 """Figures of chapter 8 (scaling laws and muP).
 
 * :func:`flops_comparison_figure`: training compute of each model by several counts (6ND, the
-  fuller count, the paper's number), on a log axis.
+  fuller count), each divided by a reference count (the paper's), so that 1 is agreement.
 * :func:`tokens_per_parameter_figure`: training tokens against parameters, with the line of
   20 tokens per parameter that every compute-optimal Cerebras-GPT run sits on.
 * :func:`scaling_law_figure`: a sweep's final losses against compute (every seed, and their
@@ -34,26 +34,40 @@ from .style import PALETTE, legend_row
 # compute and tokens
 # ----------------------------------------------------------------------------------------------
 def flops_comparison_figure(names: Sequence[str], counts: Mapping[str, Sequence[float]],
+                            reference: Sequence[float],
+                            reference_label: str = "reported in the paper",
                             title: str = "Training compute: 6ND leaves out attention and the logits"
                             ) -> go.Figure:
-    """Grouped bars of training FLOPs per model, one bar per way of counting.
+    """Grouped bars of training FLOPs per model, one bar per way of counting, each divided by
+    the reference count of that model, with a dashed line at 1 (the reference itself).
+
+    Counts that differ by at most a few times over several decades of compute are hard to tell
+    apart on a log axis; as ratios they sit side by side on a linear one. The hover gives the
+    FLOPs themselves too.
 
     Args:
         names: ``(M,)`` model names (x axis).
-        counts: label -> ``(M,)`` FLOPs, e.g. ``{"6ND": ..., "full count": ..., "paper": ...}``.
+        counts: label -> ``(M,)`` FLOPs, e.g. ``{"6ND": ..., "full count": ...}``.
+        reference: ``(M,)`` FLOPs every count is divided by (e.g. the paper's figures).
+        reference_label: what the reference is, for the line's label and the y axis.
     """
     names = list(names)
     if not counts:
         raise ValueError("counts is empty: give at least one label -> FLOPs per model")
+    reference = inputs.series("reference", reference, length=len(names), per="model", positive=True)
     fig = go.Figure()
     for i, (label, values) in enumerate(counts.items()):
         values = inputs.series(f"counts[{label!r}]", values, length=len(names), per="model",
                                positive=True)
-        fig.add_bar(x=names, y=values, name=label, marker_color=PALETTE[i % len(PALETTE)],
-                    hovertemplate="%{x}: %{y:.3g} FLOPs<extra>" + label + "</extra>")
+        fig.add_bar(x=names, y=values / reference, name=label, customdata=values,
+                    marker_color=PALETTE[i % len(PALETTE)],
+                    hovertemplate="%{x}: %{y:.2f} x the reference (%{customdata:.3g} FLOPs)"
+                                  "<extra>" + label + "</extra>")
+    fig.add_hline(y=1.0, line_dash="dash", line_color="#444",
+                  annotation_text=f"1 = {reference_label}", annotation_position="top left")
     fig.update_layout(title=title, template="plotly_white", barmode="group", height=400,
-                      xaxis_title="model", yaxis_title="training compute (FLOPs)",
-                      yaxis_type="log", legend=legend_row(-0.2))
+                      xaxis_title="model", yaxis_title=f"FLOPs / {reference_label}",
+                      yaxis_rangemode="tozero", legend=legend_row(-0.2))
     return fig
 
 
