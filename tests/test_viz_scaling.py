@@ -19,6 +19,7 @@ def test_flops_comparison_figure_shows_each_count_over_the_reference():
     assert np.allclose(fig.data[0].y, [0.5, 0.5]) and np.allclose(fig.data[1].y, [1.5, 0.75])
     assert np.allclose(fig.data[1].customdata, [3e18, 1.5e19])  # the FLOPs, for the hover
     assert [shape.y0 for shape in fig.layout.shapes] == [1.0]  # the reference line
+    assert fig.layout.yaxis.range[0] == 0 and fig.layout.yaxis.range[1] > 1.5  # room above 1
     with pytest.raises(ValueError, match=r"one value per model \(2\)"):
         flops_comparison_figure(["a", "b"], {"6ND": [1e18]}, reference=[1.0, 1.0])
     with pytest.raises(ValueError, match="positive"):

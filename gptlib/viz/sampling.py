@@ -318,7 +318,7 @@ def step_time_figure(seconds_without: Sequence[float], seconds_with: Sequence[fl
     fig = go.Figure()
     for name, s, colour in (("without the cache (the whole sequence every step)", seconds_without,
                              PALETTE[3]),
-                            ("with the KV cache (one new token every step)", seconds_with, PALETTE[0])):
+                            ("with the KV cache (after the prompt, one new token a step)", seconds_with, PALETTE[0])):
         fig.add_trace(go.Scatter(
             x=[prompt_length + i for i in range(len(s))], y=[1000 * v for v in s], mode="markers",
             marker=dict(size=4, color=colour), name=f"{name}: steps add up to {1000 * sum(s):,.0f} ms",

@@ -35,7 +35,7 @@ from .style import PALETTE, legend_row
 # ----------------------------------------------------------------------------------------------
 def flops_comparison_figure(names: Sequence[str], counts: Mapping[str, Sequence[float]],
                             reference: Sequence[float],
-                            reference_label: str = "reported in the paper",
+                            reference_label: str = "the paper's figure",
                             title: str = "Training compute: 6ND leaves out attention and the logits"
                             ) -> go.Figure:
     """Grouped bars of training FLOPs per model, one bar per way of counting, each divided by
@@ -56,9 +56,11 @@ def flops_comparison_figure(names: Sequence[str], counts: Mapping[str, Sequence[
         raise ValueError("counts is empty: give at least one label -> FLOPs per model")
     reference = inputs.series("reference", reference, length=len(names), per="model", positive=True)
     fig = go.Figure()
+    highest = 1.0
     for i, (label, values) in enumerate(counts.items()):
         values = inputs.series(f"counts[{label!r}]", values, length=len(names), per="model",
                                positive=True)
+        highest = max(highest, float((values / reference).max()))
         fig.add_bar(x=names, y=values / reference, name=label, customdata=values,
                     marker_color=PALETTE[i % len(PALETTE)],
                     hovertemplate="%{x}: %{y:.2f} x the reference (%{customdata:.3g} FLOPs)"
@@ -66,8 +68,8 @@ def flops_comparison_figure(names: Sequence[str], counts: Mapping[str, Sequence[
     fig.add_hline(y=1.0, line_dash="dash", line_color="#444",
                   annotation_text=f"1 = {reference_label}", annotation_position="top left")
     fig.update_layout(title=title, template="plotly_white", barmode="group", height=400,
-                      xaxis_title="model", yaxis_title=f"FLOPs / {reference_label}",
-                      yaxis_rangemode="tozero", legend=legend_row(-0.2))
+                      xaxis_title="model", yaxis_title=f"count / {reference_label}",
+                      yaxis_range=[0, 1.12 * highest], legend=legend_row(-0.2))
     return fig
 
 
