@@ -56,6 +56,7 @@ def one_row_layout(model: nn.Module):
     steps of the 111M model on two cores; :func:`gptlib.sample.generate` uses it on a CPU for one
     sequence and at least 64 new tokens, where it pays for itself.
     """
+    checks.instance("model", model, nn.Module, what="a torch module (a gptlib GPT)")
     layers = [m for m in model.modules() if isinstance(m, Linear)]
     try:
         with torch.no_grad():

@@ -129,6 +129,8 @@ def test_one_row_layout_gives_the_same_logits_and_is_removed_after(tiny_model, t
         raise KeyError("leave the block by an exception")
     assert all(m.weight_in_out is None for m in layers)
     torch.testing.assert_close(torch.cat(fast, 1), torch.cat(plain, 1), rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match="a torch module"), one_row_layout("my model"):
+        pass
 
 
 def test_generate_on_one_sequence_uses_the_layout_and_keeps_the_tokens(tiny_model, tiny_config,
