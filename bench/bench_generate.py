@@ -11,8 +11,10 @@ Batch 1, a 16-token prompt, greedy decoding, no stop at an end-of-text token. Tw
 The reference is transformers' ``GPT2LMHeadModel`` built from gptlib's own export (same weights;
 ``generate`` with ``do_sample=False, use_cache=True``). Both must produce identical tokens. The two
 alternate in one process, so a neighbour's load falls on both alike; figures are medians.
-Last, gptlib with and without its KV cache at the 111M shape and 256 new tokens (target: the cache
-at least 5x faster).
+Then where a decode step's time goes at the 111M shape: its one-row matrix products, plain
+(``F.linear``) and split across torch's threads (``gptlib.model.one_row_split``, what ``generate``
+uses for one sequence on a CPU). Last, gptlib with and without its KV cache at the 111M shape and
+256 new tokens (target: the cache at least 5x faster).
 """
 import argparse
 
@@ -20,6 +22,7 @@ import torch
 
 from common import Timer, alternate, machine, median, transformers_twin
 from gptlib import GPT, GPTConfig, generate
+from gptlib.model import Linear, one_row_split
 
 PROMPT = 16
 
@@ -49,6 +52,35 @@ def compare(name: str, model: GPT, prompt: torch.Tensor, new_tokens: list[int], 
               f"speed ratio {theirs_s / ours_s:.2f}x, identical tokens")
 
 
+def one_row_products(model: GPT, rounds: int) -> None:
+    """Time every linear layer of ``model`` once on one row, in a decode step's order (so each
+    weight comes from memory, as in a step), plain and split, taking turns; then the head alone."""
+    layers = [m for m in model.modules() if isinstance(m, Linear)]
+    rows = [torch.randn(1, m.in_features) for m in layers]
+
+    def products(which):
+        @torch.no_grad()
+        def run():
+            for m, row in zip(which, rows[-len(which):]):
+                m(row)
+        return run
+
+    def split(run):
+        def in_split():
+            with one_row_split(model):
+                run()
+        return in_split
+
+    for name, which in (("the step's products", layers), ("the output head", layers[-1:])):
+        seconds = alternate({"plain": products(which), "split": split(products(which))}, rounds)
+        plain, fast = 1e3 * median(seconds["plain"]), 1e3 * median(seconds["split"])
+        gigabytes = sum(m.weight.numel() for m in which) * 4 / 1e9
+        print(f"one-row products, {name} ({len(which)} weight{'s' * (len(which) > 1)}, {gigabytes:.2f} GB): plain "
+              f"{plain:5.1f} ms ({gigabytes / plain * 1e3:4.1f} GB/s), split in "
+              f"{torch.get_num_threads()} {fast:5.1f} ms ({gigabytes / fast * 1e3:4.1f} GB/s): "
+              f"{plain / fast:.2f}x (medians of {rounds})")
+
+
 def cache_speedup(model: GPT, prompt: torch.Tensor, n: int) -> None:
     results = {}
     for use_cache in (True, False):
@@ -69,6 +101,7 @@ def main(repeats: int, new_tokens: list[int], skip_no_cache: bool) -> None:
     model = GPT(GPTConfig.cerebras("111M")).eval()
     prompt = torch.randint(0, model.config.vocab_size, (1, PROMPT))
     compare("Cerebras-GPT-111M shape", model, prompt, new_tokens, repeats)
+    one_row_products(model, rounds=30)
     status = cache_status()
     if status == "ready":
         book = book_model("shakespeare-char")
@@ -84,7 +117,7 @@ def main(repeats: int, new_tokens: list[int], skip_no_cache: bool) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--new-tokens", type=int, nargs="+", default=[128, 256])
     parser.add_argument("--skip-no-cache", action="store_true", help="skip the slow no-cache run")
     args = parser.parse_args()

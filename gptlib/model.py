@@ -21,51 +21,88 @@ from .config import GPTConfig
 
 
 # ----------------------------------------------------------------------------------------------
-# The linear layer, and a faster weight layout for one-row products on a CPU
+# The linear layer, and one-row products split across threads on a CPU
 # ----------------------------------------------------------------------------------------------
 class Linear(nn.Linear):
     """``nn.Linear``: ``(..., in) -> (..., out)``, ``x @ W^T + b`` with ``W`` stored ``(out, in)``.
 
-    One addition, for generation on a CPU: while :func:`one_row_layout` holds a second copy of the
-    weight laid out ``(in, out)`` in :attr:`weight_in_out`, a product with a single row of ``x``
-    reads that copy instead. On the two-core machine this book was made on, torch's CPU kernel
-    streams an ``(in, out)`` matrix past one row faster than an ``(out, in)`` one (the 50257 x 768
-    head of Cerebras-GPT-111M: 7 ms against 12 ms, a decode step about 15% faster in all), and a
-    decode step with a KV cache and one sequence is a string of one-row products. The numbers are
-    the same up to rounding; every other product, and all training, use ``W`` itself.
+    One addition, for generation on a CPU: inside :func:`one_row_split`, a product with a single
+    row of ``x`` (a decode step of one sequence) is split into :attr:`one_row_parts` products over
+    consecutive blocks of ``W``'s rows, done as one batched product (:func:`split_row_product`),
+    which torch's CPU kernel runs on that many threads at once. A plain one-row product runs on one
+    thread and is bound by how fast one core reads ``W``; split, the threads read it together. The
+    numbers are the same up to rounding; every other product, and all training, use ``F.linear``.
     """
 
-    weight_in_out: torch.Tensor | None = None
+    one_row_parts: int = 0  # 0: every product goes through F.linear
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight_in_out
-        if w is None or x.numel() != x.size(-1):
+        parts = self.one_row_parts
+        if parts < 2 or x.numel() != x.size(-1):
             return F.linear(x, self.weight, self.bias)
-        row = x.reshape(1, -1)
-        y = row @ w if self.bias is None else torch.addmm(self.bias, row, w)
-        return y.view(*x.shape[:-1], w.size(1))
+        y = split_row_product(x.reshape(1, -1), self.weight, self.bias, parts)
+        return y.view(*x.shape[:-1], self.out_features)
+
+
+def split_row_product(row: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                      parts: int) -> torch.Tensor:
+    """``row @ weight^T + bias`` computed as ``parts`` products over consecutive blocks of rows.
+
+    Args:
+        row: ``(1, in)``.
+        weight: ``(out, in)``, contiguous; its first ``out - out % parts`` rows are viewed as
+            ``(parts, out // parts, in)`` without a copy, the last ``out % parts`` (if any) are
+            multiplied on their own.
+        bias: ``(out,)`` or None.
+        parts: how many blocks, at least 1 (torch runs the batched product on up to that many
+            threads).
+    Returns:
+        ``(1, out)``, equal to ``F.linear(row, weight, bias)`` up to float rounding.
+    """
+    n_out, n_in = weight.shape
+    even = n_out - n_out % parts
+    blocks = weight[:even].view(parts, even // parts, n_in)  # (parts, out // parts, in)
+    y = torch.bmm(row.expand(parts, 1, n_in), blocks.transpose(1, 2)).view(1, even)
+    if even < n_out:
+        y = torch.cat([y, F.linear(row, weight[even:])], dim=1)
+    return y if bias is None else y + bias
+
+
+SPLIT_MIN_ELEMENTS = 1 << 18
+"""Weights smaller than this (1 MiB in float32) stay whole in :func:`one_row_split`: a product
+that small takes a few microseconds, about what the split itself costs."""
 
 
 @contextlib.contextmanager
-def one_row_layout(model: nn.Module):
-    """``with one_row_layout(model): ...``: every :class:`Linear` of ``model`` keeps an ``(in, out)``
-    copy of its weight (:attr:`Linear.weight_in_out`) for one-row products, until the block ends.
+def one_row_split(model: nn.Module, parts: int | None = None,
+                  min_elements: int = SPLIT_MIN_ELEMENTS):
+    """``with one_row_split(model): ...``: one-row products of ``model``'s large :class:`Linear`
+    layers on a CPU are split into ``parts`` blocks (:func:`split_row_product`) until the block ends.
 
-    For inference only (the copies are detached, and training would leave them stale). It costs
-    a second copy of the weights while it lasts, and making it takes about as long as six decode
-    steps of the 111M model on two cores; :func:`gptlib.sample.generate` uses it on a CPU for one
-    sequence and at least 64 new tokens, where it pays for itself.
+    Args:
+        model: a torch module (a gptlib GPT); nothing is copied, only a count is set per layer.
+        parts: how many blocks; torch's intra-op thread count by default. With 1 nothing changes.
+        min_elements: the smallest weight (``out * in``) that is split.
+
+    :func:`gptlib.sample.generate` uses it for one sequence with the KV cache on a CPU. Layers on
+    another device, with a non-contiguous weight, or with fewer output features than ``parts`` are
+    left as they are; on leaving, every layer gets back the count it had before.
     """
     checks.instance("model", model, nn.Module, what="a torch module (a gptlib GPT)")
-    layers = [m for m in model.modules() if isinstance(m, Linear)]
+    parts = torch.get_num_threads() if parts is None else checks.integer("parts", parts, low=1)
+    checks.integer("min_elements", min_elements, low=0)
+    layers = [m for m in model.modules()
+              if isinstance(m, Linear) and m.weight.device.type == "cpu"
+              and m.weight.is_contiguous() and m.weight.numel() >= min_elements
+              and m.out_features >= parts]
+    before = [m.one_row_parts for m in layers]
     try:
-        with torch.no_grad():
-            for m in layers:
-                m.weight_in_out = m.weight.detach().t().contiguous()  # (in, out)
+        for m in layers:
+            m.one_row_parts = parts if parts > 1 else 0
         yield model
     finally:
-        for m in layers:
-            m.weight_in_out = None
+        for m, old in zip(layers, before):
+            m.one_row_parts = old
 
 
 # ----------------------------------------------------------------------------------------------

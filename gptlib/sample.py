@@ -15,7 +15,7 @@ import contextlib
 import torch
 
 from . import checks
-from .model import GPT, one_row_layout
+from .model import GPT, one_row_split
 
 
 def check_sampling(vocab_size: int, temperature: float = 1.0, top_k: int | None = None,
@@ -119,14 +119,13 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, use_cache: bool
     # the cache holds what is fed: the (cropped) prompt, then each new token but the last
     capacity = min(window, T + max_new_tokens - 1) if max_new_tokens else min(window, T)
     cache = model.new_kv_cache(B, max(capacity, 1)) if use_cache else None
-    # one sequence, fed one token a step, on a CPU: every product has one row, which reads an
-    # (in, out) copy of each weight faster (gptlib.model.one_row_layout); worth its copy from
-    # about 40 tokens on, so from 64
-    fast_layout = (cache is not None and B == 1 and max_new_tokens >= 64
-                   and model.transformer.wte.weight.device.type == "cpu")
-    layout = one_row_layout(model) if fast_layout else contextlib.nullcontext()
+    # one sequence, fed one token a step, on a CPU: every product has one row, and splitting the
+    # large ones across torch's threads reads each weight faster (gptlib.model.one_row_split)
+    fast_split = (cache is not None and B == 1
+                  and model.transformer.wte.weight.device.type == "cpu")
+    split = one_row_split(model) if fast_split else contextlib.nullcontext()
     try:
-        with layout:
+        with split:
             logits, _ = model(idx[:, -window:], kv_cache=cache, last_only=True)
             for step in range(max_new_tokens):
                 end = T + step  # tokens so far; the new one goes to position `end`

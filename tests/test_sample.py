@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gptlib.sample import generate, next_token_distribution, top_k_filter, top_p_filter
 
@@ -110,10 +111,25 @@ def test_a_full_sized_cache_refuses_more_positions_than_it_holds(tiny_model):
         tiny_model(torch.zeros(1, 1, dtype=torch.long), kv_cache=cache)
 
 
-def test_one_row_layout_gives_the_same_logits_and_is_removed_after(tiny_model, tiny_config):
-    """The (in, out) weight copies change how one-row products read memory, not what they
-    compute; they exist only inside the block, even when it raises."""
-    from gptlib.model import Linear, one_row_layout
+@pytest.mark.parametrize("n_out, parts", [(12, 2), (13, 2), (13, 3), (50, 4), (5, 1)])
+def test_a_split_row_product_equals_the_plain_one(n_out, parts):
+    """Every block, and the rows left over when ``parts`` does not divide ``out``, land where
+    F.linear puts them, with and without a bias."""
+    from gptlib.model import split_row_product
+
+    g = torch.Generator().manual_seed(n_out)
+    row, weight = torch.randn(1, 7, generator=g), torch.randn(n_out, 7, generator=g)
+    bias = torch.randn(n_out, generator=g)
+    for b in (bias, None):
+        torch.testing.assert_close(split_row_product(row, weight, b, parts),
+                                   F.linear(row, weight, b), rtol=1e-6, atol=1e-6)
+
+
+def test_one_row_split_gives_the_same_logits_and_is_undone_after(tiny_model, tiny_config):
+    """The split changes how one-row products are computed, not what they compute; the prompt's
+    many-row product is left whole; the counts are set only inside the block, even when it
+    raises, and nested blocks give back what the outer one set."""
+    from gptlib.model import Linear, one_row_split
 
     idx = torch.randint(0, tiny_config.vocab_size, (1, 9), generator=torch.Generator().manual_seed(3))
     layers = [m for m in tiny_model.modules() if isinstance(m, Linear)]
@@ -122,35 +138,58 @@ def test_one_row_layout_gives_the_same_logits_and_is_removed_after(tiny_model, t
     plain = [tiny_model(idx[:, :5], kv_cache=cache)[0]]
     plain += [tiny_model(idx[:, t:t + 1], kv_cache=cache)[0] for t in range(5, 9)]
     cache = tiny_model.new_kv_cache(1)
-    with pytest.raises(KeyError), one_row_layout(tiny_model):
-        assert all(m.weight_in_out.shape == m.weight.shape[::-1] for m in layers)
+    with pytest.raises(KeyError), one_row_split(tiny_model, parts=3, min_elements=0):
+        assert all(m.one_row_parts == 3 for m in layers)
+        with one_row_split(tiny_model, parts=2, min_elements=0):
+            assert all(m.one_row_parts == 2 for m in layers)
+        assert all(m.one_row_parts == 3 for m in layers)
         fast = [tiny_model(idx[:, :5], kv_cache=cache)[0]]
         fast += [tiny_model(idx[:, t:t + 1], kv_cache=cache)[0] for t in range(5, 9)]
         raise KeyError("leave the block by an exception")
-    assert all(m.weight_in_out is None for m in layers)
+    assert all(m.one_row_parts == 0 for m in layers)
     torch.testing.assert_close(torch.cat(fast, 1), torch.cat(plain, 1), rtol=1e-5, atol=1e-6)
-    with pytest.raises(TypeError, match="a torch module"), one_row_layout("my model"):
+
+
+def test_one_row_split_leaves_small_weights_and_one_thread_alone(tiny_model):
+    from gptlib.model import SPLIT_MIN_ELEMENTS, Linear, one_row_split
+
+    layers = [m for m in tiny_model.modules() if isinstance(m, Linear)]
+    assert all(m.weight.numel() < SPLIT_MIN_ELEMENTS for m in layers)  # the tiny model's are small
+    with one_row_split(tiny_model, parts=2):
+        assert all(m.one_row_parts == 0 for m in layers)
+    with one_row_split(tiny_model, parts=1, min_elements=0):
+        assert all(m.one_row_parts == 0 for m in layers)
+
+
+@pytest.mark.parametrize("model, parts, error, message", [
+    ("my model", 2, TypeError, "model must be a torch module"),
+    (None, 0, ValueError, "parts must be a positive integer, got 0"),
+    (None, 2.5, ValueError, "parts must be a positive integer, got 2.5"),
+])
+def test_one_row_split_refuses_bad_arguments_by_name(tiny_model, model, parts, error, message):
+    from gptlib.model import one_row_split
+
+    with pytest.raises(error, match=message), one_row_split(model or tiny_model, parts=parts):
         pass
 
 
-def test_generate_on_one_sequence_uses_the_layout_and_keeps_the_tokens(tiny_model, tiny_config,
-                                                                       monkeypatch):
-    """generate(64+ new tokens, one sequence, a CPU) runs its steps with one_row_layout, and
-    its greedy tokens are those of the uncached run, which never uses it."""
+def test_generate_on_one_sequence_uses_the_split_and_keeps_the_tokens(tiny_model, tiny_config,
+                                                                      monkeypatch):
+    """generate(one sequence, the KV cache, a CPU) runs with one_row_split, and its greedy
+    tokens are those of the uncached run, which never uses it."""
+    import gptlib.model
     import gptlib.sample as sample
 
     entered = []
-    real = sample.one_row_layout
 
     def spy(model):
         entered.append(model)
-        return real(model)
+        return gptlib.model.one_row_split(model, parts=2, min_elements=0)
 
-    monkeypatch.setattr(sample, "one_row_layout", spy)
+    monkeypatch.setattr(sample, "one_row_split", spy)
     idx = torch.randint(0, tiny_config.vocab_size, (1, 4), generator=torch.Generator().manual_seed(4))
-    fast = generate(tiny_model, idx, 70, temperature=0)
+    fast = generate(tiny_model, idx, 40, temperature=0)
     assert entered == [tiny_model]
-    assert torch.equal(fast, generate(tiny_model, idx, 70, temperature=0, use_cache=False))
-    generate(tiny_model, idx.expand(2, -1), 70, temperature=0)  # two sequences: two-row products
-    generate(tiny_model, idx, 10, temperature=0)  # too short to pay for the copy
+    assert torch.equal(fast, generate(tiny_model, idx, 40, temperature=0, use_cache=False))
+    generate(tiny_model, idx.expand(2, -1), 10, temperature=0)  # two sequences: two-row products
     assert entered == [tiny_model]
