@@ -11,18 +11,21 @@ Batch 1, a 16-token prompt, greedy decoding, no stop at an end-of-text token. Tw
 The reference is transformers' ``GPT2LMHeadModel`` built from gptlib's own export (same weights;
 ``generate`` with ``do_sample=False, use_cache=True``). Both must produce identical tokens. The two
 alternate in one process, so a neighbour's load falls on both alike; figures are medians.
-Then where a decode step's time goes at the 111M shape: its one-row matrix products, plain
-(``F.linear``) and split across torch's threads (``gptlib.model.one_row_split``, what ``generate``
-uses for one sequence on a CPU). Last, gptlib with and without its KV cache at the 111M shape and
+Then where a decode step's time goes at the 111M shape: its one-row matrix products (one new token,
+one row times each weight), plain (``F.linear``; also on one thread, to show how many threads it
+uses) and split across torch's threads (``gptlib.model.one_row_split``, what ``generate`` uses for
+one sequence on a CPU), and the sweep of weight sizes behind the split's size thresholds. Last, gptlib with and without its KV cache at the 111M shape and
 256 new tokens (target: the cache at least 5x faster).
 """
 import argparse
 
 import torch
+import torch.nn.functional as F
 
 from common import Timer, alternate, machine, median, transformers_twin
 from gptlib import GPT, GPTConfig, generate
-from gptlib.model import Linear, one_row_split
+from gptlib.model import (SPLIT_MIN_ELEMENTS, SPLIT_MIN_MODEL_ELEMENTS, Linear, one_row_split,
+                          split_row_product)
 
 PROMPT = 16
 
@@ -54,9 +57,11 @@ def compare(name: str, model: GPT, prompt: torch.Tensor, new_tokens: list[int], 
 
 def one_row_products(model: GPT, rounds: int) -> None:
     """Time every linear layer of ``model`` once on one row, in a decode step's order (so each
-    weight comes from memory, as in a step), plain and split, taking turns; then the head alone."""
+    weight comes from memory, as in a step): plain, plain on one thread (if the plain kernel uses
+    one thread anyway, the two take the same time), and split; taking turns. Then the head alone."""
     layers = [m for m in model.modules() if isinstance(m, Linear)]
     rows = [torch.randn(1, m.in_features) for m in layers]
+    threads = torch.get_num_threads()
 
     def products(which):
         @torch.no_grad()
@@ -65,20 +70,61 @@ def one_row_products(model: GPT, rounds: int) -> None:
                 m(row)
         return run
 
+    def one_thread(run):
+        def on_one():
+            torch.set_num_threads(1)
+            try:
+                run()
+            finally:
+                torch.set_num_threads(threads)
+        return on_one
+
     def split(run):
         def in_split():
             with one_row_split(model):
                 run()
         return in_split
 
-    for name, which in (("the step's products", layers), ("the output head", layers[-1:])):
-        seconds = alternate({"plain": products(which), "split": split(products(which))}, rounds)
-        plain, fast = 1e3 * median(seconds["plain"]), 1e3 * median(seconds["split"])
+    for name, which in (("a step's products", layers), ("the output head", layers[-1:])):
+        seconds = alternate({"plain": products(which), "one thread": one_thread(products(which)),
+                             "split": split(products(which))}, rounds)
+        ms = {k: 1e3 * median(v) for k, v in seconds.items()}
         gigabytes = sum(m.weight.numel() for m in which) * 4 / 1e9
-        print(f"one-row products, {name} ({len(which)} weight{'s' * (len(which) > 1)}, {gigabytes:.2f} GB): plain "
-              f"{plain:5.1f} ms ({gigabytes / plain * 1e3:4.1f} GB/s), split in "
-              f"{torch.get_num_threads()} {fast:5.1f} ms ({gigabytes / fast * 1e3:4.1f} GB/s): "
-              f"{plain / fast:.2f}x (medians of {rounds})")
+        rate = {k: f"{v:5.1f} ms ({gigabytes / v * 1e3:4.1f} GB/s)" for k, v in ms.items()}
+        print(f"one-row products, {name} ({len(which)} weight{'s' * (len(which) > 1)}, "
+              f"{gigabytes:.2f} GB, medians of {rounds}): plain {rate['plain']}, plain on one "
+              f"thread {rate['one thread']}, split in {threads} {rate['split']}; split "
+              f"{ms['plain'] / ms['split']:.2f}x faster than plain")
+
+
+def split_threshold(cold_bytes: int = 1 << 27, hot_repeats: int = 300) -> None:
+    """One-row products with square weights of 2^12 ... 2^20 elements, plain against split, the
+    sweep behind ``gptlib.model.SPLIT_MIN_ELEMENTS`` and ``SPLIT_MIN_MODEL_ELEMENTS``. Cold:
+    distinct weights totalling ``cold_bytes`` (128 MiB, beyond the processor's caches), each used
+    once a pass, as a large model's weights are in a decode step. Hot: one weight reused, as a
+    small model's weights stay in the caches."""
+    parts = torch.get_num_threads()
+    cells = {"from memory": [], "in the caches": []}
+    for log2 in range(12, 21, 2):
+        side = 1 << (log2 // 2)
+        row = torch.randn(1, side)
+        cold = [torch.randn(side, side) for _ in range(cold_bytes // (4 << log2))]
+        hot = [torch.randn(side, side)] * hot_repeats
+        for name, weights in (("from memory", cold), ("in the caches", hot)):
+            with torch.no_grad():
+                seconds = alternate({
+                    "plain": lambda: [F.linear(row, w) for w in weights],
+                    "split": lambda: [split_row_product(row, w, None, parts) for w in weights],
+                }, 7)
+            plain, fast = (1e6 * median(seconds[k]) / len(weights) for k in ("plain", "split"))
+            cells[name].append(f"2^{log2}: {plain:.1f} / {fast:.1f} us = {plain / fast:.2f}x")
+        del cold
+    for name, row_cells in cells.items():
+        print(f"split sweep, a square weight {name} (plain / split in {parts}, per product): "
+              + "; ".join(row_cells))
+    print(f"gptlib splits weights of at least 2^{SPLIT_MIN_ELEMENTS.bit_length() - 1} elements, "
+          f"in models whose linear weights hold at least "
+          f"2^{SPLIT_MIN_MODEL_ELEMENTS.bit_length() - 1} in all")
 
 
 def cache_speedup(model: GPT, prompt: torch.Tensor, n: int) -> None:
@@ -102,6 +148,7 @@ def main(repeats: int, new_tokens: list[int], skip_no_cache: bool) -> None:
     prompt = torch.randint(0, model.config.vocab_size, (1, PROMPT))
     compare("Cerebras-GPT-111M shape", model, prompt, new_tokens, repeats)
     one_row_products(model, rounds=30)
+    split_threshold()
     status = cache_status()
     if status == "ready":
         book = book_model("shakespeare-char")

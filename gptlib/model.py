@@ -27,14 +27,18 @@ class Linear(nn.Linear):
     """``nn.Linear``: ``(..., in) -> (..., out)``, ``x @ W^T + b`` with ``W`` stored ``(out, in)``.
 
     One addition, for generation on a CPU: inside :func:`one_row_split`, a product with a single
-    row of ``x`` (a decode step of one sequence) is split into :attr:`one_row_parts` products over
-    consecutive blocks of ``W``'s rows, done as one batched product (:func:`split_row_product`),
-    which torch's CPU kernel runs on that many threads at once. A plain one-row product runs on one
-    thread and is bound by how fast one core reads ``W``; split, the threads read it together. The
-    numbers are the same up to rounding; every other product, and all training, use ``F.linear``.
+    row of ``x`` (``x.numel() == in``: one sequence fed one token, shape ``(1, 1, in)``, ``(1, in)``
+    or ``(in,)``) is split into :attr:`one_row_parts` products over consecutive blocks of ``W``'s
+    rows, done as one batched product (:func:`split_row_product`), which torch's CPU kernel spreads
+    over that many threads. On the machine this book was made on (torch's MKL build on an AMD EPYC)
+    a plain one-row product runs on one thread and is bound by how fast one core reads ``W``;
+    split, the threads read it together (``bench/bench_generate.py`` measures both). The numbers
+    are the same up to float rounding; every other product, and all training, use ``F.linear``.
     """
 
-    one_row_parts: int = 0  # 0: every product goes through F.linear
+    one_row_parts: int = 0
+    """How many blocks a one-row product is split into; 0 (the default): none. Set only by
+    :func:`one_row_split`, for the length of its block."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         parts = self.one_row_parts
@@ -49,15 +53,17 @@ def split_row_product(row: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     """``row @ weight^T + bias`` computed as ``parts`` products over consecutive blocks of rows.
 
     Args:
-        row: ``(1, in)``.
-        weight: ``(out, in)``, contiguous; its first ``out - out % parts`` rows are viewed as
+        row: ``(1, in)``, on ``weight``'s device.
+        weight: ``(out, in)``; its first ``out - out % parts`` rows are viewed as
             ``(parts, out // parts, in)`` without a copy, the last ``out % parts`` (if any) are
             multiplied on their own.
         bias: ``(out,)`` or None.
-        parts: how many blocks, at least 1 (torch runs the batched product on up to that many
-            threads).
+        parts: how many blocks, from 1 to ``out`` (torch runs the batched product on up to that
+            many threads). Not checked here, since it runs once per layer and step:
+            :func:`one_row_split` checks it.
     Returns:
-        ``(1, out)``, equal to ``F.linear(row, weight, bias)`` up to float rounding.
+        ``(1, out)``, equal to ``F.linear(row, weight, bias)`` up to float rounding, in the dtype
+        ``F.linear`` would give (also under autocast).
     """
     n_out, n_in = weight.shape
     even = n_out - n_out % parts
@@ -65,44 +71,69 @@ def split_row_product(row: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     y = torch.bmm(row.expand(parts, 1, n_in), blocks.transpose(1, 2)).view(1, even)
     if even < n_out:
         y = torch.cat([y, F.linear(row, weight[even:])], dim=1)
-    return y if bias is None else y + bias
+    return y if bias is None else y + bias.to(y.dtype)
 
 
 SPLIT_MIN_ELEMENTS = 1 << 18
-"""Weights smaller than this (1 MiB in float32) stay whole in :func:`one_row_split`: a product
-that small takes a few microseconds, about what the split itself costs."""
+"""Weights with fewer elements (``out * in``; 1 MiB in float32) stay whole in :func:`one_row_split`:
+splitting costs about seven microseconds a product on the book's machine, more than it saves on a
+small one."""
+
+SPLIT_MIN_MODEL_ELEMENTS = 1 << 24
+"""Models whose linear weights hold fewer elements in all (64 MiB in float32, twice the
+last-level cache of the book's machine) are not split by :func:`one_row_split`. On the book's
+machine (``bench/bench_generate.py`` prints the sweep) a weight read from memory, as a large
+model's are at every step, is multiplied faster split from 2^18 elements on (about even at
+2^16); a weight that stays in the processor's caches, as a small model's can, gains less or
+loses, by an amount that changed from run to run."""
 
 
 @contextlib.contextmanager
-def one_row_split(model: nn.Module, parts: int | None = None,
-                  min_elements: int = SPLIT_MIN_ELEMENTS):
+def one_row_split(model: nn.Module, parts: int | None = None, min_elements: int | None = None,
+                  min_model_elements: int | None = None):
     """``with one_row_split(model): ...``: one-row products of ``model``'s large :class:`Linear`
-    layers on a CPU are split into ``parts`` blocks (:func:`split_row_product`) until the block ends.
+    layers on a CPU are split into ``parts`` blocks (:func:`split_row_product`) until the block
+    ends; the block gets ``model`` back (``as m``).
 
     Args:
         model: a torch module (a gptlib GPT); nothing is copied, only a count is set per layer.
-        parts: how many blocks; torch's intra-op thread count by default. With 1 nothing changes.
-        min_elements: the smallest weight (``out * in``) that is split.
+        parts: how many blocks; torch's intra-op thread count when the block is entered, by
+            default. With 1 nothing changes.
+        min_elements: the smallest weight (``out * in``) that is split;
+            :data:`SPLIT_MIN_ELEMENTS` (read when the block is entered) by default.
+        min_model_elements: the smallest total of the model's linear weights (a tied matrix
+            counted once) for which anything is split; :data:`SPLIT_MIN_MODEL_ELEMENTS` by default.
 
-    :func:`gptlib.sample.generate` uses it for one sequence with the KV cache on a CPU. Layers on
-    another device, with a non-contiguous weight, or with fewer output features than ``parts`` are
-    left as they are; on leaving, every layer gets back the count it had before.
+    :func:`gptlib.sample.generate` uses it for one sequence with the KV cache on a CPU. A small
+    model stays whole, and so do layers on another device, with a non-contiguous weight, or with
+    fewer output features than ``parts``. On leaving, even by an exception, every layer gets back what it had before, so
+    blocks nest. Not thread-safe: two threads entering and leaving blocks on one model in
+    overlapping order can leave the wrong counts behind.
     """
     checks.instance("model", model, nn.Module, what="a torch module (a gptlib GPT)")
     parts = torch.get_num_threads() if parts is None else checks.integer("parts", parts, low=1)
+    min_elements = SPLIT_MIN_ELEMENTS if min_elements is None else min_elements
     checks.integer("min_elements", min_elements, low=0)
-    layers = [m for m in model.modules()
-              if isinstance(m, Linear) and m.weight.device.type == "cpu"
-              and m.weight.is_contiguous() and m.weight.numel() >= min_elements
-              and m.out_features >= parts]
-    before = [m.one_row_parts for m in layers]
+    min_model = SPLIT_MIN_MODEL_ELEMENTS if min_model_elements is None else min_model_elements
+    checks.integer("min_model_elements", min_model, low=0)
+    linear = [m for m in model.modules() if isinstance(m, Linear)]
+    total = sum({id(m.weight): m.weight.numel() for m in linear}.values())
+    layers = [m for m in linear
+              if m.weight.device.type == "cpu" and m.weight.is_contiguous()
+              and m.weight.numel() >= min_elements and m.out_features >= parts
+              ] if total >= min_model else []
+    missing = object()
+    before = [m.__dict__.get("one_row_parts", missing) for m in layers]
     try:
         for m in layers:
             m.one_row_parts = parts if parts > 1 else 0
         yield model
     finally:
         for m, old in zip(layers, before):
-            m.one_row_parts = old
+            if old is missing:  # back to the class default, leaving no attribute behind
+                m.__dict__.pop("one_row_parts", None)
+            else:
+                m.one_row_parts = old
 
 
 # ----------------------------------------------------------------------------------------------

@@ -94,7 +94,10 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, use_cache: bool
         ``(B, T + max_new_tokens)`` (or ``(T + max_new_tokens,)`` for a 1-D prompt).
 
     The prompt's ids are checked once, here; the model's own tokens are in range by construction,
-    so no step waits for the device to check them.
+    so no step waits for the device to check them. For one sequence with the cache on a CPU, the
+    steps run inside :func:`gptlib.model.one_row_split`: each large one-row product is spread
+    over torch's threads, which changes the logits only in their last digits (with one thread,
+    ``torch.set_num_threads(1)``, nothing is split).
     """
     checks.instance("model", model, GPT, what="a gptlib GPT")
     checks.integer("max_new_tokens", max_new_tokens, low=0)

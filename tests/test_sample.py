@@ -111,14 +111,16 @@ def test_a_full_sized_cache_refuses_more_positions_than_it_holds(tiny_model):
         tiny_model(torch.zeros(1, 1, dtype=torch.long), kv_cache=cache)
 
 
-@pytest.mark.parametrize("n_out, parts", [(12, 2), (13, 2), (13, 3), (50, 4), (5, 1)])
-def test_a_split_row_product_equals_the_plain_one(n_out, parts):
+@pytest.mark.parametrize("n_out, n_in, parts", [(12, 7, 2), (13, 7, 2), (13, 7, 3), (50, 7, 4),
+                                                (5, 7, 1), (3072, 768, 2), (50257, 64, 2)])
+def test_a_split_row_product_equals_the_plain_one(n_out, n_in, parts):
     """Every block, and the rows left over when ``parts`` does not divide ``out``, land where
-    F.linear puts them, with and without a bias."""
+    F.linear puts them, with and without a bias; also at a 111M layer's shape and with a
+    vocabulary-sized odd head."""
     from gptlib.model import split_row_product
 
     g = torch.Generator().manual_seed(n_out)
-    row, weight = torch.randn(1, 7, generator=g), torch.randn(n_out, 7, generator=g)
+    row, weight = torch.randn(1, n_in, generator=g), torch.randn(n_out, n_in, generator=g)
     bias = torch.randn(n_out, generator=g)
     for b in (bias, None):
         torch.testing.assert_close(split_row_product(row, weight, b, parts),
@@ -138,26 +140,63 @@ def test_one_row_split_gives_the_same_logits_and_is_undone_after(tiny_model, tin
     plain = [tiny_model(idx[:, :5], kv_cache=cache)[0]]
     plain += [tiny_model(idx[:, t:t + 1], kv_cache=cache)[0] for t in range(5, 9)]
     cache = tiny_model.new_kv_cache(1)
-    with pytest.raises(KeyError), one_row_split(tiny_model, parts=3, min_elements=0):
+    with pytest.raises(KeyError), one_row_split(tiny_model, parts=3, min_elements=0, min_model_elements=0):
         assert all(m.one_row_parts == 3 for m in layers)
-        with one_row_split(tiny_model, parts=2, min_elements=0):
+        with one_row_split(tiny_model, parts=2, min_elements=0, min_model_elements=0):
             assert all(m.one_row_parts == 2 for m in layers)
         assert all(m.one_row_parts == 3 for m in layers)
         fast = [tiny_model(idx[:, :5], kv_cache=cache)[0]]
         fast += [tiny_model(idx[:, t:t + 1], kv_cache=cache)[0] for t in range(5, 9)]
         raise KeyError("leave the block by an exception")
-    assert all(m.one_row_parts == 0 for m in layers)
+    assert all(m.one_row_parts == 0 and "one_row_parts" not in vars(m) for m in layers)
     torch.testing.assert_close(torch.cat(fast, 1), torch.cat(plain, 1), rtol=1e-5, atol=1e-6)
 
 
-def test_one_row_split_leaves_small_weights_and_one_thread_alone(tiny_model):
-    from gptlib.model import SPLIT_MIN_ELEMENTS, Linear, one_row_split
+def test_one_row_split_leaves_layers_it_cannot_split_whole():
+    """A weight on another device, a non-contiguous one, or fewer outputs than blocks: whole."""
+    from gptlib.model import Linear, one_row_split
+
+    model = torch.nn.Sequential(Linear(8, 16), Linear(8, 3), Linear(8, 16, device="meta"),
+                                Linear(16, 8))
+    model[3].weight = torch.nn.Parameter(torch.randn(8, 16).t().contiguous().t())  # (out, in) view
+    assert not model[3].weight.is_contiguous()
+    with one_row_split(model, parts=4, min_elements=0, min_model_elements=0):
+        assert [m.one_row_parts for m in model] == [4, 0, 0, 0]
+
+
+def test_a_split_product_keeps_the_dtype_of_autocast():
+    """Under CPU autocast a split one-row product comes out in the dtype F.linear gives."""
+    from gptlib.model import Linear, one_row_split
+
+    layer = Linear(8, 16)
+    row = torch.randn(1, 1, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        plain = layer(row)
+        with one_row_split(layer, parts=2, min_elements=0, min_model_elements=0):
+            split = layer(row)
+    assert split.dtype == plain.dtype == torch.bfloat16
+    torch.testing.assert_close(split, plain, rtol=1e-2, atol=1e-2)
+
+
+def test_one_row_split_leaves_small_weights_small_models_and_one_thread_alone(tiny_model):
+    """Each weight must reach min_elements, and the model's linear weights together (the tied
+    head counted once) min_model_elements; one block is no split at all."""
+    from gptlib.model import SPLIT_MIN_ELEMENTS, SPLIT_MIN_MODEL_ELEMENTS, Linear, one_row_split
 
     layers = [m for m in tiny_model.modules() if isinstance(m, Linear)]
+    total = sum(p.numel() for n, p in tiny_model.named_parameters()
+                if n.endswith(".weight") and p.dim() == 2 and "wpe" not in n)
     assert all(m.weight.numel() < SPLIT_MIN_ELEMENTS for m in layers)  # the tiny model's are small
+    assert total < SPLIT_MIN_MODEL_ELEMENTS
     with one_row_split(tiny_model, parts=2):
         assert all(m.one_row_parts == 0 for m in layers)
-    with one_row_split(tiny_model, parts=1, min_elements=0):
+    with one_row_split(tiny_model, parts=2, min_elements=0):  # large enough weights, small model
+        assert all(m.one_row_parts == 0 for m in layers)
+    with one_row_split(tiny_model, parts=2, min_elements=0, min_model_elements=total):
+        assert all(m.one_row_parts == 2 for m in layers)
+    with one_row_split(tiny_model, parts=2, min_elements=0, min_model_elements=total + 1):
+        assert all(m.one_row_parts == 0 for m in layers)
+    with one_row_split(tiny_model, parts=1, min_elements=0, min_model_elements=0):
         assert all(m.one_row_parts == 0 for m in layers)
 
 
@@ -184,7 +223,7 @@ def test_generate_on_one_sequence_uses_the_split_and_keeps_the_tokens(tiny_model
 
     def spy(model):
         entered.append(model)
-        return gptlib.model.one_row_split(model, parts=2, min_elements=0)
+        return gptlib.model.one_row_split(model, parts=2, min_elements=0, min_model_elements=0)
 
     monkeypatch.setattr(sample, "one_row_split", spy)
     idx = torch.randint(0, tiny_config.vocab_size, (1, 4), generator=torch.Generator().manual_seed(4))
