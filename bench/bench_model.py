@@ -8,9 +8,9 @@ same batches, with the same loss (cross-entropy of the logits), and their steps 
 process, so a neighbour's load falls on both alike; the figures are medians.
 
 The rows: gptlib as :func:`gptlib.optim.configure_optimizer` sets it up (torch's fused AdamW
-kernel); transformers with ``torch.optim.AdamW``'s default kernel, what a reader (or transformers'
-Trainer, ``adamw_torch``) gets; transformers with the fused kernel too, which leaves the models
-alone to differ; gptlib's explicit attention formula (the chapters' path); and gptlib through
+kernel); transformers with ``torch.optim.AdamW``'s default kernel, what a reader who builds the
+optimizer by hand gets; transformers with the fused kernel too, which leaves the models alone to
+differ (and is what transformers' Trainer picks on torch 2.8 and later, ``adamw_torch_fused``); gptlib's explicit attention formula (the chapters' path); and gptlib through
 ``torch.compile`` (opt-in, ``TrainConfig(compile=True)``), after a compilation that is timed apart.
 
 The fraction of peak divides the step's matrix-multiply work, 3 x (2 N_matmul + 4 L T C) per
@@ -33,8 +33,9 @@ LR, BETAS, DECAY = 1e-3, (0.9, 0.95), 0.1
 
 def reference_optimizer(twin, fused: bool | None = None) -> torch.optim.AdamW:
     """AdamW for transformers' model with gptlib's groups (its names are GPT-2's, like gptlib's):
-    torch's default kernel (what ``torch.optim.AdamW(...)`` and transformers' Trainer pick on a
-    CPU), or ``fused=True``, the kernel gptlib's :func:`configure_optimizer` picks."""
+    torch's default kernel (what ``torch.optim.AdamW(...)`` picks on a CPU), or ``fused=True``,
+    the kernel gptlib's :func:`configure_optimizer` picks (and transformers' Trainer, on torch 2.8
+    and later)."""
     groups = {"hidden_matrices": [], "embeddings": [], "biases_and_norms": []}
     for name, p in twin.named_parameters():
         groups[parameter_kind(name, p)].append(p)

@@ -4,6 +4,7 @@ gptlib's own export, so that no weights are downloaded."""
 import logging
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -16,8 +17,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 
 
 def machine() -> str:
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-            f"torch {torch.__version__} with {torch.get_num_threads()} threads")
+    """One line: the processor's model (from /proc/cpuinfo where there is one), its CPUs, torch's
+    version, its BLAS library and how many threads it uses."""
+    model = platform.processor() or platform.machine()
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+        model = names[0] if names else model
+    except OSError:
+        pass
+    blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    return (f"{model}, {os.cpu_count()} CPUs, torch {torch.__version__} "
+            f"(BLAS: {blas.group(1) if blas else 'unknown'}) with {torch.get_num_threads()} threads")
 
 
 class Timer:

@@ -83,9 +83,10 @@ SPLIT_MIN_MODEL_ELEMENTS = 1 << 24
 """Models whose linear weights hold fewer elements in all (64 MiB in float32, twice the
 last-level cache of the book's machine) are not split by :func:`one_row_split`. On the book's
 machine (``bench/bench_generate.py`` prints the sweep) a weight read from memory, as a large
-model's are at every step, is multiplied faster split from 2^18 elements on (about even at
-2^16); a weight that stays in the processor's caches, as a small model's can, gains less or
-loses, by an amount that changed from run to run."""
+model's are at every step, is multiplied faster split from 2^18 elements on (mixed at 2^16); a
+weight that stays in the processor's caches, as a small model's can, is slower split up to 2^16,
+mixed at 2^18 and faster only from 2^20, by amounts that changed from run to run. A model that
+small has few such weights, and its steps are fast already."""
 
 
 @contextlib.contextmanager
