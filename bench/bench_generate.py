@@ -14,8 +14,9 @@ alternate in one process, so a neighbour's load falls on both alike; figures are
 Then where a decode step's time goes at the 111M shape: its one-row matrix products (one new token,
 one row times each weight), plain (``F.linear``; also on one thread, to show how many threads it
 uses) and split across torch's threads (``gptlib.model.one_row_split``, what ``generate`` uses for
-one sequence on a CPU), and the sweep of weight sizes behind the split's size thresholds. Last, gptlib with and without its KV cache at the 111M shape and
-256 new tokens (target: the cache at least 5x faster).
+one sequence on a CPU), and the sweep of weight sizes behind the split's size thresholds. Last,
+gptlib with and without its KV cache at the 111M shape and 256 new tokens (target: the cache at
+least 5x faster).
 """
 import argparse
 
