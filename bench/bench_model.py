@@ -10,8 +10,9 @@ process, so a neighbour's load falls on both alike; the figures are medians.
 The rows: gptlib as :func:`gptlib.optim.configure_optimizer` sets it up (torch's fused AdamW
 kernel); transformers with ``torch.optim.AdamW``'s default kernel, what a reader who builds the
 optimizer by hand gets; transformers with the fused kernel too, which leaves the models alone to
-differ (and is what transformers' Trainer picks on torch 2.8 and later, ``adamw_torch_fused``); gptlib's explicit attention formula (the chapters' path); and gptlib through
-``torch.compile`` (opt-in, ``TrainConfig(compile=True)``), after a compilation that is timed apart.
+differ (and is what transformers' Trainer picks on torch 2.8 and later, ``adamw_torch_fused``);
+gptlib's explicit attention formula (the chapters' path); and gptlib through ``torch.compile``
+(opt-in, ``TrainConfig(compile=True)``), after a compilation that is timed apart.
 
 The fraction of peak divides the step's matrix-multiply work, 3 x (2 N_matmul + 4 L T C) per
 token (forward once, backward twice), by the rate of a large ``torch.mm`` measured in this run on

@@ -27,8 +27,9 @@ def machine() -> str:
     except OSError:
         pass
     blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
-    return (f"{model}, {os.cpu_count()} CPUs, torch {torch.__version__} "
-            f"(BLAS: {blas.group(1) if blas else 'unknown'}) with {torch.get_num_threads()} threads")
+    blas_name = blas.group(1) if blas else "unknown"
+    return (f"{model}, {os.cpu_count()} CPUs, torch {torch.__version__} (BLAS: {blas_name}) "
+            f"with {torch.get_num_threads()} threads")
 
 
 class Timer:

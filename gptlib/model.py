@@ -107,9 +107,9 @@ def one_row_split(model: nn.Module, parts: int | None = None, min_elements: int 
 
     :func:`gptlib.sample.generate` uses it for one sequence with the KV cache on a CPU. A small
     model stays whole, and so do layers on another device, with a non-contiguous weight, or with
-    fewer output features than ``parts``. On leaving, even by an exception, every layer gets back what it had before, so
-    blocks nest. Not thread-safe: two threads entering and leaving blocks on one model in
-    overlapping order can leave the wrong counts behind.
+    fewer output features than ``parts``. On leaving, even by an exception, every layer gets back
+    what it had before, so blocks nest. Not thread-safe: two threads entering and leaving blocks on
+    one model in overlapping order can leave the wrong counts behind.
     """
     checks.instance("model", model, nn.Module, what="a torch module (a gptlib GPT)")
     parts = torch.get_num_threads() if parts is None else checks.integer("parts", parts, low=1)

@@ -140,7 +140,8 @@ def test_one_row_split_gives_the_same_logits_and_is_undone_after(tiny_model, tin
     plain = [tiny_model(idx[:, :5], kv_cache=cache)[0]]
     plain += [tiny_model(idx[:, t:t + 1], kv_cache=cache)[0] for t in range(5, 9)]
     cache = tiny_model.new_kv_cache(1)
-    with pytest.raises(KeyError), one_row_split(tiny_model, parts=3, min_elements=0, min_model_elements=0):
+    with pytest.raises(KeyError), one_row_split(tiny_model, parts=3, min_elements=0,
+                                                min_model_elements=0):
         assert all(m.one_row_parts == 3 for m in layers)
         with one_row_split(tiny_model, parts=2, min_elements=0, min_model_elements=0):
             assert all(m.one_row_parts == 2 for m in layers)
