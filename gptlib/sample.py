@@ -122,11 +122,10 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, use_cache: bool
     # the cache holds what is fed: the (cropped) prompt, then each new token but the last
     capacity = min(window, T + max_new_tokens - 1) if max_new_tokens else min(window, T)
     cache = model.new_kv_cache(B, max(capacity, 1)) if use_cache else None
-    # one sequence, fed one token a step, on a CPU: every product has one row, and splitting the
-    # large ones across torch's threads reads each weight faster (gptlib.model.one_row_split)
-    fast_split = (cache is not None and B == 1
-                  and model.transformer.wte.weight.device.type == "cpu")
-    split = one_row_split(model) if fast_split else contextlib.nullcontext()
+    # one sequence, fed one token a step: every product has one row, and on a CPU splitting the
+    # large ones across torch's threads reads each weight faster (gptlib.model.one_row_split
+    # leaves layers on other devices whole)
+    split = one_row_split(model) if cache is not None and B == 1 else contextlib.nullcontext()
     try:
         with split:
             logits, _ = model(idx[:, -window:], kv_cache=cache, last_only=True)
