@@ -14,11 +14,16 @@ differ (and is what transformers' Trainer picks on torch 2.8 and later, ``adamw_
 gptlib's explicit attention formula (the chapters' path); and gptlib through ``torch.compile``
 (opt-in, ``TrainConfig(compile=True)``), after a compilation that is timed apart.
 
+Each step is also timed by phase (the forward pass with the loss; zero_grad with the backward
+pass; the optimizer's step), which shows where one side's lead comes from.
+
 The fraction of peak divides the step's matrix-multiply work, 3 x (2 N_matmul + 4 L T C) per
 token (forward once, backward twice), by the rate of a large ``torch.mm`` measured in this run on
 the same threads.
 """
 import argparse
+import statistics
+import time
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +59,15 @@ def step_flops(c: GPTConfig, batch_size: int) -> float:
     return 3 * forward * batch_size * c.context_length
 
 
+def paired_ratio_quartiles(ours: list[float], theirs: list[float]) -> tuple[float, float, float]:
+    """The speed ratio ``theirs / ours`` of each round of :func:`alternate` (the two steps ran one
+    after the other, under the same load), summarised by its quartiles (low, median, high): how
+    far one run's ratio can be trusted, where the ratio of the two medians is a single number."""
+    ratios = [t / o for o, t in zip(ours, theirs, strict=True)]
+    low, middle, high = statistics.quantiles(ratios, n=4)
+    return low, middle, high
+
+
 def main(steps: int, batch_size: int = 12, warmup: int = 5, compile_too: bool = True) -> None:
     text = load_shakespeare()
     tok = CharTokenizer.from_text(text)
@@ -78,21 +92,31 @@ def main(steps: int, batch_size: int = 12, warmup: int = 5, compile_too: bool = 
         logits = model(input_ids=x).logits
         return F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))
 
-    def stepper(model, opt, loss_of):
+    phases = {}  # name -> [(forward, backward, optimizer) seconds] of every step
+
+    def stepper(model, opt, loss_of, name):
+        phases[name] = []
+
         def step():
             x, y = batches[state["i"]]
+            t0 = time.perf_counter()
             loss = loss_of(model, x, y)
+            t1 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            t2 = time.perf_counter()
             opt.step()
+            phases[name].append((t1 - t0, t2 - t1, time.perf_counter() - t2))
         return step
 
-    runs = {"gptlib": stepper(gpt, configure_optimizer(gpt, LR, DECAY, BETAS), gptlib_loss),
-            "transformers": stepper(twin, reference_optimizer(twin), reference_loss),
+    runs = {"gptlib": stepper(gpt, configure_optimizer(gpt, LR, DECAY, BETAS), gptlib_loss,
+                              "gptlib"),
+            "transformers": stepper(twin, reference_optimizer(twin), reference_loss,
+                                    "transformers"),
             "transformers fused": stepper(twin_fused, reference_optimizer(twin_fused, fused=True),
-                                          reference_loss),
+                                          reference_loss, "transformers fused"),
             "gptlib explicit": stepper(explicit, configure_optimizer(explicit, LR, DECAY, BETAS),
-                                       gptlib_loss)}
+                                       gptlib_loss, "gptlib explicit")}
 
     def next_batch():
         state["i"] += 1
@@ -100,12 +124,14 @@ def main(steps: int, batch_size: int = 12, warmup: int = 5, compile_too: bool = 
     if compile_too:
         compiled_forward = torch.compile(compiled_gpt)
         runs["gptlib compiled"] = stepper(compiled_forward, configure_optimizer(
-            compiled_gpt, LR, DECAY, BETAS), gptlib_loss)
+            compiled_gpt, LR, DECAY, BETAS), gptlib_loss, "gptlib compiled")
         with Timer() as t:
             runs["gptlib compiled"]()  # compiles the forward and backward passes
         print(f"torch.compile's first step (the compilation): {t.seconds:.0f} s")
     runs_with_batches = dict(runs, _next=next_batch)
     alternate(runs_with_batches, warmup)
+    for timings in phases.values():
+        timings.clear()  # keep only the measured steps' phases
     seconds = alternate(runs_with_batches, steps)
     peak = matmul_peak()
     flops = step_flops(config, batch_size)
@@ -123,6 +149,16 @@ def main(steps: int, batch_size: int = 12, warmup: int = 5, compile_too: bool = 
           f"forward+backward+AdamW, alternating steps")
     print(f"the models alone (both with the fused AdamW kernel): "
           f"{ms['transformers fused'] / ms['gptlib']:.2f}x")
+    for reference in ("transformers", "transformers fused"):
+        low, middle, high = paired_ratio_quartiles(seconds["gptlib"], seconds[reference])
+        print(f"  gptlib / {reference}, round by round: median {middle:.2f}x, middle half of the "
+              f"{steps} rounds {low:.2f}x-{high:.2f}x")
+    print("where a step's time goes (medians of the same steps, ms; they need not add up to the "
+          "step's median):")
+    for name in runs:
+        forward, backward, update = (1e3 * median(phase) for phase in zip(*phases[name]))
+        print(f"  {name:18s}: forward and loss {forward:5.1f}, zero_grad and backward "
+              f"{backward:5.1f}, optimizer step {update:4.1f}")
     if compile_too:
         print(f"gptlib compiled / transformers: {ms['transformers'] / ms['gptlib compiled']:.2f}x "
               f"(opt-in: TrainConfig(compile=True), after the compilation above)")
