@@ -60,9 +60,11 @@ def step_flops(c: GPTConfig, batch_size: int) -> float:
 
 
 def paired_ratio_quartiles(ours: list[float], theirs: list[float]) -> tuple[float, float, float]:
-    """The speed ratio ``theirs / ours`` of each round of :func:`alternate` (the two steps ran one
-    after the other, under the same load), summarised by its quartiles (low, median, high): how
-    far one run's ratio can be trusted, where the ratio of the two medians is a single number."""
+    """The speed ratio ``theirs / ours`` of each round of :func:`alternate` (the two steps ran in
+    the same round, at most a few steps apart, so under nearly the same load), summarised by its
+    quartiles (low, median, high): how much the ratio moves from round to round within one run,
+    where the ratio of the two medians is a single number (the spread between runs is another
+    matter: compare several runs for that)."""
     ratios = [t / o for o, t in zip(ours, theirs, strict=True)]
     low, middle, high = statistics.quantiles(ratios, n=4)
     return low, middle, high
@@ -170,5 +172,7 @@ if __name__ == "__main__":
     parser.add_argument("--skip-compile", action="store_true",
                         help="skip the torch.compile row (its compilation takes tens of seconds)")
     args = parser.parse_args()
+    if args.steps < 2:
+        parser.error(f"--steps must be at least 2 (the quartiles need two rounds), got {args.steps}")
     print(f"machine: {machine()}")
     main(args.steps, compile_too=not args.skip_compile)
