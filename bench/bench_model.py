@@ -111,14 +111,13 @@ def main(steps: int, batch_size: int = 12, warmup: int = 5, compile_too: bool = 
             phases[name].append((t1 - t0, t2 - t1, time.perf_counter() - t2))
         return step
 
-    runs = {"gptlib": stepper(gpt, configure_optimizer(gpt, LR, DECAY, BETAS), gptlib_loss,
-                              "gptlib"),
-            "transformers": stepper(twin, reference_optimizer(twin), reference_loss,
-                                    "transformers"),
-            "transformers fused": stepper(twin_fused, reference_optimizer(twin_fused, fused=True),
-                                          reference_loss, "transformers fused"),
-            "gptlib explicit": stepper(explicit, configure_optimizer(explicit, LR, DECAY, BETAS),
-                                       gptlib_loss, "gptlib explicit")}
+    runs = {name: stepper(model, opt, loss_of, name) for name, (model, opt, loss_of) in {
+        "gptlib": (gpt, configure_optimizer(gpt, LR, DECAY, BETAS), gptlib_loss),
+        "transformers": (twin, reference_optimizer(twin), reference_loss),
+        "transformers fused": (twin_fused, reference_optimizer(twin_fused, fused=True),
+                               reference_loss),
+        "gptlib explicit": (explicit, configure_optimizer(explicit, LR, DECAY, BETAS),
+                            gptlib_loss)}.items()}
 
     def next_batch():
         state["i"] += 1

@@ -201,18 +201,16 @@ def test_one_row_split_leaves_small_weights_small_models_and_one_thread_alone(ti
         assert all(m.one_row_parts == 0 for m in layers)
 
 
-@pytest.mark.parametrize("model, parts, error, message", [
-    ("my model", 2, TypeError, "model must be a torch module"),
-    (None, 0, ValueError, "parts must be a positive integer, got 0"),
-    (None, 2.5, ValueError, "parts must be a positive integer, got 2.5"),
-    (None, None, ValueError, r"min_elements must be an integer >= 0, got -1"),
+@pytest.mark.parametrize("model, arguments, error, message", [
+    ("my model", {"parts": 2}, TypeError, "model must be a torch module"),
+    (None, {"parts": 0}, ValueError, "parts must be a positive integer, got 0"),
+    (None, {"parts": 2.5}, ValueError, "parts must be a positive integer, got 2.5"),
+    (None, {"min_elements": -1}, ValueError, r"min_elements must be an integer >= 0, got -1"),
 ])
-def test_one_row_split_refuses_bad_arguments_by_name(tiny_model, model, parts, error, message):
+def test_one_row_split_refuses_bad_arguments_by_name(tiny_model, model, arguments, error, message):
     from gptlib.model import one_row_split
 
-    bad_size = {"min_elements": -1} if parts is None else {}
-    with pytest.raises(error, match=message), one_row_split(model or tiny_model, parts=parts,
-                                                            **bad_size):
+    with pytest.raises(error, match=message), one_row_split(model or tiny_model, **arguments):
         pass
 
 
