@@ -172,6 +172,7 @@ if __name__ == "__main__":
                         help="skip the torch.compile row (its compilation takes tens of seconds)")
     args = parser.parse_args()
     if args.steps < 2:
-        parser.error(f"--steps must be at least 2 (the quartiles need two rounds), got {args.steps}")
+        parser.error(f"--steps must be at least 2 (the quartiles need two rounds), "
+                     f"got {args.steps}")
     print(f"machine: {machine()}")
     main(args.steps, compile_too=not args.skip_compile)
