@@ -153,65 +153,107 @@ def test_adamw_wrong_answers(mistake):
 
 
 # ---------------------------------------------------------------------------- 6.3 schedule
-def learning_rate(step, peak, warmup, total, final=0.1):
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    if step >= total:
-        return final * peak
-    return peak * (1 - (1 - final) * (step - warmup) / (total - warmup))
+def learning_rates(steps, peak, warmup, total, final=0.1):
+    n = steps.double()
+    warm = peak * (n + 1) / max(warmup, 1)  # chosen only where n < W, so W > 0 there
+    done = (n - warmup) / max(total - warmup, 1)  # chosen only where W <= n < S
+    rate = torch.where(n < warmup, warm, peak * (1 - (1 - final) * done))
+    return torch.where(n >= total, final * peak, rate)
 
 
-def learning_rate_interp(step, peak_lr, warmup_steps, total_steps, final_fraction=0.1):  # differently
-    if step < warmup_steps:
-        return peak_lr * (step + 1) / warmup_steps
-    if step >= total_steps:
-        return final_fraction * peak_lr
-    progress = (step - warmup_steps) / (total_steps - warmup_steps)
-    return peak_lr + (final_fraction * peak_lr - peak_lr) * progress
+def learning_rates_clamped(steps, peak_lr, warmup_steps, total_steps, final_fraction=0.1):
+    """Another right answer: the decay's share clamped to [0, 1], float32 steps, and no
+    division by zero at all."""
+    n = steps.float()
+    warm = peak_lr * (n + 1) / warmup_steps if warmup_steps else torch.full_like(n, peak_lr)
+    if total_steps > warmup_steps:
+        done = ((n - warmup_steps) / (total_steps - warmup_steps)).clamp(0, 1)
+    else:
+        done = (n >= total_steps).float()
+    return torch.where(n < warmup_steps, warm, peak_lr * (1 - (1 - final_fraction) * done))
+
+
+def _unless(condition, rate, s, p, w, t, f):
+    """The right rates, except ``rate`` where ``condition`` holds (both tensors over s)."""
+    return torch.where(condition, rate, learning_rates(s, p, w, t, f))
+
+
+def _wrong_decay(shape):
+    """The right warm-up and tail, ``shape(n, p, w, t, f)`` between W and S."""
+    def answer(s, p, w, t, f=0.1):
+        n = s.double()
+        return _unless((n >= w) & (n < t), shape(n, p, w, t, f), s, p, w, t, f)
+    return answer
+
+
+def _nan_at_w_equals_s(s, p, w, t, f=0.1):
+    n = s.double()
+    share = ((n - w) / (t - w)).clamp(0, 1)  # 0 / 0 = nan at n = W = S
+    return torch.where(n < w, p * (n + 1) / max(w, 1), p * (1 - (1 - f) * share))
+
+
+def _looping(s, p, w, t, f=0.1):
+    return torch.stack([learning_rates(x, p, w, t, f) for x in s.reshape(-1)]).view(s.shape)
+
+
+def _in_place(s, p, w, t, f=0.1):
+    rates = learning_rates(s, p, w, t, f)
+    s.add_(1)
+    return rates
+
+
+def _only_1d(s, p, w, t, f=0.1):
+    return learning_rates(s.reshape(-1), p, w, t, f)[:s.shape[-1]]
 
 
 SCHEDULE_WRONG = {
-    "warm-up from 0": (lambda s, p, w, t, f=0.1: p * s / w if s < w else learning_rate(s, p, w, t, f),
+    "warm-up from 0": (lambda s, p, w, t, f=0.1: _unless(s < w, p * s / max(w, 1), s, p, w, t, f),
                        "starts at 0"),
-    "decay to 0": (lambda s, p, w, t, f=0.1: learning_rate(s, p, w, t, 0.0), "ends at 0"),
-    "cosine": (lambda s, p, w, t, f=0.1: learning_rate(s, p, w, t, f) if s < w or s >= t else
-               p * (f + (1 - f) * (1 + math.cos(math.pi * (s - w) / (t - w))) / 2),
-               "cosine shape"),
-    "<= warmup": (lambda s, p, w, t, f=0.1: p * (s + 1) / w if s <= w else learning_rate(s, p, w, t, f),
+    "decay to 0": (lambda s, p, w, t, f=0.1: learning_rates(s, p, w, t, 0.0), "ends at 0"),
+    "cosine": (_wrong_decay(lambda n, p, w, t, f: p * (f + (1 - f) * (1 + torch.cos(
+        math.pi * (n - w) / (t - w))) / 2)), "cosine shape"),
+    "<= warmup": (lambda s, p, w, t, f=0.1: _unless(s <= w, p * (s + 1) / max(w, 1), s, p, w, t, f),
                   "never exceed the peak"),
-    "decay from step 0": (lambda s, p, w, t, f=0.1: learning_rate(s, p, w, t, f) if s < w or s >= t
-                          else p * (1 - (1 - f) * s / t), "measured from step 0"),
-    "integer division": (lambda s, p, w, t, f=0.1: p * (s + 1) // w if s < w else learning_rate(s, p, w, t, f),
-                         "integer division"),
-    "zero after S": (lambda s, p, w, t, f=0.1: 0.0 if s >= t else learning_rate(s, p, w, t, f),
+    "decay from step 0": (_wrong_decay(lambda n, p, w, t, f: p * (1 - (1 - f) * n / t)),
+                          "measured from step 0"),
+    "integer division": (lambda s, p, w, t, f=0.1: _unless(s < w, p * (s + 1) // max(w, 1), s, p, w,
+                                                           t, f), "integer division"),
+    "integer rates": (lambda s, p, w, t, f=0.1: (learning_rates(s, p, w, t, f) * 1e6).long(),
+                      "returned integers"),
+    "zero after S": (lambda s, p, w, t, f=0.1: _unless(s >= t, torch.zeros(s.shape), s, p, w, t, f),
                      "stays at final_fraction"),
-    "divides by W": (lambda s, p, w, t, f=0.1: p * min(1.0, (s + 1) / w) if s < t and (s + 1) / w < 1
-                     else learning_rate(s, p, w, t, f), "raised ZeroDivisionError"),
-    "S - W - 1": (lambda s, p, w, t, f=0.1: learning_rate(s, p, w, t, f) if s < w or s >= t
-                  else p * (1 - (1 - f) * (s - w) / max(t - w - 1, 1)), "expected"),
-    "only 111M": (lambda s, p, w, t, f=0.1: learning_rate(s, 6e-4, 1526, 9037, 0.1), "expected"),
-    "keeps falling after S": (lambda s, p, w, t, f=0.1: learning_rate(s, p, w, t, f) if s < t
-                              else p * (1 - (1 - f) * (s - w) / max(t - w, 1)), "keeps falling"),
-    "gptlib's Schedule": (lambda s, p, w, t, f=0.1: Schedule(p, w, t, "linear", f)(s),
+    "divides by W in Python": (lambda s, p, w, t, f=0.1: _unless(s < w, (s + 1) * (p / w), s, p, w, t, f),
+                               "raised ZeroDivisionError"),
+    "nan at W = S": (_nan_at_w_equals_s, "a nan that flows into the choice it keeps"),
+    "S - W - 1": (_wrong_decay(lambda n, p, w, t, f: p * (1 - (1 - f) * (n - w) / max(t - w - 1, 1))),
+                  "expected"),
+    "only 111M": (lambda s, p, w, t, f=0.1: learning_rates(s, 6e-4, 1526, 9037, 0.1), "expected"),
+    "keeps falling after S": (lambda s, p, w, t, f=0.1: _unless(
+        s >= t, p * (1 - (1 - f) * (s - w) / max(t - w, 1)), s, p, w, t, f), "keeps falling"),
+    "a list": (lambda s, p, w, t, f=0.1: learning_rates(s, p, w, t, f).tolist(), "return a tensor"),
+    "a Python loop": (_looping, "runs a Python loop"),
+    "changes steps": (_in_place, "changed the `steps` tensor"),
+    "flattens to one row": (_only_1d, "returned shape"),
+    "gptlib's Schedule": (lambda s, p, w, t, f=0.1: torch.tensor(Schedule(p, w, t, "linear", f)(0)),
                           "without gptlib.schedule"),
 }
 
 
-def test_learning_rate_right_answers():
-    ch06.check_learning_rate(learning_rate)
-    ch06.check_learning_rate(learning_rate_interp)
+def test_learning_rates_right_answers():
+    ch06.check_learning_rates(learning_rates)
+    ch06.check_learning_rates(learning_rates_clamped)
     with raises("not answered yet"):
-        ch06.check_learning_rate(...)
+        ch06.check_learning_rates(...)
 
 
 @pytest.mark.parametrize("name", list(SCHEDULE_WRONG))
-def test_learning_rate_wrong_answers(name):
+def test_learning_rates_wrong_answers(name):
     wrong, hint = SCHEDULE_WRONG[name]
     with raises(hint):
-        ch06.check_learning_rate(wrong)
+        ch06.check_learning_rates(wrong)
 
 
-def test_learning_rate_check_uses_the_111m_run_of_20_tokens_per_parameter():
+def test_learning_rates_check_uses_the_111m_run_of_20_tokens_per_parameter():
     assert ch06._111M_TOTAL == 9037 and ch06._111M_WARMUP == 1526
     assert ch06._111M_TOTAL * 120 * 2048 == pytest.approx(20 * 111_050_496, rel=1e-4)
     assert GPTConfig.cerebras("111M").param_count() == 111_050_496
@@ -367,7 +409,7 @@ def test_a_crashing_answer_becomes_an_exercise_error():
     with raises("IndexError: boom"):
         ch06.check_cross_entropy(broken)
     with raises("should be a function"):
-        ch06.check_learning_rate(0.1)
+        ch06.check_learning_rates(0.1)
 
 
 def test_banned_functions_are_put_back_after_a_check():

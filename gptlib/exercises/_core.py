@@ -1,7 +1,9 @@
 """The small vocabulary every exercise check is written in."""
 from __future__ import annotations
 
+import dis
 import math
+import types
 
 import numpy as np
 import torch
@@ -82,3 +84,38 @@ def close(exercise: str, name: str, got, expected, atol: float = 1e-5, rtol: flo
         where = np.unravel_index(int(diff.argmax()), tuple(e.shape)) if e.dim() else ()
         fail(exercise, f"`{name}` is off: at index {tuple(int(i) for i in where)} you have "
                        f"{float(g[where] if e.dim() else g):.6g}, expected {float(e[where] if e.dim() else e):.6g}. {hint}")
+
+
+def python_loop(function) -> str | None:
+    """Where the answer runs a Python loop (a ``for``, a ``while`` or a comprehension): ``""``
+    for the answer itself or a function nested in it, the name of a helper of the answer's own
+    module that it calls (found by name in its globals), or None if there is no loop."""
+    scope = getattr(function, "__globals__", {})
+    module = getattr(function, "__module__", None)
+    seen: set[int] = set()
+
+    def scan(code, owner: str) -> str | None:
+        if id(code) in seen:
+            return None
+        seen.add(id(code))
+        for instruction in dis.get_instructions(code):
+            backward = (instruction.opcode in dis.hasjrel + dis.hasjabs
+                        and isinstance(instruction.argval, int)
+                        and instruction.argval < instruction.offset)
+            if instruction.opname == "FOR_ITER" or backward:
+                return owner
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                found = scan(const, owner)
+                if found is not None:
+                    return found
+        for called in code.co_names:
+            helper = scope.get(called)
+            if isinstance(helper, types.FunctionType) and helper.__module__ == module:
+                found = scan(helper.__code__, helper.__name__)
+                if found is not None:
+                    return found
+        return None
+
+    code = getattr(function, "__code__", None)
+    return scan(code, "") if code else None  # "": the answer itself

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._core import ExerciseError, close, confirm, fail, require_callable
+from ._core import ExerciseError, close, confirm, fail, python_loop, require_callable
 from .ch03 import forbid
 
 
@@ -317,72 +317,119 @@ _111M_TOTAL = round(20 * 111_050_496 / (120 * 2048))
 _111M_WARMUP = math.ceil(375e6 / (120 * 2048))
 
 
-def check_learning_rate(learning_rate) -> None:
-    """``learning_rate(step, peak_lr, warmup_steps, total_steps, final_fraction=0.1)``: linear
-    warm-up ``peak * (step + 1) / W`` for ``step < W``, then linear decay to ``final_fraction *
-    peak`` at ``step = S``, constant after. Checked at every step of small schedules (no warm-up,
-    a warm-up as long as the run, decay to 0 included) and at the corners of Cerebras-GPT 111M's
-    (W = 1526, S = 9037)."""
+def _schedule_hint(step: int, got: float, at_mid: float | None, peak: float, warmup: int,
+                   total: int, f: float) -> str:
+    """What a wrong rate ``got`` at ``step`` most likely comes from (``at_mid``: the answer's rate
+    at step W // 2, which tells integer division apart)."""
+    span = max(total - warmup, 1)
+    mid = warmup // 2
+    if at_mid is not None and math.isclose(at_mid, math.floor(peak * (mid + 1) / warmup),
+                                           abs_tol=1e-15) and peak * (mid + 1) / warmup % 1:
+        return "you used integer division (//); the rate is a float: use /."
+    if step < warmup and math.isclose(got, peak * step / warmup, rel_tol=1e-6, abs_tol=1e-15):
+        return ("your warm-up starts at 0: use (step + 1) / W so the first update already moves "
+                "the weights and the peak is reached at step W - 1.")
+    if step == warmup and got > peak * (1 + 1e-9):
+        return ("at step W the warm-up is over (step < W, not step <= W): the rate must never "
+                "exceed the peak.")
+    if step >= total and math.isclose(got, 0.0, abs_tol=1e-15) and f > 0:
+        return "after the last step the rate stays at final_fraction * peak, not 0."
+    if step > total and math.isclose(got, peak * (1 - (1 - f) * (step - warmup) / span),
+                                     rel_tol=1e-6):
+        return "after step S your line keeps falling; from S on the rate stays at final_fraction * peak."
+    if warmup < step < total and math.isclose(
+            got, peak * (f + (1 - f) * (1 + math.cos(math.pi * (step - warmup) / span)) / 2),
+            rel_tol=1e-6):
+        return ("that is the cosine shape of the cell above; this exercise asks for the linear "
+                "decay, a straight line from the peak to final_fraction * peak.")
+    if warmup < step < total and math.isclose(got, peak * (1 - (step - warmup) / span),
+                                              rel_tol=1e-6):
+        return "your decay ends at 0; Cerebras-GPT decays to final_fraction (10%) of the peak."
+    if step >= warmup and math.isclose(got, peak * (1 - (1 - f) * step / total), rel_tol=1e-6):
+        return ("your decay is measured from step 0; it starts at the end of the warm-up: "
+                "p = (step - W) / (S - W).")
+    if warmup == 0 and step < total:
+        return ("with W = 0 there is no warm-up: the decay starts at the peak at step 0 (check "
+                "what your warm-up branch gives when W = 0).")
+    return ("warm-up: peak * (step + 1) / W; decay: peak * (1 - (1 - f) * p) with "
+            "p = (step - W) / (S - W); after S: f * peak.")
+
+
+def _rates_of(ex: str, learning_rates, steps: torch.Tensor, peak: float, warmup: int, total: int,
+              f: float) -> torch.Tensor:
+    """The answer's rates for the int64 tensor ``steps``, checked for type, shape, dtype and
+    for leaving ``steps`` as it was; returned as float64."""
+    before = steps.clone()
+    got = _call(ex, "learning_rates", learning_rates, steps, peak, warmup, total, f)
+    where = f"for a tensor of {steps.numel()} steps (peak {peak:g}, W {warmup}, S {total}, f {f:g})"
+    if not torch.equal(steps, before):
+        fail(ex, f"`learning_rates` changed the `steps` tensor it was given {where}; compute new "
+                 f"tensors (steps.double(), steps - W, ...) rather than changing it in place.")
+    if not isinstance(got, torch.Tensor):
+        fail(ex, f"`learning_rates` should return a tensor (one rate per step), got "
+                 f"{type(got).__name__} {where}.")
+    if got.shape != steps.shape:
+        fail(ex, f"`learning_rates` returned shape {tuple(got.shape)} {where}; expected "
+                 f"{tuple(steps.shape)}, one rate per step, in the shape of `steps`.")
+    if not got.is_floating_point():
+        fail(ex, f"`learning_rates` returned integers ({got.dtype}) {where}; the rates are "
+                 f"floats: divide with /, not //, or convert the steps first (steps.double()).")
+    return got.detach().to(torch.float64)
+
+
+def check_learning_rates(learning_rates) -> None:
+    """``learning_rates(steps, peak_lr, warmup_steps, total_steps, final_fraction=0.1)``: the
+    linear schedule for an int64 tensor of steps of any shape (a floating tensor of the same shape
+    back): warm-up ``peak * (step + 1) / W`` for ``step < W``, then a straight line down to
+    ``final_fraction * peak`` at ``step = S``, constant after. In tensor operations, without a
+    Python loop and without gptlib.schedule. Checked at every step of small schedules (no
+    warm-up, a warm-up as long as the run, decay to 0 included), at the corners of Cerebras-GPT
+    111M's (W = 1526, S = 9037), and on a 2-D tensor of steps."""
     ex = "6.3"
-    require_callable(ex, "learning_rate", learning_rate)
-    forbid(ex, "learning_rate", learning_rate, names=("Schedule",), libraries=("gptlib",),
+    require_callable(ex, "learning_rates", learning_rates)
+    forbid(ex, "learning_rates", learning_rates, names=("Schedule",), libraries=("gptlib",),
            rule="write the schedule's formula yourself, without gptlib.schedule.")
+    looping = python_loop(learning_rates)
+    if looping is not None:
+        where = f" (in `{looping}`, which it calls)" if looping else ""
+        fail(ex, f"`learning_rates` runs a Python loop{where}: a `for`, a `while` or a "
+                 f"comprehension. The exercise asks for every step at once, in tensor operations: "
+                 f"torch.where(condition, a, b) picks a or b step by step, and torch.clamp keeps "
+                 f"a value within bounds.")
     W, S = _111M_WARMUP, _111M_TOTAL
     corners = (0, 1, W // 2, W - 1, W, W + 1, (W + S) // 2, S - 1, S, S + 63)
     for peak, warmup, total, f in ((1.0, 10, 50, 0.1), (6e-4, W, S, 0.1), (3e-3, 5, 5, 0.1),
                                    (2e-3, 20, 100, 0.0), (1e-3, 0, 40, 0.1), (0.5, 1, 7, 0.25)):
-        steps = range(total + 5) if total < 200 else corners
-        for step in steps:
-            got = _call(ex, "learning_rate", learning_rate, step, peak, warmup, total, f)
+        steps = torch.arange(total + 5) if total < 200 else torch.tensor(corners)
+        got = _rates_of(ex, learning_rates, steps, peak, warmup, total, f)
+        for step, rate in zip(steps.tolist(), got.tolist()):
             expected = _reference_lr(step, peak, warmup, total, f)
-            try:
-                got = float(got)
-            except (TypeError, ValueError):
-                fail(ex, f"learning_rate should return a number, got {type(got).__name__}.")
-            if math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-12):
+            if math.isclose(rate, expected, rel_tol=1e-6, abs_tol=1e-12):
                 continue
-            span = max(total - warmup, 1)
-            mid = warmup // 2
-            probe = None
+            schedule = f"a schedule (peak {peak:g}, W {warmup}, S {total}, f {f:g})"
+            if not math.isfinite(rate):
+                fail(ex, f"at step {step} of {schedule} your rate is {rate}. torch.where computes "
+                         f"both of its choices at every step and keeps one: a division by zero (by "
+                         f"W when W = 0, by S - W when W = S) is harmless in the choice it drops, "
+                         f"but a nan that flows into the choice it keeps (clamp leaves nan as nan) "
+                         f"reaches the answer.")
+            at_mid = None
             if step < warmup:  # the step that tells the classic warm-up mistakes apart
-                probe = float(_call(ex, "learning_rate", learning_rate, mid, peak, warmup, total, f))
-            if probe is not None and math.isclose(probe, math.floor(peak * (mid + 1) / warmup),
-                                                  abs_tol=1e-15) and peak * (mid + 1) / warmup % 1:
-                hint = "you used integer division (//); the rate is a float: use /."
-            elif step < warmup and math.isclose(got, peak * step / warmup, rel_tol=1e-6, abs_tol=1e-15):
-                hint = ("your warm-up starts at 0: use (step + 1) / W so the first update "
-                        "already moves the weights and the peak is reached at step W - 1.")
-            elif step == warmup and got > peak * (1 + 1e-9):
-                hint = ("at step W the warm-up is over (step < W, not step <= W): the rate must "
-                        "never exceed the peak.")
-            elif step >= total and math.isclose(got, 0.0, abs_tol=1e-15) and f > 0:
-                hint = "after the last step the rate stays at final_fraction * peak, not 0."
-            elif step > total and math.isclose(
-                    got, peak * (1 - (1 - f) * (step - warmup) / span), rel_tol=1e-6):
-                hint = ("after step S your line keeps falling; from S on the rate stays at "
-                        "final_fraction * peak.")
-            elif warmup < step < total and math.isclose(
-                    got, peak * (f + (1 - f) * (1 + math.cos(math.pi * (step - warmup) / span)) / 2),
-                    rel_tol=1e-6):
-                hint = ("that is the cosine shape of the cell above; this exercise asks for the "
-                        "linear decay, a straight line from the peak to final_fraction * peak.")
-            elif warmup < step < total and math.isclose(got, peak * (1 - (step - warmup) / span),
-                                                        rel_tol=1e-6):
-                hint = "your decay ends at 0; Cerebras-GPT decays to final_fraction (10%) of the peak."
-            elif step >= warmup and math.isclose(got, peak * (1 - (1 - f) * step / total),
-                                                 rel_tol=1e-6):
-                hint = ("your decay is measured from step 0; it starts at the end of the warm-up: "
-                        "p = (step - W) / (S - W).")
-            elif warmup == 0 and step < total:
-                hint = ("with W = 0 there is no warm-up: the decay starts at the peak at step 0 "
-                        "(check that nothing divides by W).")
-            else:
-                hint = ("warm-up: peak * (step + 1) / W; decay: peak * (1 - (1 - f) * p) with "
-                        "p = (step - W) / (S - W); after S: f * peak.")
-            fail(ex, f"at step {step} of a schedule (peak {peak:g}, W {warmup}, S {total}, "
-                     f"f {f:g}) you give {got:.6g}, expected {expected:.6g}. {hint}")
+                at_mid = float(_rates_of(ex, learning_rates, torch.tensor([warmup // 2]), peak,
+                                         warmup, total, f)[0])
+            hint = _schedule_hint(step, rate, at_mid, peak, warmup, total, f)
+            fail(ex, f"at step {step} of {schedule} you give {rate:.6g}, expected "
+                     f"{expected:.6g}. {hint[0].upper()}{hint[1:]}")
+    grid = torch.arange(60).view(6, 10)
+    got = _rates_of(ex, learning_rates, grid, 1.0, 10, 50, 0.1)
+    expected = torch.tensor([_reference_lr(s, 1.0, 10, 50, 0.1) for s in range(60)],
+                            dtype=torch.float64).view(6, 10)
+    if not torch.allclose(got, expected, rtol=1e-6, atol=1e-12):
+        fail(ex, "on a (6, 10) tensor of the steps 0 to 59 your rates differ from those you give "
+                 "for the same steps in one row: work on the tensor as it is, whatever its shape "
+                 "(no flattening into a fixed size, no reductions over an axis).")
     confirm(ex, f"your schedule matches at every step checked, Cerebras-GPT 111M's (W = {W:,}, "
-                f"S = {S:,}) included")
+                f"S = {S:,}) included, one tensor of steps at a time")
 
 
 # ----------------------------------------------------------------------------------------------

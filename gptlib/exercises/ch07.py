@@ -10,9 +10,7 @@ matches, names that mistake in its hint.
 """
 from __future__ import annotations
 
-import dis
 import math
-import types
 from contextlib import contextmanager
 
 import numpy as np
@@ -20,7 +18,8 @@ import torch
 
 from .. import sample as _sample
 from ..config import GPTConfig
-from ._core import call_answer, close, confirm, fail, number, require_answer, require_callable
+from ._core import (call_answer, close, confirm, fail, number, python_loop, require_answer,
+                    require_callable)
 
 __all__ = ["MEMORY_BYTES", "check_cache_memory", "check_min_p", "check_nucleus",
            "check_repetition_penalty",
@@ -243,45 +242,10 @@ def check_temperature_for_entropy(temperature_for_entropy) -> None:
 _LIBRARY = ("top_k_filter", "top_p_filter", "next_token_distribution", "sample_next", "generate")
 
 
-def _python_loop(function) -> str | None:
-    """Where the answer runs a Python loop (a ``for``, a ``while`` or a comprehension): ``""``
-    for the answer itself or a function nested in it, the name of a helper of the answer's own
-    module that it calls (found by name in its globals), or None if there is no loop."""
-    scope = getattr(function, "__globals__", {})
-    module = getattr(function, "__module__", None)
-    seen: set[int] = set()
-
-    def scan(code, owner: str) -> str | None:
-        if id(code) in seen:
-            return None
-        seen.add(id(code))
-        for instruction in dis.get_instructions(code):
-            backward = (instruction.opcode in dis.hasjrel + dis.hasjabs
-                        and isinstance(instruction.argval, int)
-                        and instruction.argval < instruction.offset)
-            if instruction.opname == "FOR_ITER" or backward:
-                return owner
-        for const in code.co_consts:
-            if isinstance(const, types.CodeType):
-                found = scan(const, owner)
-                if found is not None:
-                    return found
-        for called in code.co_names:
-            helper = scope.get(called)
-            if isinstance(helper, types.FunctionType) and helper.__module__ == module:
-                found = scan(helper.__code__, helper.__name__)
-                if found is not None:
-                    return found
-        return None
-
-    code = getattr(function, "__code__", None)
-    return scan(code, "") if code else None  # "": the answer itself
-
-
 def _require_batched(ex: str, name: str, function) -> None:
     """Fail if the answer loops over the rows in Python (the question asks for tensor operations
     on the whole batch at once)."""
-    looping = _python_loop(function)
+    looping = python_loop(function)
     if looping is not None:
         where = f" (in `{looping}`, which it calls)" if looping else ""
         fail(ex, f"`{name}` runs a Python loop{where}: a `for`, a `while` or a comprehension. The "
