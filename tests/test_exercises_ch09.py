@@ -14,6 +14,8 @@ from wse_demo.wafer import WaferSpec
 
 from exercise_checks import passes, rejects
 
+SIMULATOR = "without running wse_demo's simulator"
+
 
 # ----------------------------------------------------------------------------------------------
 # 9.1 the links of an XY route
@@ -106,8 +108,9 @@ def test_xy_links(capsys):
     passes(capsys, ch09.check_xy_links, links_from_pes)
     rejects(ch09.check_xy_links, ..., match="not answered yet")
     rejects(ch09.check_xy_links, 42, match="should be a function")
-    # the route's PEs instead of its links (what Fabric.route returns)
-    rejects(ch09.check_xy_links, lambda s, d: Fabric(9, 9).route(s, d), match="returned PEs")
+    # the route's PEs instead of its links (the shape Fabric.route returns), and the simulator itself
+    rejects(ch09.check_xy_links, lambda s, d: ch09._route_pes(s, d), match="returned PEs")
+    rejects(ch09.check_xy_links, lambda s, d: Fabric(9, 9).route(s, d), match=SIMULATOR)
     rejects(ch09.check_xy_links, lambda s, d: 1 / 0, match="ZeroDivisionError")
     rejects(ch09.check_xy_links, lambda s, d: 3, match="list of \\(direction, row, col\\)")
     rejects(ch09.check_xy_links, lambda s, d: [("east", "a", 0)], match="whole numbers")
@@ -137,7 +140,7 @@ def wavelets_per_value(M, K, N, rows, cols):  # written differently: sum over th
     return sum(Q - 1 for _ in range(M * K)) + sum(rows - 1 for _ in range(M * N))
 
 
-def wavelets_measured(M, K, N, rows, cols):  # written differently: run the simulator
+def wavelets_measured(M, K, N, rows, cols):  # not an answer: it runs the simulator
     f = Fabric(rows, cols)
     kernels.matmul(f, torch.zeros(M, K), torch.zeros(K, N))
     return f.stats().wavelets
@@ -146,7 +149,7 @@ def wavelets_measured(M, K, N, rows, cols):  # written differently: run the simu
 def test_matmul_wavelets(capsys):
     passes(capsys, ch09.check_matmul_wavelets, right_wavelets)
     passes(capsys, ch09.check_matmul_wavelets, wavelets_per_value)
-    passes(capsys, ch09.check_matmul_wavelets, wavelets_measured)
+    rejects(ch09.check_matmul_wavelets, wavelets_measured, match=SIMULATOR)
     rejects(ch09.check_matmul_wavelets, ..., match="not answered yet")
     no_drain = lambda M, K, N, rows, cols: M * (K * (min(N, cols) - 1) + N * (min(K, rows) - 1))
     rejects(ch09.check_matmul_wavelets, no_drain, match="unused rows below it")
@@ -212,7 +215,7 @@ def numpy_cycles(M, K, N, rows, cols, fmac):  # written differently: whole array
     return float((M - 1) * max(k.max(), n.max(), compute.max()) + first + rows - R)
 
 
-def cycles_measured(M, K, N, rows, cols, fmac):  # written differently: run the simulator
+def cycles_measured(M, K, N, rows, cols, fmac):  # not an answer: it runs the simulator
     f = Fabric(wafer=WaferSpec.custom(rows, cols, flops_per_cycle=2 * fmac))
     kernels.matmul(f, torch.zeros(M, K), torch.zeros(K, N))
     return f.cycles
@@ -264,7 +267,7 @@ def test_a_compute_only_interval_is_not_told_about_the_chain():
 def test_matmul_cycles(capsys):
     passes(capsys, ch09.check_matmul_cycles, right_cycles)
     passes(capsys, ch09.check_matmul_cycles, numpy_cycles)
-    passes(capsys, ch09.check_matmul_cycles, cycles_measured)
+    rejects(ch09.check_matmul_cycles, cycles_measured, match=SIMULATOR)
     ch09.check_matmul_cycles(numpy_cycles)  # a float answer is printed as a whole number
     assert "17 -> 17" in capsys.readouterr().out
     rejects(ch09.check_matmul_cycles, ..., match="not answered yet")
@@ -363,3 +366,20 @@ def test_the_grid_reference_matches_the_simulator(K, N, sram):
     kernels.matmul(Fabric(g, g, sram_per_pe=sram), torch.randn(1, K), torch.randn(K, N))
     with pytest.raises(SramError):
         kernels.matmul(Fabric(g - 1, g - 1, sram_per_pe=sram), torch.randn(1, K), torch.randn(K, N))
+
+
+@pytest.mark.parametrize("check", [ch09.check_xy_links, ch09.check_matmul_wavelets,
+                                   ch09.check_matmul_cycles, ch09.check_smallest_grid])
+def test_every_exercise_of_the_chapter_refuses_the_simulator(check):
+    """The four exercises predict what wse_demo does; an answer that runs it (directly, through a
+    helper of its own, or by importing it inside) is refused by name."""
+    def helper(*args):
+        return int(kernels.split_sizes(4, 2)[0])
+
+    def imports_inside(*args):
+        from wse_demo.fabric import Fabric as F
+        return F(2, 2).rows
+
+    rejects(check, lambda *a: kernels.split_sizes(4, 2)[0], match=SIMULATOR)
+    rejects(check, lambda *a: helper(*a), match=SIMULATOR)
+    rejects(check, imports_inside, match=SIMULATOR)

@@ -145,12 +145,13 @@ def _cell_filled(cell) -> bool:
 
 
 def _library_object(value) -> str:
-    """'gptlib' or 'torch' if ``value`` (a module, function or class) comes from one, else ''."""
+    """'gptlib', 'torch' or 'wse_demo' if ``value`` (a module, function or class) comes from one,
+    else ''."""
     module = value.__name__ if isinstance(value, types.ModuleType) else \
         getattr(value, "__module__", None)
     if not isinstance(module, str):
         return ""
-    for library in ("gptlib", "torch"):
+    for library in ("gptlib", "torch", "wse_demo"):
         if module == library or module.startswith(library + "."):
             return library
     return ""
