@@ -73,7 +73,7 @@ def test_the_block_bytes_agree_with_the_performance_model():
 
 
 # ----------------------------------------------------------------------------------------------
-# 10.2 the rate of a pipeline
+# 10.3 the rate of a pipeline
 # ----------------------------------------------------------------------------------------------
 def right_rate(pes, flops, passes):
     return min(p * 8.8e9 / (passes * f) for p, f in zip(pes, flops))
@@ -120,7 +120,7 @@ def test_the_pipeline_rate_reproduces_the_performance_model():
 
 
 # ----------------------------------------------------------------------------------------------
-# 10.3 activation memory under both policies
+# 10.2 activation memory under both policies
 # ----------------------------------------------------------------------------------------------
 def right_bytes(C, F, L, T, policy):
     in_flight = L * (L + 1) // 2  # L + (L - 1) + ... + 1 sequences over the stages
@@ -275,3 +275,9 @@ def test_the_systems_reference_agrees_with_the_performance_model():
                                           one.max_micro_batch, 64)
         assert model == ref
         assert CEREBRAS_GPT[name].n_cs2 in ref  # the paper's number of systems is compute-bound
+
+
+def test_the_13b_micro_batch_limit_of_the_check_is_the_placement_model_s():
+    """Exercise 10.4's closing message counts with 13B's limit on WSE-2 as the chapter does."""
+    from wse_demo import placement
+    assert ch10._13B_MAX_MICRO == placement.weight_streaming("13B", "WSE-2").max_micro_batch
