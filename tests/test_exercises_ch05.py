@@ -318,6 +318,23 @@ def test_forward_right_answers():
         ch05.check_forward_from_checkpoint(...)
 
 
+def _forward_through_gptlib(idx, tensors, n_head):
+    """What the exercise rules out: load the tensors into gptlib's own model and run it."""
+    n_layer = sum(k.endswith("ln_1.weight") for k in tensors)
+    (vocab, C), context = tensors["transformer.wte.weight"].shape, len(tensors["transformer.wpe.weight"])
+    model = GPT(GPTConfig(vocab_size=vocab, context_length=context, n_layer=n_layer, n_head=n_head,
+                          d_model=C, d_ffn=tensors["transformer.h.0.mlp.c_fc.bias"].numel()))
+    conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+    state = {k: v.t() if k.endswith(conv1d) else v for k, v in tensors.items()}
+    model.load_state_dict({**state, "lm_head.weight": state["transformer.wte.weight"]})
+    return model.double()(idx)[0]
+
+
+def test_forward_through_gptlib_is_refused():
+    with raises("not with gptlib's model"):
+        ch05.check_forward_from_checkpoint(_forward_through_gptlib)
+
+
 @pytest.mark.parametrize("mistake", list(FORWARD_WRONG))
 def test_forward_wrong_answers(mistake):
     with raises(FORWARD_WRONG[mistake]):

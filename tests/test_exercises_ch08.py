@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from gptlib import GPTConfig
 from gptlib.exercises import ExerciseError, ch08
 from gptlib.optim import parameter_groups
 
@@ -48,6 +49,9 @@ TRAINING_FLOPS_WRONG = {
     "untied head counted": (lambda L, C, D: training_flops(L, C, D) + 6 * 50257 * C * D,
                             "embedding tables"),
     "value copied from the 111M row": (lambda L, C, D: 9.4e17, "off by"),
+    "GPTConfig's own count": (lambda L, C, D: GPTConfig(vocab_size=2, context_length=2, n_layer=L,
+                                                        n_head=1, d_model=C).training_flops(D, "6ND"),
+                              "no GPTConfig"),
 }
 
 
@@ -247,6 +251,21 @@ def mup_learning_rates_by_module(model, eta_base):
     return rates
 
 
+def _by_shape(model, eta):
+    """A rule by shape a reviewer found passing: 2-D with no side below d_model."""
+    c = model.config
+    m_d = c.d_model / c.mup_base_width if c.mup else 1.0
+    return {n: eta / m_d if p.dim() == 2 and min(p.shape) >= c.d_model else eta
+            for n, p in model.named_parameters()}
+
+
+def _by_multiples(model, eta):
+    c = model.config
+    m_d = c.d_model / c.mup_base_width if c.mup else 1.0
+    return {n: eta / m_d if p.dim() == 2 and all(s % c.d_model == 0 for s in p.shape) else eta
+            for n, p in model.named_parameters()}
+
+
 def _everything_scaled(model, eta):
     m = model.config.d_model / model.config.mup_base_width if model.config.mup else 1.0
     return {n: eta / m for n, _ in model.named_parameters()}
@@ -344,6 +363,8 @@ MUP_WRONG = {
     "a missing entry": (lambda m, e: dict(list(mup_learning_rates(m, e).items())[1:]),
                         "one entry per name"),
     "a list, not a dict": (lambda m, e: list(mup_learning_rates(m, e).values()), "return a dict"),
+    "by shape: 2-D, no side below the width": (_by_shape, "embedding tables"),
+    "by shape: both sides multiples of the width": (_by_multiples, "embedding tables"),
 }
 
 

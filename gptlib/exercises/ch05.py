@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from ._core import ExerciseError, confirm, fail, number, require_callable
+from .ch03 import forbid
 
 
 def _shown(value) -> str:
@@ -441,6 +442,9 @@ def check_forward_from_checkpoint(forward_from_checkpoint) -> None:
     dict and its tensors must be left unchanged."""
     ex = "5.4"
     require_callable(ex, "forward_from_checkpoint", forward_from_checkpoint)
+    forbid(ex, "forward_from_checkpoint", forward_from_checkpoint, libraries=("gptlib",),
+           rule="compute the forward pass with tensor operations (torch.nn.functional is "
+                "allowed), not with gptlib's model or loader.")
     for vocab, context, n_layer, C, F, n_head, B, T, seed in _FORWARD_CASES:
         tensors = random_checkpoint(vocab, context, n_layer, C, F, seed)
         idx = torch.randint(0, vocab, (B, T), generator=torch.Generator().manual_seed(seed))

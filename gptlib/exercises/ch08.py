@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ._core import call_answer, confirm, fail, number, require_callable
+from .ch03 import forbid
 
 # The scaling law fitted in Dey et al. (2023): L(f) = (f / F0) ** EXPONENT + OFFSET, f in FLOPs.
 _PAPER_F0, _PAPER_EXPONENT, _PAPER_OFFSET = 5.984e22, -0.0737, 0.5066
@@ -71,6 +72,9 @@ def check_training_flops(training_flops) -> None:
     several depths and widths, so a missing term shows by how the error grows with L and C."""
     ex = "8.1"
     require_callable(ex, "training_flops", training_flops)
+    forbid(ex, "training_flops", training_flops, libraries=("gptlib", "torch"),
+           names=("param_count", "flops_per_token", "numel", "parameters"),
+           rule="work N out from the shapes, by arithmetic (no GPTConfig, no model built).")
     cases = ((1, 8, 1.0), (3, 8, 7.0), (2, 64, 1e6), (3, 96, 12345.0), (10, 768, 2.22e9),
              (40, 5120, 2.57e11))
     errors = {}  # (L, C) -> your N minus the true N
@@ -412,11 +416,15 @@ def check_mup_learning_rates(mup_learning_rates) -> None:
     from ..config import GPTConfig
     from ..model import GPT
     from ..optim import parameter_groups
-    cases = ((64, 32, 2, True, 6e-3), (128, 256, 1, True, 2e-3), (96, 24, 3, True, 0.05),
-             (48, 48, 1, True, 0.01), (64, 32, 2, False, 3e-3))
-    for d_model, base, n_layer, mup, eta in cases:
+    # (d_model, base width, layers, muP, eta_base, vocabulary, context): the last muP case has
+    # embedding tables whose rows (300 and 128) are at least the width, as a real model's are, so
+    # a rule by shape ("2-D and no side below d_model") is told apart from a rule by role
+    cases = ((64, 32, 2, True, 6e-3, 30, 16), (128, 256, 1, True, 2e-3, 30, 16),
+             (96, 24, 3, True, 0.05, 30, 16), (48, 48, 1, True, 0.01, 30, 16),
+             (64, 32, 2, False, 3e-3, 30, 16), (64, 32, 1, True, 6e-3, 300, 128))
+    for d_model, base, n_layer, mup, eta, vocab, context in cases:
         torch.manual_seed(0)
-        model = GPT(GPTConfig(vocab_size=30, context_length=16, n_layer=n_layer,
+        model = GPT(GPTConfig(vocab_size=vocab, context_length=context, n_layer=n_layer,
                               n_head=d_model // 16, d_model=d_model, mup=mup, mup_base_width=base))
         before = copy.deepcopy(model.state_dict())
         expected = _mup_reference(model, eta)

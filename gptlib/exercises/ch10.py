@@ -14,6 +14,7 @@ import torch
 
 from ..config import GPTConfig
 from ._core import call_answer, confirm, fail, number, require_callable
+from .ch03 import forbid
 
 PE_FLOPS = 8 * 1.1e9  # FP16 FLOP/s of one PE (4 multiply-adds per cycle at 1.1 GHz, derived)
 TRAINING_BYTES_PER_PARAM = 16  # FP16 weight + gradient, FP32 master copy + two Adam moments
@@ -43,6 +44,9 @@ def check_block_bytes(block_bytes) -> None:
     FP16 weight and gradient, FP32 master copy and two FP32 moments; no activations)."""
     ex = "10.1"
     require_callable(ex, "block_bytes", block_bytes)
+    forbid(ex, "block_bytes", block_bytes, libraries=("gptlib", "torch", "wse_demo"),
+           names=("numel", "parameters", "named_parameters", "param_count", "state_dict"),
+           rule="count the parts from C and F, by arithmetic, without building a block.")
     cases = [(2048, 8192), (768, 3072), (64, 100), (32, 32), (1, 1), (10, 3), (256, 2048),
              (5120, 20480), (96, 7)]
     answers = {c: number(ex, f"block_bytes{c}", call_answer(ex, "block_bytes", block_bytes, *c))
