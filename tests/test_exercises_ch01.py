@@ -83,6 +83,10 @@ def utf8_encode_lead_not_shifted(c):  # 3- and 4-byte lead bytes take the whole 
     return out if len(out) < 3 else [(0xE0 if len(out) == 3 else 0xF0) | c] + out[1:]
 
 
+def _python_bytes(c):
+    return list(chr(c).encode())
+
+
 def test_1_1(capsys):
     ch01.check_utf8_encode(utf8_encode)
     assert "Exercise 1.1" in capsys.readouterr().out
@@ -92,6 +96,8 @@ def test_1_1(capsys):
         ch01.check_utf8_encode(lambda c: list(chr(c).encode()))
     with pytest.raises(ExerciseError, match="calls Python's own encoder"):
         ch01.check_utf8_encode(lambda c: list(bytes(chr(c), "utf-8")))
+    with pytest.raises(ExerciseError, match="calls Python's own encoder"):  # through a helper
+        ch01.check_utf8_encode(lambda c: _python_bytes(c))
     with pytest.raises(ExerciseError, match="not answered yet"):
         ch01.check_utf8_encode(...)
     with pytest.raises(ExerciseError, match="should be a function"):

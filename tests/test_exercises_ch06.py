@@ -294,6 +294,8 @@ CLIP_WRONG = {
     "mean of squares": (lambda gs, c: clip_gradients(gs, c)[:1] + (torch.sqrt(sum((g ** 2).mean() for g in gs)),),
                         "ALL gradients together"),
     "torch's clip_grad_norm_ on copies": (_clip_with_torch, "calls torch.nn.utils.clip_grad_norm_"),
+    "torch's epsilon": (lambda gs, c: ([g * min(1.0, c / (float(_norm(gs)) + 1e-6)) for g in gs], _norm(gs)),
+                        "must come back exactly as they were"),
 }
 
 

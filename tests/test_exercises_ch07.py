@@ -494,18 +494,24 @@ def test_tokens_fed_reference_matches_generate():
 
 # ------------------------------------------------------------------ 7.6 cache memory
 def test_cache_memory(capsys):
-    check = ch07.check_cache_memory
     config = GPTConfig.cerebras("13B")
     right = 2 * 40 * 2048 * 5120 * 2  # K and V, 40 layers, 2048 positions, width 5120, 2 bytes
     weights = 2 * config.param_count()
     fit = math.floor((80e9 - weights) / right)
-    assert fit == 32 and ch07.MEMORY_BYTES == 80e9
+    small = math.floor((40e9 - weights) / right)
+    # at 80 GB rounding to the nearest gives the same 32; at 40 GB (8.5) it does not
+    assert fit == 32 == round((80e9 - weights) / right) and ch07.MEMORY_BYTES == 80e9
+    assert small == 8 and round((40e9 - weights) / right) == 9 and ch07.SMALL_MEMORY_BYTES == 40e9
+
+    def check(cache, w, sequences, sequences_in_40gb=small):
+        return ch07.check_cache_memory(cache, w, sequences, sequences_in_40gb)
     passes(capsys, check, right, weights, fit)
     passes(capsys, check, torch.tensor(float(right)), np.int64(weights), np.int64(fit))
     passes(capsys, check, right, weights, int((80e9 - weights) // right))  # floor division
     rejects(check, ..., weights, fit, match="not answered yet")
     rejects(check, right, ..., fit, match="not answered yet")
     rejects(check, right, weights, ..., match="not answered yet")
+    rejects(check, right, weights, fit, ..., match="not answered yet")
     rejects(check, right / 2, weights, fit, match="half")
     rejects(check, right * 2, weights, fit, match="twice")
     rejects(check, right / 40, weights, fit, match="one layer")
@@ -528,6 +534,11 @@ def test_cache_memory(capsys):
     rejects(check, right, weights, math.floor((80 * 2 ** 30 - weights) / right), match="GiB")
     rejects(check, right, weights, math.ceil(weights / right), match="BESIDE")
     rejects(check, right, weights, 17, match="too few")  # 4-byte weights in the count only
+    # the 40 GB count: rounded to the nearest (the mistake 80 GB cannot show), or 80 GB's again
+    rejects(check, right, weights, fit, round((40e9 - weights) / right),
+            match="sequences_in_40gb.*rounded DOWN")
+    rejects(check, right, weights, fit, fit, match="sequences_in_40gb.*too many")
+    rejects(check, right, weights, fit, math.floor(40e9 / right), match="weights take their share")
 
 
 # ------------------------------------------------------------------ 7.7 repetition penalty

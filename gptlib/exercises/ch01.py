@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import types
 
 import numpy as np
 import torch
@@ -45,14 +46,26 @@ def _code_objects(code):
 
 
 def _uses_python_encoder(function) -> bool:
-    """Whether the function's own code calls ``.encode`` or names a UTF codec (``"utf-8"``)."""
-    code = getattr(function, "__code__", None)
-    if code is None:
-        return False
-    for c in _code_objects(code):
-        if "encode" in c.co_names or any(isinstance(k, str) and "utf" in k.lower().replace("-", "")
-                                         for k in c.co_consts):
-            return True
+    """Whether the answer's code calls ``.encode`` or names a UTF codec (``"utf-8"``): its own
+    code, the functions nested in it, and the helpers of its own module that it calls (found by
+    name in its globals), so moving the call into a helper does not hide it."""
+    scope = getattr(function, "__globals__", {})
+    module = getattr(function, "__module__", None)
+    pending = [getattr(function, "__code__", None)]
+    seen: set[int] = set()
+    while pending:
+        code = pending.pop()
+        if code is None or id(code) in seen:
+            continue
+        seen.add(id(code))
+        for c in _code_objects(code):
+            if "encode" in c.co_names or any(isinstance(k, str) and "utf" in k.lower().replace("-", "")
+                                             for k in c.co_consts):
+                return True
+            for called in c.co_names:
+                helper = scope.get(called)
+                if isinstance(helper, types.FunctionType) and helper.__module__ == module:
+                    pending.append(helper.__code__)
     return False
 
 

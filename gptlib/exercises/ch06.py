@@ -513,6 +513,14 @@ def check_clip_gradients(clip_gradients) -> None:
             fail(ex, f"the gradients were changed although their norm ({norm:g}) is not above "
                      f"max_norm ({max_norm:g}): the factor is min(1, max_norm / norm), clipping "
                      f"only ever scales DOWN.")
+        # at or below the threshold the factor must be 1: a nudge by an epsilon added to the norm
+        # (torch's 1e-6) is a change, float rounding (1e-12 and less) is not
+        ratio = max(float((c / g).nan_to_num(1.0).sub(1).abs().max()) for c, g in zip(clipped, grads))
+        if norm <= max_norm and ratio > 1e-10:
+            fail(ex, f"the gradients' norm ({norm:g}) is not above max_norm ({max_norm:g}), so they "
+                     f"must come back exactly as they were; yours are scaled by a factor off 1 by "
+                     f"{ratio:.1e}. (torch's clip_grad_norm_ divides by norm + 1e-6, which nudges "
+                     f"them; the exercise asks for min(1, max_norm / norm), exactly 1 here.)")
         for i, (c, p) in enumerate(zip(clipped, params)):
             close(ex, f"clipped[{i}]", c, p.grad, atol=1e-9, rtol=1e-6,
                   hint="Multiply every gradient by min(1, max_norm / total_norm).")

@@ -21,9 +21,8 @@ from ..config import GPTConfig
 from ._core import (call_answer, close, confirm, fail, number, python_loop, require_answer,
                     require_callable)
 
-__all__ = ["MEMORY_BYTES", "check_cache_memory", "check_min_p", "check_nucleus",
-           "check_repetition_penalty",
-           "check_temperature_for_entropy", "check_tokens_fed", "check_top_k",
+__all__ = ["MEMORY_BYTES", "SMALL_MEMORY_BYTES", "check_cache_memory", "check_min_p",
+           "check_nucleus", "check_repetition_penalty", "check_temperature_for_entropy", "check_tokens_fed", "check_top_k",
            "entropy_bits_reference", "tokens_fed_reference"]
 
 
@@ -693,16 +692,20 @@ def check_tokens_fed(tokens_fed) -> None:
 # Exercise 7.6: the memory of a KV cache, beside the weights
 # ----------------------------------------------------------------------------------------------
 MEMORY_BYTES = 80e9  # the accelerator memory exercise 7.6 fills: 80 x 10^9 bytes
+SMALL_MEMORY_BYTES = 40e9  # and the smaller one, 40 x 10^9 bytes
 
 
-def check_cache_memory(cache_bytes, weight_bytes, sequences) -> None:
+def check_cache_memory(cache_bytes, weight_bytes, sequences, sequences_in_40gb) -> None:
     """``cache_bytes``: the bytes of Cerebras-GPT 13B's KV cache for one sequence of its full
     context (2048 tokens), keys and values in 16-bit floats; ``weight_bytes``: the bytes of its
     weights in 16-bit floats (its ``param_count()`` parameters); ``sequences``: the largest
     number of such sequences whose caches fit beside the weights in a memory of
-    ``MEMORY_BYTES`` = 80 x 10^9 bytes (nothing else counted)."""
+    ``MEMORY_BYTES`` = 80 x 10^9 bytes (nothing else counted); ``sequences_in_40gb``: the same in
+    ``SMALL_MEMORY_BYTES`` = 40 x 10^9 bytes, where rounding to the nearest (8.5 -> 9) and rounding
+    down (8) differ, as they do not at 80 GB (32.4)."""
     ex = "7.6"
-    require_answer(ex, cache_bytes=cache_bytes, weight_bytes=weight_bytes, sequences=sequences)
+    require_answer(ex, cache_bytes=cache_bytes, weight_bytes=weight_bytes, sequences=sequences,
+                   sequences_in_40gb=sequences_in_40gb)
     config = GPTConfig.cerebras("13B")
     # one key and one value vector of width C = H * D, per layer, per position, 2 bytes each
     expected = 2 * config.n_layer * config.context_length * config.n_head * config.d_head * 2
@@ -742,28 +745,41 @@ def check_cache_memory(cache_bytes, weight_bytes, sequences) -> None:
         fail(ex, f"`weight_bytes` = {got_w:,.0f} is too {'large' if got_w > weights else 'small'}:"
                  f" 2 bytes for each of the model's config.param_count() parameters.")
 
-    right = math.floor((MEMORY_BYTES - weights) / expected)
-    n = number(ex, "sequences", sequences)
+    fits = {}
+    for name, value, memory in (("sequences", sequences, MEMORY_BYTES),
+                                ("sequences_in_40gb", sequences_in_40gb, SMALL_MEMORY_BYTES)):
+        fits[name] = _check_fit(ex, name, value, memory, weights, expected)
+    confirm(ex, f"{expected / 1e9:.2f} GB of cache per 2048-token sequence and "
+                f"{weights / 1e9:.1f} GB of weights: {fits['sequences']} sequences fit beside them "
+                f"in 80 GB, {fits['sequences_in_40gb']} in 40 GB")
+
+
+def _check_fit(ex: str, name: str, value, memory: float, weights: float, cache: float) -> int:
+    """Fail unless ``value`` is the number of caches of ``cache`` bytes that fit beside
+    ``weights`` bytes in ``memory`` bytes (rounded down), naming the usual mistakes; return it."""
+    right = math.floor((memory - weights) / cache)
+    gb = f"{memory / 1e9:.0f} GB"
+    n = number(ex, name, value)
     if n != round(n):
-        fail(ex, f"`sequences` = {n:g}: a number of sequences is a whole number. Which way must "
+        fail(ex, f"`{name}` = {n:g}: a number of sequences is a whole number. Which way must "
                  f"the ratio be rounded for the caches to fit?")
     if n == right + 1:
-        fail(ex, f"{n:.0f} caches and the weights take {(weights + n * expected) / 1e9:.1f} GB, "
-                 f"more than the 80 GB: the count must be rounded DOWN to fit.")
-    if n == math.floor(MEMORY_BYTES / expected):
-        fail(ex, "that many caches would fill the whole 80 GB alone: the weights take their "
-                 "share of the memory first.")
-    if n == math.floor((80 * 2 ** 30 - weights) / expected):
-        fail(ex, "you used 80 GiB (80 x 2^30 bytes); the question's memory is 80 x 10^9 bytes.")
-    if n == math.ceil(weights / expected):
-        fail(ex, f"{n:.0f} is the number of caches that outweigh the weights; the question asks "
-                 f"how many fit BESIDE them in 80 GB.")
+        fail(ex, f"`{name}`: {n:.0f} caches and the weights take {(weights + n * cache) / 1e9:.1f} "
+                 f"GB, more than the {gb}: the count must be rounded DOWN to fit.")
+    if n == math.floor(memory / cache):
+        fail(ex, f"`{name}`: that many caches would fill the whole {gb} alone: the weights take "
+                 f"their share of the memory first.")
+    if n == math.floor((memory / 1e9 * 2 ** 30 - weights) / cache):
+        fail(ex, f"`{name}`: you used {memory / 1e9:.0f} GiB ({memory / 1e9:.0f} x 2^30 bytes); "
+                 f"the question's memory is {memory / 1e9:.0f} x 10^9 bytes.")
+    if n == math.ceil(weights / cache):
+        fail(ex, f"`{name}`: {n:.0f} is the number of caches that outweigh the weights; the "
+                 f"question asks how many fit BESIDE them in {gb}.")
     if n != right:
-        fail(ex, f"`sequences` = {n:.0f} is too {'many' if n > right else 'few'}. Take the "
-                 f"weights' bytes from the 80 x 10^9, divide what is left by one sequence's "
-                 f"cache, and round so the caches fit.")
-    confirm(ex, f"{expected / 1e9:.2f} GB of cache per 2048-token sequence and "
-                f"{weights / 1e9:.1f} GB of weights: {right} sequences fit beside them in 80 GB")
+        fail(ex, f"`{name}` = {n:.0f} is too {'many' if n > right else 'few'}. Take the weights' "
+                 f"bytes from the {memory / 1e9:.0f} x 10^9, divide what is left by one "
+                 f"sequence's cache, and round so the caches fit.")
+    return right
 
 
 # ----------------------------------------------------------------------------------------------
