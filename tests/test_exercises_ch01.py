@@ -1,7 +1,9 @@
 """Exercise checks of chapter 1: each confirms correct answers (the book's and differently written
 ones) and rejects the unanswered stub ``...`` and the wrong answers readers really write, each
 with the hint that names its mistake."""
+import codecs
 import math
+import sys
 
 import pytest
 import torch
@@ -83,6 +85,19 @@ def utf8_encode_lead_not_shifted(c):  # 3- and 4-byte lead bytes take the whole 
     return out if len(out) < 3 else [(0xE0 if len(out) == 3 else 0xF0) | c] + out[1:]
 
 
+def _documented(c):
+    """The UTF-8 bytes of one code point."""
+    return utf8_encode(c)
+
+
+def encode(c):
+    return utf8_encode(c)
+
+
+def _with_own_encode_helper(c):
+    return encode(c)
+
+
 def _python_bytes(c):
     return list(chr(c).encode())
 
@@ -98,6 +113,14 @@ def test_1_1(capsys):
         ch01.check_utf8_encode(lambda c: list(bytes(chr(c), "utf-8")))
     with pytest.raises(ExerciseError, match="calls Python's own encoder"):  # through a helper
         ch01.check_utf8_encode(lambda c: _python_bytes(c))
+    for sneaky in (lambda c: list(codecs.utf_8_encode(chr(c))[0]),
+                   lambda c: list(bytes(chr(c), "u8")),
+                   lambda c: list(bytes(chr(c), sys.getdefaultencoding())),
+                   lambda c, _e=str.encode: list(_e(chr(c)))):
+        with pytest.raises(ExerciseError, match="calls Python's own encoder"):
+            ch01.check_utf8_encode(sneaky)
+    ch01.check_utf8_encode(_documented)  # a docstring may say UTF-8
+    ch01.check_utf8_encode(_with_own_encode_helper)  # a helper of one's own may be called encode
     with pytest.raises(ExerciseError, match="not answered yet"):
         ch01.check_utf8_encode(...)
     with pytest.raises(ExerciseError, match="should be a function"):

@@ -144,6 +144,17 @@ def test_rms_norm_rejects_wrong_answers(answer, hint):
 
 
 # ------------------------------------------------------------------ 4.3 parameters per block
+def _imported_inside(C, F):
+    import torch.nn as q
+    layer = q.Linear(C, F, device="meta")
+    return layer.weight.nelement() + layer.bias.nelement()
+
+
+def test_block_parameters_refuses_torch_however_it_is_imported():
+    with raises("without building the modules"):
+        ch04.check_block_parameters(_imported_inside)
+
+
 def block_parameters(C, F):
     return 4 * C * C + 2 * C * F + 9 * C + F
 

@@ -330,9 +330,22 @@ def _forward_through_gptlib(idx, tensors, n_head):
     return model.double()(idx)[0]
 
 
+class _MyModel(GPT):  # a subclass: its module is the test's, its code gptlib's
+    pass
+
+
+def _forward_through_a_subclass(idx, tensors, n_head):
+    n_layer = sum(k.endswith("ln_1.weight") for k in tensors)
+    (vocab, C), context = tensors["transformer.wte.weight"].shape, len(tensors["transformer.wpe.weight"])
+    return _MyModel(GPTConfig(vocab_size=vocab, context_length=context, n_layer=n_layer,
+                              n_head=n_head, d_model=C))(idx)[0]
+
+
 def test_forward_through_gptlib_is_refused():
     with raises("not with gptlib's model"):
         ch05.check_forward_from_checkpoint(_forward_through_gptlib)
+    with raises("gptlib"):  # a subclass of the reader's own is gptlib's model all the same
+        ch05.check_forward_from_checkpoint(_forward_through_a_subclass)
 
 
 @pytest.mark.parametrize("mistake", list(FORWARD_WRONG))

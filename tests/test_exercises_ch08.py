@@ -454,3 +454,35 @@ def test_mup_check_puts_the_library_back():
     assert (gptlib.optim.parameter_groups, gptlib.optim.parameter_kind,
             gptlib.optim.configure_optimizer) == originals
     ch08.check_mup_learning_rates(mup_learning_rates)  # and a right answer still passes
+
+
+def numel(shape):  # the reader's own helper, named like Tensor.numel
+    return math.prod(shape)
+
+
+def test_training_flops_counts_what_runs():
+    """A helper of one's own called `numel` is fine; torch imported inside the answer under
+    another name is refused."""
+    ch08.check_training_flops(lambda L, C, D: training_flops(L, C, D) + 0 * numel((C, C)))
+
+    def imported_inside(L, C, D):
+        import torch.nn as q
+        return 6 * D * sum(p.nelement() for p in q.Linear(C, C, device="meta").parameters()) * 0 \
+            + training_flops(L, C, D)
+
+    with pytest.raises(ExerciseError, match="no model built"):
+        ch08.check_training_flops(imported_inside)
+
+
+def test_a_rule_by_shape_fails_where_the_context_is_as_long_as_the_width():
+    """'No side equals the vocabulary or the context' passes on models whose tables are small,
+    not on one whose context equals its width (as in Cerebras-GPT 1.3B, 2048 and 2048)."""
+    def not_a_table_side(model, eta):
+        c = model.config
+        m_d = c.d_model / c.mup_base_width if c.mup else 1.0
+        tables = {c.vocab_size, c.context_length}
+        return {n: eta / m_d if p.dim() == 2 and not tables & set(p.shape) else eta
+                for n, p in model.named_parameters()}
+
+    with pytest.raises(ExerciseError):
+        ch08.check_mup_learning_rates(not_a_table_side)

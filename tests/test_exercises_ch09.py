@@ -383,3 +383,26 @@ def test_every_exercise_of_the_chapter_refuses_the_simulator(check):
     rejects(check, lambda *a: kernels.split_sizes(4, 2)[0], match=SIMULATOR)
     rejects(check, lambda *a: helper(*a), match=SIMULATOR)
     rejects(check, imports_inside, match=SIMULATOR)
+
+
+SIMULATOR_PARTS = {"kernels": kernels}
+
+
+@pytest.mark.parametrize("check", [ch09.check_xy_links, ch09.check_matmul_wavelets,
+                                   ch09.check_matmul_cycles, ch09.check_smallest_grid])
+def test_the_simulator_is_refused_however_it_is_reached(check):
+    """What runs counts, not only what the answer's code names: the simulator held in a default
+    argument or in a dict is refused too."""
+    def through_default(*args, _k=kernels):
+        return int(_k.split_sizes(4, 2)[0])
+
+    rejects(check, through_default, match=SIMULATOR)
+    rejects(check, lambda *a: int(SIMULATOR_PARTS["kernels"].split_sizes(4, 2)[0]), match=SIMULATOR)
+
+
+def systolic_schedule(M, K, N, rows, cols, fmac):  # the reader's own helper, named like kernels'
+    return right_cycles(M, K, N, rows, cols, fmac)
+
+
+def test_a_helper_of_ones_own_may_share_a_name_with_the_simulator(capsys):
+    passes(capsys, ch09.check_matmul_cycles, lambda *a: systolic_schedule(*a))

@@ -281,3 +281,20 @@ def test_the_13b_micro_batch_limit_of_the_check_is_the_placement_model_s():
     """Exercise 10.4's closing message counts with 13B's limit on WSE-2 as the chapter does."""
     from wse_demo import placement
     assert ch10._13B_MAX_MICRO == placement.weight_streaming("13B", "WSE-2").max_micro_batch
+
+
+def parameters(C, F):  # the reader's own helper, named like nn.Module.parameters
+    return right_block_bytes(C, F) // 16
+
+
+def test_block_bytes_counts_what_runs(capsys):
+    """A helper of one's own called `parameters` is fine; building a block is refused however
+    torch is reached (here imported inside the answer under another name)."""
+    passes(capsys, ch10.check_block_bytes, lambda C, F: 16 * parameters(C, F))
+
+    def imported_inside(C, F):
+        import torch.nn as q
+        layer = q.Linear(C, F, device="meta")
+        return 16 * (layer.weight.nelement() + layer.bias.nelement())
+
+    rejects(ch10.check_block_bytes, imported_inside, match="without building a block")

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import dis
+import importlib.util
 import math
+import os
+import sys
+import sysconfig
 import types
 
 import numpy as np
@@ -53,7 +57,11 @@ def call_answer(exercise: str, name: str, function, *args):
 
 def number(exercise: str, name: str, value) -> float:
     """The answer ``name`` as a float: it must be given, be a number (Python, numpy, or a
-    one-element tensor; not a bool or a string) and be finite."""
+    one-element tensor; not a bool or a string) and be finite. ``name`` may be a call
+    (``"f(3, 4)"``): then a None is what the function returned, and the message says so."""
+    if value is None and "(" in name:
+        fail(exercise, f"`{name}` returned None: does every path through your function reach a "
+                       f"`return` with the number?")
     require_answer(exercise, **{name: value})
     if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.dtype == torch.bool:
         value = value.item()
@@ -119,3 +127,94 @@ def python_loop(function) -> str | None:
 
     code = getattr(function, "__code__", None)
     return scan(code, "") if code else None  # "": the answer itself
+
+
+def _package_dirs(packages) -> tuple[str, ...]:
+    """The folders of the named installed packages (``"torch"`` -> ``.../site-packages/torch/``)."""
+    dirs = []
+    for package in packages:
+        spec = importlib.util.find_spec(package)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            dirs.append(os.path.join(os.path.realpath(folder), ""))
+    return tuple(dirs)
+
+
+def _package_of_c_call(function, packages) -> str | None:
+    """The package of ``packages`` a C function or method belongs to (``torch.empty``, a
+    ``Tensor`` method), or None."""
+    owner = getattr(function, "__self__", None)
+    modules = (getattr(function, "__module__", None),
+               type(owner).__module__ if owner is not None else None)
+    for module in modules:
+        if isinstance(module, str) and module.split(".")[0] in packages:
+            return module.split(".")[0]
+    return None
+
+
+def refusing_packages(exercise: str, name: str, function, packages: tuple[str, ...], rule: str):
+    """``function`` wrapped so that, each time it runs, any call it makes into Python code of
+    ``packages`` (found by the code's file) or into their C functions and methods fails the
+    exercise, naming what was called and ``rule``. Where a static check (:func:`forbid`) reads
+    the answer's names, this one sees what runs: a library function held in a default argument,
+    a dict or a subclass, or imported inside the answer, counts too."""
+    owners = [(p, d) for p in packages for d in _package_dirs((p,))]
+
+    def run(*args, **kwargs):
+        hits: list[tuple[str, str]] = []
+
+        def profile(frame, event, arg):
+            if hits:
+                return
+            if event == "call":
+                path = os.path.realpath(frame.f_code.co_filename)
+                owner = next((p for p, d in owners if path.startswith(d)), None)
+                if owner is not None:
+                    hits.append((owner, frame.f_code.co_qualname))
+            elif event == "c_call":
+                owner = _package_of_c_call(arg, packages)
+                if owner is not None:
+                    hits.append((owner, getattr(arg, "__qualname__", getattr(arg, "__name__", "?"))))
+
+        previous = sys.getprofile()
+        sys.setprofile(profile)
+        try:
+            result = function(*args, **kwargs)
+        finally:
+            sys.setprofile(previous)
+        if hits:
+            owner, called = hits[0]
+            fail(exercise, f"`{name}` calls {owner}'s `{called}`, which the exercise rules out: "
+                           f"{rule}")
+        return result
+
+    run.__name__ = getattr(function, "__name__", name)
+    return run
+
+
+def steps_run(function, *args) -> int:
+    """How many lines of the answer's own code (outside installed packages and gptlib) run while
+    ``function(*args)`` does: a count that grows with the input's size means a Python loop over
+    it, however it is written (``for``, ``map``, ``np.vectorize``, ``Tensor.apply_``,
+    recursion)."""
+    skip = _package_dirs(("torch", "numpy", "gptlib")) + tuple(
+        os.path.join(os.path.realpath(p), "") for p in {sysconfig.get_paths()["stdlib"],
+                                                        sysconfig.get_paths()["purelib"]})
+    count = 0
+
+    def local(frame, event, arg):
+        nonlocal count
+        if event == "line":
+            count += 1
+        return local
+
+    def trace(frame, event, arg):
+        path = os.path.realpath(frame.f_code.co_filename)
+        return None if path.startswith(skip) else local
+
+    previous = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        function(*args)
+    finally:
+        sys.settrace(previous)
+    return count

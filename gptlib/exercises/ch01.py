@@ -9,15 +9,18 @@ with a hint that names the mistake.
 """
 from __future__ import annotations
 
+import codecs
 import copy
+import dis
 import functools
 import math
+import sys
 import types
 
 import numpy as np
 import torch
 
-from ._core import confirm, fail, require_answer
+from ._core import ExerciseError, confirm, fail, require_answer
 
 # Code points at the edges of UTF-8's four length classes, plus a few everyday characters.
 _EDGE_CODE_POINTS = (0x00, 0x41, 0x7F, 0x80, 0xE9, 0x7FF, 0x800, 0x2014, 0x20AC, 0xD7FF, 0xE000,
@@ -29,6 +32,8 @@ def _call(exercise: str, name: str, function, *args):
     """Call the reader's function, turning a crash into a message that names the input."""
     try:
         return function(*args)
+    except ExerciseError:  # a check's own tripwire, already worded for the reader
+        raise
     except Exception as error:  # noqa: BLE001 - any crash in the reader's code becomes a hint
         shown = ", ".join(f"<dict of {len(a)} ranks>" if isinstance(a, dict)
                           else f"<{len(a)} documents>" if isinstance(a, list) else repr(a)
@@ -45,10 +50,23 @@ def _code_objects(code):
             yield from _code_objects(const)
 
 
+def _is_utf8_codec_name(value) -> bool:
+    """Whether ``value`` is a string Python's codecs take for UTF-8 (``"utf-8"``, ``"UTF8"``,
+    ``"u8"``, ``"cp65001"`` ...); a docstring that mentions UTF-8 is not."""
+    if not isinstance(value, str) or len(value) > 20:
+        return False
+    try:
+        return codecs.lookup(value).name == "utf-8"
+    except LookupError:
+        return False
+
+
 def _uses_python_encoder(function) -> bool:
-    """Whether the answer's code calls ``.encode`` or names a UTF codec (``"utf-8"``): its own
-    code, the functions nested in it, and the helpers of its own module that it calls (found by
-    name in its globals), so moving the call into a helper does not hide it."""
+    """Whether the answer's code calls an ``.encode`` method (``str.encode``,
+    ``codecs.utf_8_encode``) or names a UTF-8 codec: its own code, the functions nested in it,
+    and the helpers of its own module that it calls (found by name in its globals), so moving
+    the call into a helper does not hide it. A helper of the reader's own named ``encode`` is
+    theirs: only attribute loads count."""
     scope = getattr(function, "__globals__", {})
     module = getattr(function, "__module__", None)
     pending = [getattr(function, "__code__", None)]
@@ -59,14 +77,42 @@ def _uses_python_encoder(function) -> bool:
             continue
         seen.add(id(code))
         for c in _code_objects(code):
-            if "encode" in c.co_names or any(isinstance(k, str) and "utf" in k.lower().replace("-", "")
-                                             for k in c.co_consts):
+            if any(_is_utf8_codec_name(k) for k in c.co_consts):
                 return True
+            for instruction in dis.get_instructions(c):
+                if instruction.opname in ("LOAD_ATTR", "LOAD_METHOD", "IMPORT_FROM") and \
+                        "encod" in str(instruction.argval):
+                    return True
             for called in c.co_names:
                 helper = scope.get(called)
                 if isinstance(helper, types.FunctionType) and helper.__module__ == module:
                     pending.append(helper.__code__)
     return False
+
+
+def _encoding_calls(function):
+    """``function`` wrapped so that a call, while it runs, to a built-in whose name has "encod"
+    in it (``str.encode`` however it is reached, ``codecs.utf_8_encode``,
+    ``sys.getdefaultencoding``) fails the exercise."""
+    def run(*args):
+        hits = []
+
+        def profile(frame, event, arg):
+            if event == "c_call" and not hits and "encod" in getattr(arg, "__name__", ""):
+                hits.append(getattr(arg, "__qualname__", arg.__name__))
+
+        previous = sys.getprofile()
+        sys.setprofile(profile)
+        try:
+            result = function(*args)
+        finally:
+            sys.setprofile(previous)
+        if hits:
+            fail("1.1", f"your `utf8_encode` calls Python's own encoder (`{hits[0]}`). The "
+                        f"exercise asks you to build the bytes from the templates, with shifts "
+                        f"(>>), masks (&) and ors (|).")
+        return result
+    return run
 
 
 def _as_byte_list(exercise: str, value, what: str) -> list[int]:
@@ -135,6 +181,7 @@ def check_utf8_encode(utf8_encode) -> None:
         fail(ex, "your `utf8_encode` calls Python's own encoder (`.encode(...)` or a 'utf-8' "
                  "codec). The exercise asks you to build the bytes from the templates, with "
                  "shifts (>>), masks (&) and ors (|).")
+    utf8_encode = _encoding_calls(utf8_encode)
     rng = np.random.default_rng(0)
     sample = [int(c) for c in rng.integers(0, 0x110000, size=2000) if int(c) not in _SURROGATES]
     code_points = list(_EDGE_CODE_POINTS) + sample

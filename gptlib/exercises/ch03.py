@@ -18,6 +18,7 @@ excludes, and 3.2 also watches the sizes of the tensors the answer creates.
 """
 from __future__ import annotations
 
+import dis
 import math
 import types
 
@@ -136,6 +137,27 @@ def names_used(function) -> tuple[set, list]:
     return names, objects
 
 
+_ATTRIBUTE_OPS = {"LOAD_ATTR", "LOAD_METHOD", "STORE_ATTR", "IMPORT_NAME", "IMPORT_FROM"}
+
+
+def attribute_names(function) -> set:
+    """The names an answer's code reads as attributes or imports (``F.rms_norm`` gives
+    ``rms_norm``; ``from torch import nn`` gives ``torch`` and ``nn``), in its own code, nested
+    code and the reader's helpers that :func:`names_used` follows."""
+    found: set = set()
+    helpers = [value for _, value in names_used(function)[1]
+               if isinstance(value, (types.FunctionType, types.MethodType))
+               and not _library_object(value)]
+    for holder in [function] + helpers:
+        _, code = _code_of(holder)
+        stack = [code] if code is not None else []
+        while stack:
+            c = stack.pop()
+            found.update(i.argval for i in dis.get_instructions(c) if i.opname in _ATTRIBUTE_OPS)
+            stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return found
+
+
 def _cell_filled(cell) -> bool:
     try:
         cell.cell_contents
@@ -168,8 +190,14 @@ def forbid(exercise: str, name: str, function, names=(), libraries=("gptlib",),
                        f"`{getattr(function, '__name__', type(function).__name__)}`, which the "
                        f"exercise rules out: {rule}")
     used, objects = names_used(function)
+    # A banned name counts as an attribute (F.rms_norm, p.numel()) or an import, wherever it
+    # is; as a bare global only when it is not the reader's own function or class (a helper of
+    # theirs may be called `parameters`).
+    attributes = attribute_names(function)
+    own = {n for n, v in objects if isinstance(v, (types.FunctionType, type)) and
+           not _library_object(v)}
     for bad in names:
-        if bad in used:
+        if bad in attributes or (bad in used and bad not in own):
             fail(exercise, f"`{name}` uses `{bad}`, which the exercise rules out: {rule}")
     for global_name, value in objects:
         library = _library_object(value)

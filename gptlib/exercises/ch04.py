@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from ._core import confirm, fail, number, require_callable
+from ._core import confirm, fail, number, refusing_packages, require_callable
 from .ch03 import _call, _run, _run_tensor, _same, forbid, keepdim_hint
 
 
@@ -254,6 +254,9 @@ def check_block_parameters(block_parameters) -> None:
            names=("numel", "parameters", "named_parameters", "param_count", "state_dict"),
            rule="count from the shapes of the six modules, by arithmetic, without building "
                 "them (no torch, no gptlib).")
+    block_parameters = refusing_packages(ex, "block_parameters", block_parameters,
+                                         ("gptlib", "torch"), "count from the shapes, by "
+                                         "arithmetic, without building the modules.")
     for C, Fw in ((768, 3072), (1088, 4352), (64, 100), (5120, 20480), (96, 96)):
         where = f"d_model = {C}, d_ffn = {Fw}"
         got = _whole(ex, "block_parameters", _call(ex, "block_parameters", block_parameters, C, Fw),
@@ -327,6 +330,8 @@ def check_block_flops(block_flops, attention_equals_ffn) -> None:
            names=("FlopCounterMode", "get_total_flops", "flops_per_token"),
            rule="count the products from their shapes, by arithmetic (no FLOP counter, no "
                 "gptlib, no torch).")
+    block_flops = refusing_packages(ex, "block_flops", block_flops, ("gptlib", "torch"),
+                                    "count the products from their shapes, by arithmetic.")
     for C, Fw, T in ((64, 256, 16), (96, 200, 40), (32, 128, 128)):
         where = f"C = {C}, F = {Fw}, T = {T}"
         got = number(ex, "block_flops(...)", _call(ex, "block_flops", block_flops, C, Fw, T))

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ._core import ExerciseError, confirm, fail, number, require_callable
+from ._core import ExerciseError, confirm, fail, number, refusing_packages, require_callable
 from .ch03 import forbid
 
 
@@ -445,6 +445,10 @@ def check_forward_from_checkpoint(forward_from_checkpoint) -> None:
     forbid(ex, "forward_from_checkpoint", forward_from_checkpoint, libraries=("gptlib",),
            rule="compute the forward pass with tensor operations (torch.nn.functional is "
                 "allowed), not with gptlib's model or loader.")
+    forward_from_checkpoint = refusing_packages(
+        ex, "forward_from_checkpoint", forward_from_checkpoint, ("gptlib", "transformers"),
+        "compute the forward pass with tensor operations (torch.nn.functional is allowed), not "
+        "with gptlib's or transformers' model.")
     for vocab, context, n_layer, C, F, n_head, B, T, seed in _FORWARD_CASES:
         tensors = random_checkpoint(vocab, context, n_layer, C, F, seed)
         idx = torch.randint(0, vocab, (B, T), generator=torch.Generator().manual_seed(seed))

@@ -19,7 +19,7 @@ import math
 import numpy as np
 import torch
 
-from ._core import call_answer, confirm, fail, number, require_callable
+from ._core import call_answer, confirm, fail, number, refusing_packages, require_callable
 from .ch03 import forbid
 
 # The scaling law fitted in Dey et al. (2023): L(f) = (f / F0) ** EXPONENT + OFFSET, f in FLOPs.
@@ -75,6 +75,9 @@ def check_training_flops(training_flops) -> None:
     forbid(ex, "training_flops", training_flops, libraries=("gptlib", "torch"),
            names=("param_count", "flops_per_token", "numel", "parameters"),
            rule="work N out from the shapes, by arithmetic (no GPTConfig, no model built).")
+    training_flops = refusing_packages(ex, "training_flops", training_flops, ("gptlib", "torch"),
+                                       "work N out from the shapes, by arithmetic (no GPTConfig, "
+                                       "no model built).")
     cases = ((1, 8, 1.0), (3, 8, 7.0), (2, 64, 1e6), (3, 96, 12345.0), (10, 768, 2.22e9),
              (40, 5120, 2.57e11))
     errors = {}  # (L, C) -> your N minus the true N
@@ -234,6 +237,11 @@ def check_compute_for_loss(compute_for_loss) -> None:
                                     rel_tol=1e-6):
             fail(ex, "you raised (loss - 0.5066) to the law's own exponent; undoing a power "
                      "needs another one.")
+        if math.isclose(got, expected, rel_tol=5e-3):
+            fail(ex, f"for loss {loss} you give {got:.6g} FLOPs, {abs(got / expected - 1):.2%} "
+                     f"from the law's inverse, {expected:.6g}: the steps are right, the constants "
+                     f"rounded (a = 47.72 as the text prints it?). Work from 5.984e22 and -0.0737 "
+                     f"as the law writes them.")
         reached = f"{law(got):.4f}" if got > 0 else "undefined"
         fail(ex, f"for loss {loss} you give {got:.6g} FLOPs, and the law at your f is {reached}, "
                  f"not {loss}: undo the law's steps one by one, in reverse order.")
@@ -421,7 +429,8 @@ def check_mup_learning_rates(mup_learning_rates) -> None:
     # a rule by shape ("2-D and no side below d_model") is told apart from a rule by role
     cases = ((64, 32, 2, True, 6e-3, 30, 16), (128, 256, 1, True, 2e-3, 30, 16),
              (96, 24, 3, True, 0.05, 30, 16), (48, 48, 1, True, 0.01, 30, 16),
-             (64, 32, 2, False, 3e-3, 30, 16), (64, 32, 1, True, 6e-3, 300, 128))
+             (64, 32, 2, False, 3e-3, 30, 16), (64, 32, 1, True, 6e-3, 300, 128),
+             (64, 32, 1, True, 6e-3, 300, 64))  # a context as long as the width (as in 1.3B)
     for d_model, base, n_layer, mup, eta, vocab, context in cases:
         torch.manual_seed(0)
         model = GPT(GPTConfig(vocab_size=vocab, context_length=context, n_layer=n_layer,

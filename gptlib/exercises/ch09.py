@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from ._core import call_answer, confirm, fail, number, require_callable
+from ._core import (call_answer, confirm, fail, number, refusing_packages,
+                    require_callable)
 from .ch03 import forbid
 
 # Each exercise of chapter 9 predicts what the simulator does; running it is not an answer.
@@ -20,11 +21,13 @@ _SIMULATOR_NAMES = ("wse_demo", "Fabric", "WaferSpec", "kernels", "systolic_sche
 _SIMULATOR_RULE = "work it out yourself, without running wse_demo's simulator."
 
 
-def _without_simulator(exercise: str, name: str, function) -> None:
-    """Fail if the answer uses anything of ``wse_demo`` (a global, a helper's global, or one of
-    its names)."""
+def _without_simulator(exercise: str, name: str, function):
+    """Fail if the answer names anything of ``wse_demo`` (a global, a helper's global, or one of
+    its names); return it wrapped so that running anything of ``wse_demo`` fails too, however it
+    is reached (a default argument, a dict, a subclass, an import inside the answer)."""
     forbid(exercise, name, function, names=_SIMULATOR_NAMES, libraries=("wse_demo",),
            rule=_SIMULATOR_RULE)
+    return refusing_packages(exercise, name, function, ("wse_demo",), _SIMULATOR_RULE)
 
 SRAM_PER_PE = 48 * 1024  # bytes of SRAM per PE on WSE-2 (Cerebras SDK; the book's reference table)
 
@@ -148,7 +151,7 @@ def check_xy_links(xy_links) -> None:
     crosses none: ``[]``."""
     ex = "9.1"
     require_callable(ex, "xy_links", xy_links)
-    _without_simulator(ex, "xy_links", xy_links)
+    xy_links = _without_simulator(ex, "xy_links", xy_links)
     rng = np.random.default_rng(91)
     cases = [((0, 0), (3, 5)), ((4, 4), (1, 2)), ((2, 3), (2, 3)), ((5, 0), (0, 0)),
              ((0, 7), (0, 2)), ((6, 1), (2, 1)), ((1, 6), (4, 1)), ((3, 0), (0, 4))]
@@ -230,7 +233,7 @@ def check_matmul_wavelets(matmul_wavelets) -> None:
     south through any unused rows below to the fabric's south edge."""
     ex = "9.2"
     require_callable(ex, "matmul_wavelets", matmul_wavelets)
-    _without_simulator(ex, "matmul_wavelets", matmul_wavelets)
+    matmul_wavelets = _without_simulator(ex, "matmul_wavelets", matmul_wavelets)
     rng = np.random.default_rng(93)
     cases = [(1, 2, 2, 2, 2), (6, 12, 9, 4, 3), (3, 5, 40, 8, 8), (2, 30, 3, 4, 4), (4, 7, 7, 7, 7),
              (1, 1, 5, 3, 3), (2, 9, 1, 3, 4), (5, 2, 3, 6, 2)]
@@ -378,7 +381,7 @@ def check_matmul_cycles(matmul_cycles) -> None:
     cycle per unused row for the results to reach the south edge."""
     ex = "9.3"
     require_callable(ex, "matmul_cycles", matmul_cycles)
-    _without_simulator(ex, "matmul_cycles", matmul_cycles)
+    matmul_cycles = _without_simulator(ex, "matmul_cycles", matmul_cycles)
     rng = np.random.default_rng(95)
     cases = [(4, 8, 8, 4, 4, 4), (5, 10, 7, 3, 4, 4), (1, 50, 70, 6, 8, 4), (3, 9, 9, 3, 3, 1),
              (2, 6, 6, 6, 6, 16), (7, 3, 20, 5, 5, 4), (1, 1, 1, 1, 1, 4), (6, 13, 4, 4, 8, 2),
@@ -469,7 +472,7 @@ def check_smallest_grid(smallest_grid) -> None:
     equal its SRAM exactly fits."""
     ex = "9.4"
     require_callable(ex, "smallest_grid", smallest_grid)
-    _without_simulator(ex, "smallest_grid", smallest_grid)
+    smallest_grid = _without_simulator(ex, "smallest_grid", smallest_grid)
     cases = [(768, 3072, SRAM_PER_PE, 4), (768, 3072, 2 * SRAM_PER_PE, 4), (768, 3072, SRAM_PER_PE, 2),
              (256, 256, SRAM_PER_PE, 4), (128, 128, SRAM_PER_PE, 4), (10, 7, SRAM_PER_PE, 4),
              (2048, 8192, SRAM_PER_PE, 2), (100, 3, 64, 4), (5, 5, 16, 4), (1, 1, 16, 4),

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from ..config import GPTConfig
-from ._core import call_answer, confirm, fail, number, require_callable
+from ._core import (call_answer, confirm, fail, number, refusing_packages,
+                    require_callable)
 from .ch03 import forbid
 
 PE_FLOPS = 8 * 1.1e9  # FP16 FLOP/s of one PE (4 multiply-adds per cycle at 1.1 GHz, derived)
@@ -47,6 +48,9 @@ def check_block_bytes(block_bytes) -> None:
     forbid(ex, "block_bytes", block_bytes, libraries=("gptlib", "torch", "wse_demo"),
            names=("numel", "parameters", "named_parameters", "param_count", "state_dict"),
            rule="count the parts from C and F, by arithmetic, without building a block.")
+    block_bytes = refusing_packages(ex, "block_bytes", block_bytes,
+                                    ("gptlib", "torch", "wse_demo"), "count the parts from C and "
+                                    "F, by arithmetic, without building a block.")
     cases = [(2048, 8192), (768, 3072), (64, 100), (32, 32), (1, 1), (10, 3), (256, 2048),
              (5120, 20480), (96, 7)]
     answers = {c: number(ex, f"block_bytes{c}", call_answer(ex, "block_bytes", block_bytes, *c))
@@ -97,8 +101,8 @@ def check_block_bytes(block_bytes) -> None:
             fail(ex, f"for C, F = {wrong[0]} you gave {answers[wrong[0]]:,.6g}: {hint}.")
     c = wrong[0]
     fail(ex, f"`block_bytes{c}` gave {answers[c]:,.6g} bytes, expected {expected[c]:,}. Count the "
-             f"parameters of each part of a block (or build one on the meta device with "
-             f"d_ffn = F and sum p.numel()), then multiply by 16.")
+             f"parameters of each part of a block (its four matrices, their biases, two "
+             f"LayerNorms with a gain and a bias each), then multiply by 16.")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -319,7 +323,7 @@ def check_compute_bound_systems(compute_bound_systems) -> None:
                                  if _micro_batch(b // k * k, k, m) >= s],
              "a system's share batch / N may be fractional; do not round it down"),
             (_first_run, "the micro-batch does not shrink steadily as N grows (one more system can "
-                         "mean one micro-batch fewer): test every N, not only until the first "
+                         "mean one micro-batch fewer): test every n_sys, not only until the first "
                          "that fails"),
             (lambda b, s, m, n: [k for k in range(1, min(n, b)) if _micro_batch(b, k, m) >= s],
              "the range includes its end: N goes from 1 to min(n_max, batch)"),
@@ -347,7 +351,7 @@ def check_compute_bound_systems(compute_bound_systems) -> None:
                  f"For each N, split the share into micro-batches and compare one with b*.")
     bound = compute_bound_systems(1080, 21.6, _13B_MAX_MICRO, 64)
     gaps = sorted(set(range(1, bound[-1] + 1)) - set(bound))
-    confirm(ex, f"for 13B's batch of 1080, every N up to {bound[-1]} is compute-bound except "
+    confirm(ex, f"for 13B's batch of 1080, every n_sys up to {bound[-1]} is compute-bound except "
                 f"{_ranges(gaps)}")
 
 
