@@ -3,6 +3,7 @@ written right one, rejects the unanswered stub, and rejects the plausible wrong 
 the hint meant for it."""
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -192,6 +193,46 @@ def _nan_at_w_equals_s(s, p, w, t, f=0.1):
     return torch.where(n < w, p * (n + 1) / max(w, 1), p * (1 - (1 - f) * share))
 
 
+def _scalar_rate(step, p, w, t, f):
+    if step < w:
+        return p * (step + 1) / w
+    return f * p if step >= t else p * (1 - (1 - f) * (step - w) / (t - w))
+
+
+def _float32_no_tail(s, p, w, t, f=0.1):
+    """A first-timer's: clamp the decay's share, guard S - W, but no rule for the steps from S
+    on; in float32, where the peak comes out a hair above 0.003."""
+    n = s.float()
+    share = ((n - w) / max(t - w, 1)).clamp(0, 1)
+    return torch.where(n < w, p * (n + 1) / max(w, 1), p * (1 - (1 - f) * share))
+
+
+def _mapped(s, p, w, t, f=0.1):
+    return torch.tensor(list(map(lambda x: _scalar_rate(x, p, w, t, f), s.flatten().tolist()))
+                        ).view(s.shape)
+
+
+def _vectorized(s, p, w, t, f=0.1):
+    return torch.from_numpy(np.vectorize(_scalar_rate)(s.numpy(), p, w, t, f))
+
+
+def _applied(s, p, w, t, f=0.1):
+    return s.double().apply_(lambda x: _scalar_rate(x, p, w, t, f))
+
+
+def _recursive(s, p, w, t, f=0.1):
+    flat = s.reshape(-1)
+    if flat.numel() <= 1:
+        return learning_rates(flat, p, w, t, f).view(s.shape)
+    return torch.cat([learning_rates(flat[:1], p, w, t, f), _recursive(flat[1:], p, w, t, f)]
+                     ).view(s.shape)
+
+
+def _schedule_by_default(s, p, w, t, f=0.1, _make=Schedule):
+    return torch.tensor([_make(p, w, t, "linear", f)(0)] * s.numel(), dtype=torch.float64
+                        ).view(s.shape)
+
+
 def _looping(s, p, w, t, f=0.1):
     return torch.stack([learning_rates(x, p, w, t, f) for x in s.reshape(-1)]).view(s.shape)
 
@@ -224,7 +265,14 @@ SCHEDULE_WRONG = {
                      "stays at final_fraction"),
     "divides by W in Python": (lambda s, p, w, t, f=0.1: _unless(s < w, (s + 1) * (p / w), s, p, w, t, f),
                                "raised ZeroDivisionError"),
-    "nan at W = S": (_nan_at_w_equals_s, "a nan that flows into the choice it keeps"),
+    "nan at W = S": (_nan_at_w_equals_s, "carries it into the answer"),
+    "float32, no tail at W = S": (_float32_no_tail, "W = S there is no decay phase"),
+    "half precision": (lambda s, p, w, t, f=0.1: learning_rates(s, p, w, t, f).half(), "half precision"),
+    "map over the steps": (_mapped, "runs Python code once per step"),
+    "np.vectorize": (_vectorized, "runs Python code once per step"),
+    "Tensor.apply_": (_applied, "runs Python code once per step"),
+    "recursion": (_recursive, "recursion runs Python code once per step"),
+    "gptlib through a default argument": (_schedule_by_default, "calls gptlib's"),
     "S - W - 1": (_wrong_decay(lambda n, p, w, t, f: p * (1 - (1 - f) * (n - w) / max(t - w - 1, 1))),
                   "expected"),
     "only 111M": (lambda s, p, w, t, f=0.1: learning_rates(s, 6e-4, 1526, 9037, 0.1), "expected"),
@@ -294,6 +342,13 @@ CLIP_WRONG = {
     "mean of squares": (lambda gs, c: clip_gradients(gs, c)[:1] + (torch.sqrt(sum((g ** 2).mean() for g in gs)),),
                         "ALL gradients together"),
     "torch's clip_grad_norm_ on copies": (_clip_with_torch, "calls torch.nn.utils.clip_grad_norm_"),
+    "swapped return": (lambda gs, c: clip_gradients(gs, c)[::-1], "swapped"),
+    "flat tensors back": (lambda gs, c: ([g.flatten() for g in clip_gradients(gs, c)[0]], _norm(gs)),
+                          "view a flat result back"),
+    "float32": (lambda gs, c: ([g.float() for g in clip_gradients(gs, c)[0]], _norm(gs)),
+                "in their own dtype"),
+    "the inputs handed back": (lambda gs, c: (gs if float(_norm(gs)) <= c else clip_gradients(gs, c)[0],
+                                              _norm(gs)), "the very tensor you were given"),
     "torch's epsilon": (lambda gs, c: ([g * min(1.0, c / (float(_norm(gs)) + 1e-6)) for g in gs], _norm(gs)),
                         "must come back exactly as they were"),
 }

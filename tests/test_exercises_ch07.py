@@ -498,13 +498,16 @@ def test_cache_memory(capsys):
     right = 2 * 40 * 2048 * 5120 * 2  # K and V, 40 layers, 2048 positions, width 5120, 2 bytes
     weights = 2 * config.param_count()
     fit = math.floor((80e9 - weights) / right)
-    small = math.floor((40e9 - weights) / right)
-    # at 80 GB rounding to the nearest gives the same 32; at 40 GB (8.5) it does not
+    small = math.floor((32e9 - weights) / right)
+    # at 80 GB rounding to the nearest gives the same 32, and so does rounding memory and weights
+    # to whole caches apart (47 - 15); at 32 GB (3.75) neither does
     assert fit == 32 == round((80e9 - weights) / right) and ch07.MEMORY_BYTES == 80e9
-    assert small == 8 and round((40e9 - weights) / right) == 9 and ch07.SMALL_MEMORY_BYTES == 40e9
+    assert fit == math.floor(80e9 / right) - math.floor(weights / right)
+    assert small == 3 and round((32e9 - weights) / right) == 4 and ch07.SMALL_MEMORY_BYTES == 32e9
+    assert math.floor(32e9 / right) - math.floor(weights / right) == 4
 
-    def check(cache, w, sequences, sequences_in_40gb=small):
-        return ch07.check_cache_memory(cache, w, sequences, sequences_in_40gb)
+    def check(cache, w, sequences, sequences_in_32gb=small):
+        return ch07.check_cache_memory(cache, w, sequences, sequences_in_32gb)
     passes(capsys, check, right, weights, fit)
     passes(capsys, check, torch.tensor(float(right)), np.int64(weights), np.int64(fit))
     passes(capsys, check, right, weights, int((80e9 - weights) // right))  # floor division
@@ -534,11 +537,15 @@ def test_cache_memory(capsys):
     rejects(check, right, weights, math.floor((80 * 2 ** 30 - weights) / right), match="GiB")
     rejects(check, right, weights, math.ceil(weights / right), match="BESIDE")
     rejects(check, right, weights, 17, match="too few")  # 4-byte weights in the count only
-    # the 40 GB count: rounded to the nearest (the mistake 80 GB cannot show), or 80 GB's again
-    rejects(check, right, weights, fit, round((40e9 - weights) / right),
-            match="sequences_in_40gb.*rounded DOWN")
-    rejects(check, right, weights, fit, fit, match="sequences_in_40gb.*too many")
-    rejects(check, right, weights, fit, math.floor(40e9 / right), match="weights take their share")
+    # the 32 GB count: rounded to the nearest or memory and weights rounded apart (mistakes that
+    # 80 GB cannot show), 80 GB's count scaled, or 80 GB's again
+    rejects(check, right, weights, fit, round((32e9 - weights) / right),
+            match="sequences_in_32gb.*rounded DOWN.*separately")
+    rejects(check, right, weights, fit, math.floor(32e9 / right) - math.floor(weights / right),
+            match="separately")
+    rejects(check, right, weights, fit, math.floor(fit * 32 / 80), match="in both memories")
+    rejects(check, right, weights, fit, fit, match="sequences_in_32gb.*too many")
+    rejects(check, right, weights, fit, math.floor(32e9 / right), match="weights take their share")
 
 
 # ------------------------------------------------------------------ 7.7 repetition penalty

@@ -17,7 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._core import ExerciseError, close, confirm, fail, python_loop, require_callable
+from ._core import (ExerciseError, close, confirm, fail, python_loop, refusing_packages,
+                    require_callable, steps_run)
 from .ch03 import forbid
 
 
@@ -329,7 +330,10 @@ def _schedule_hint(step: int, got: float, at_mid: float | None, peak: float, war
     if step < warmup and math.isclose(got, peak * step / warmup, rel_tol=1e-6, abs_tol=1e-15):
         return ("your warm-up starts at 0: use (step + 1) / W so the first update already moves "
                 "the weights and the peak is reached at step W - 1.")
-    if step == warmup and got > peak * (1 + 1e-9):
+    if warmup == total and step >= total and math.isclose(got, peak, rel_tol=1e-6):
+        return ("with W = S there is no decay phase: from step S on (step S included) the rate is "
+                "final_fraction * peak, whatever the warm-up's formula gives there.")
+    if step == warmup and got > peak * (1 + 1e-6):
         return ("at step W the warm-up is over (step < W, not step <= W): the rate must never "
                 "exceed the peak.")
     if step >= total and math.isclose(got, 0.0, abs_tol=1e-15) and f > 0:
@@ -374,6 +378,9 @@ def _rates_of(ex: str, learning_rates, steps: torch.Tensor, peak: float, warmup:
     if not got.is_floating_point():
         fail(ex, f"`learning_rates` returned integers ({got.dtype}) {where}; the rates are "
                  f"floats: divide with /, not //, or convert the steps first (steps.double()).")
+    if got.dtype in (torch.float16, torch.bfloat16):
+        fail(ex, f"`learning_rates` returned {got.dtype} {where}: half precision keeps about 3 "
+                 f"significant digits, too few for a rate; compute in float32 or float64.")
     return got.detach().to(torch.float64)
 
 
@@ -396,6 +403,10 @@ def check_learning_rates(learning_rates) -> None:
                  f"comprehension. The exercise asks for every step at once, in tensor operations: "
                  f"torch.where(condition, a, b) picks a or b step by step, and torch.clamp keeps "
                  f"a value within bounds.")
+    looping_answer = learning_rates
+    learning_rates = refusing_packages(ex, "learning_rates", learning_rates, ("gptlib",),
+                                       "write the schedule's formula yourself, without "
+                                       "gptlib.schedule.")
     W, S = _111M_WARMUP, _111M_TOTAL
     corners = (0, 1, W // 2, W - 1, W, W + 1, (W + S) // 2, S - 1, S, S + 63)
     for peak, warmup, total, f in ((1.0, 10, 50, 0.1), (6e-4, W, S, 0.1), (3e-3, 5, 5, 0.1),
@@ -408,11 +419,11 @@ def check_learning_rates(learning_rates) -> None:
                 continue
             schedule = f"a schedule (peak {peak:g}, W {warmup}, S {total}, f {f:g})"
             if not math.isfinite(rate):
-                fail(ex, f"at step {step} of {schedule} your rate is {rate}. torch.where computes "
-                         f"both of its choices at every step and keeps one: a division by zero (by "
-                         f"W when W = 0, by S - W when W = S) is harmless in the choice it drops, "
-                         f"but a nan that flows into the choice it keeps (clamp leaves nan as nan) "
-                         f"reaches the answer.")
+                fail(ex, f"at step {step} of {schedule} your rate is {rate}. A division by zero "
+                         f"(by W when W = 0, by S - W when W = S) gives inf or nan. torch.where "
+                         f"drops it where it takes the other choice, but any arithmetic on it "
+                         f"(a clamp leaves nan as nan; 0 * inf is nan, so a blend of the two "
+                         f"choices is too) carries it into the answer.")
             at_mid = None
             if step < warmup:  # the step that tells the classic warm-up mistakes apart
                 at_mid = float(_rates_of(ex, learning_rates, torch.tensor([warmup // 2]), peak,
@@ -428,6 +439,23 @@ def check_learning_rates(learning_rates) -> None:
         fail(ex, "on a (6, 10) tensor of the steps 0 to 59 your rates differ from those you give "
                  "for the same steps in one row: work on the tensor as it is, whatever its shape "
                  "(no flattening into a fixed size, no reductions over an axis).")
+    # what runs, not only what is written: Python code that runs once per step (map, np.vectorize,
+    # Tensor.apply_, recursion, a loop in a helper held in a dict) makes the count grow with steps
+    try:
+        few, many = (steps_run(looping_answer, torch.arange(n), 1.0, 10, 50, 0.1)
+                     for n in (16, 4096))
+    except RecursionError:
+        fail(ex, "`learning_rates` recursed too deep for a tensor of 4,096 steps: recursion runs "
+                 "Python code once per step. The exercise asks for every step at once, in tensor "
+                 "operations such as torch.where and torch.clamp.")
+    except Exception as error:  # the answer's own crash on a longer tensor: say so
+        fail(ex, f"`learning_rates(tensor of 4,096 steps, 1.0, 10, 50, 0.1)` raised "
+                 f"{type(error).__name__}: {error}")
+    if many > few + 64:
+        fail(ex, f"`learning_rates` runs Python code once per step: {few:,} lines of your code "
+                 f"ran for 16 steps and {many:,} for 4,096 (map, np.vectorize, Tensor.apply_, a "
+                 f"comprehension or recursion all do this). The exercise asks for every step at "
+                 f"once, in tensor operations such as torch.where and torch.clamp.")
     confirm(ex, f"your schedule matches at every step checked, Cerebras-GPT 111M's (W = {W:,}, "
                 f"S = {S:,}) included, one tensor of steps at a time")
 
@@ -482,6 +510,23 @@ def check_clip_gradients(clip_gradients) -> None:
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             fail(ex, "return two things: the list of clipped gradients and the total norm.")
         clipped, total_norm = result
+        if isinstance(clipped, torch.Tensor) and isinstance(total_norm, (list, tuple)):
+            fail(ex, "the two things come back swapped: return (clipped, total_norm), the list "
+                     "of clipped gradients first.")
+        if not isinstance(clipped, (list, tuple)) or len(clipped) != len(grads):
+            fail(ex, f"return a list of {len(grads)} clipped gradients, one per input tensor.")
+        for i, (c, g, mine) in enumerate(zip(clipped, grads, given)):
+            if not isinstance(c, torch.Tensor) or c.shape != g.shape:
+                shape = tuple(c.shape) if isinstance(c, torch.Tensor) else type(c).__name__
+                fail(ex, f"clipped[{i}] is {shape}; it should be a tensor of its gradient's shape "
+                         f"{tuple(g.shape)} (view a flat result back, e.g. with .view_as(g)).")
+            if c.dtype != g.dtype:
+                fail(ex, f"clipped[{i}] is {c.dtype}, the gradient {g.dtype}: scale the "
+                         f"gradients in their own dtype (converting them rounds them too).")
+            if c is mine or (c.numel() and c.data_ptr() == mine.data_ptr()):
+                fail(ex, f"clipped[{i}] is the very tensor you were given; the question asks for "
+                         f"new ones (multiply by the factor, even when it is 1, or clone), so "
+                         f"that the caller's gradients are never shared with the result.")
         params = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
         for p, g in zip(params, grads):
             p.grad = g.clone()
@@ -493,11 +538,10 @@ def check_clip_gradients(clip_gradients) -> None:
                 not math.isclose(float(expected_norm), sum(float(g.norm()) for g in grads)):
             fail(ex, "you added up the norms of the tensors. The global norm treats all gradients "
                      "as ONE vector: the square root of the sum of all squares.")
-        close(ex, "total_norm", norm_value, expected_norm, atol=1e-9, rtol=1e-7,
-              hint="The norm is over ALL gradients together: sqrt(sum over tensors of "
-                   "(g ** 2).sum()), measured before clipping.")
-        if not isinstance(clipped, (list, tuple)) or len(clipped) != len(grads):
-            fail(ex, f"return a list of {len(grads)} clipped gradients, one per input tensor.")
+        if not math.isclose(float(norm_value), float(expected_norm), rel_tol=1e-7, abs_tol=1e-9):
+            fail(ex, f"total_norm is {float(norm_value):.6g}, expected {float(expected_norm):.6g}. "
+                     f"The norm is over ALL gradients together: sqrt(sum over tensors of "
+                     f"(g ** 2).sum()), measured before clipping.")
         clipped = [torch.as_tensor(c, dtype=torch.float64) for c in clipped]
         norm = float(expected_norm)
         per_tensor = [g * min(1.0, max_norm / float(g.norm())) if float(g.norm()) > 0 else g
@@ -524,8 +568,9 @@ def check_clip_gradients(clip_gradients) -> None:
         for i, (c, p) in enumerate(zip(clipped, params)):
             close(ex, f"clipped[{i}]", c, p.grad, atol=1e-9, rtol=1e-6,
                   hint="Multiply every gradient by min(1, max_norm / total_norm).")
-    confirm(ex, "your clipping equals torch.nn.utils.clip_grad_norm_, above, at and below the "
-                "threshold, and leaves a zero gradient alone")
+    confirm(ex, "your clipping scales by min(1, max_norm / norm), as torch.nn.utils.clip_grad_norm_ "
+                "does but for its 1e-6, above, at and below the threshold, and leaves a zero "
+                "gradient alone")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ from ._core import (call_answer, close, confirm, fail, number, python_loop, requ
                     require_callable)
 
 __all__ = ["MEMORY_BYTES", "SMALL_MEMORY_BYTES", "check_cache_memory", "check_min_p",
-           "check_nucleus", "check_repetition_penalty", "check_temperature_for_entropy", "check_tokens_fed", "check_top_k",
-           "entropy_bits_reference", "tokens_fed_reference"]
+           "check_nucleus", "check_repetition_penalty", "check_temperature_for_entropy",
+           "check_tokens_fed", "check_top_k", "entropy_bits_reference", "tokens_fed_reference"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -692,20 +692,21 @@ def check_tokens_fed(tokens_fed) -> None:
 # Exercise 7.6: the memory of a KV cache, beside the weights
 # ----------------------------------------------------------------------------------------------
 MEMORY_BYTES = 80e9  # the accelerator memory exercise 7.6 fills: 80 x 10^9 bytes
-SMALL_MEMORY_BYTES = 40e9  # and the smaller one, 40 x 10^9 bytes
+SMALL_MEMORY_BYTES = 32e9  # and the smaller one, 32 x 10^9 bytes
 
 
-def check_cache_memory(cache_bytes, weight_bytes, sequences, sequences_in_40gb) -> None:
+def check_cache_memory(cache_bytes, weight_bytes, sequences, sequences_in_32gb) -> None:
     """``cache_bytes``: the bytes of Cerebras-GPT 13B's KV cache for one sequence of its full
     context (2048 tokens), keys and values in 16-bit floats; ``weight_bytes``: the bytes of its
     weights in 16-bit floats (its ``param_count()`` parameters); ``sequences``: the largest
     number of such sequences whose caches fit beside the weights in a memory of
-    ``MEMORY_BYTES`` = 80 x 10^9 bytes (nothing else counted); ``sequences_in_40gb``: the same in
-    ``SMALL_MEMORY_BYTES`` = 40 x 10^9 bytes, where rounding to the nearest (8.5 -> 9) and rounding
-    down (8) differ, as they do not at 80 GB (32.4)."""
+    ``MEMORY_BYTES`` = 80 x 10^9 bytes (nothing else counted); ``sequences_in_32gb``: the same in
+    ``SMALL_MEMORY_BYTES`` = 32 x 10^9 bytes, where rounding to the nearest (3.75 -> 4) and rounding
+    down (3) differ, as they do not at 80 GB (32.4), and where rounding memory and weights to
+    whole caches apart (19 - 15 = 4) is wrong too."""
     ex = "7.6"
     require_answer(ex, cache_bytes=cache_bytes, weight_bytes=weight_bytes, sequences=sequences,
-                   sequences_in_40gb=sequences_in_40gb)
+                   sequences_in_32gb=sequences_in_32gb)
     config = GPTConfig.cerebras("13B")
     # one key and one value vector of width C = H * D, per layer, per position, 2 bytes each
     expected = 2 * config.n_layer * config.context_length * config.n_head * config.d_head * 2
@@ -747,25 +748,39 @@ def check_cache_memory(cache_bytes, weight_bytes, sequences, sequences_in_40gb) 
 
     fits = {}
     for name, value, memory in (("sequences", sequences, MEMORY_BYTES),
-                                ("sequences_in_40gb", sequences_in_40gb, SMALL_MEMORY_BYTES)):
-        fits[name] = _check_fit(ex, name, value, memory, weights, expected)
+                                ("sequences_in_32gb", sequences_in_32gb, SMALL_MEMORY_BYTES)):
+        fits[name] = _check_fit(ex, name, value, memory, weights, expected, fits.get("sequences"))
     confirm(ex, f"{expected / 1e9:.2f} GB of cache per 2048-token sequence and "
                 f"{weights / 1e9:.1f} GB of weights: {fits['sequences']} sequences fit beside them "
-                f"in 80 GB, {fits['sequences_in_40gb']} in 40 GB")
+                f"in 80 GB, {fits['sequences_in_32gb']} in 32 GB")
 
 
-def _check_fit(ex: str, name: str, value, memory: float, weights: float, cache: float) -> int:
+def _check_fit(ex: str, name: str, value, memory: float, weights: float, cache: float,
+               larger: int | None = None) -> int:
     """Fail unless ``value`` is the number of caches of ``cache`` bytes that fit beside
-    ``weights`` bytes in ``memory`` bytes (rounded down), naming the usual mistakes; return it."""
+    ``weights`` bytes in ``memory`` bytes (rounded down), naming the usual mistakes; return it.
+    ``larger``: the count in ``MEMORY_BYTES``, if this is the smaller memory."""
     right = math.floor((memory - weights) / cache)
     gb = f"{memory / 1e9:.0f} GB"
     n = number(ex, name, value)
+    if larger is not None and n != right and n in (math.floor(larger * memory / MEMORY_BYTES),
+                                                   round(larger * memory / MEMORY_BYTES)):
+        fail(ex, f"`{name}` = {n:.0f} scales the {MEMORY_BYTES / 1e9:.0f} GB count by the memory; "
+                 f"but the weights take their {weights / 1e9:.1f} GB in both memories, so the "
+                 f"caches lose more than that share.")
     if n != round(n):
         fail(ex, f"`{name}` = {n:g}: a number of sequences is a whole number. Which way must "
                  f"the ratio be rounded for the caches to fit?")
+    apart = math.floor(memory / cache) - math.floor(weights / cache)
     if n == right + 1:
+        also = "" if n != apart else (" (or, as the same number comes out, you rounded the memory "
+                                      "and the weights to whole caches separately: subtract "
+                                      "first, then round down once)")
         fail(ex, f"`{name}`: {n:.0f} caches and the weights take {(weights + n * cache) / 1e9:.1f} "
-                 f"GB, more than the {gb}: the count must be rounded DOWN to fit.")
+                 f"GB, more than the {gb}: the count must be rounded DOWN to fit{also}.")
+    if n != right and n == apart:
+        fail(ex, f"`{name}` = {n:.0f} rounds the memory and the weights to whole caches "
+                 f"separately; subtract the weights' bytes first, then round down once.")
     if n == math.floor(memory / cache):
         fail(ex, f"`{name}`: that many caches would fill the whole {gb} alone: the weights take "
                  f"their share of the memory first.")
