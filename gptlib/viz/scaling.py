@@ -223,12 +223,12 @@ def isoflop_figure(tokens_per_parameter: Sequence[float], losses, budget: float,
     fig.add_scatter(x=np.repeat(ratio, losses.shape[1]), y=losses.ravel(), mode="markers",
                     name="each seed", marker=dict(color=PALETTE[5], size=7, opacity=0.7),
                     text=[lab for lab in labels for _ in range(losses.shape[1])],
-                    hovertemplate="%{text}: %{x:.3g} tokens/parameter, loss %{y:.3f}"
+                    hovertemplate="%{text}: %{x:.3g} characters/parameter, loss %{y:.3f}"
                                   "<extra>one seed</extra>")
     fig.add_scatter(x=ratio, y=mean, mode="lines+markers+text", name=f"mean over {losses.shape[1]} seeds",
                     text=labels, textposition="top center", line=dict(color=PALETTE[0]),
                     marker=dict(size=9),
-                    hovertemplate="%{text}: %{x:.3g} tokens/parameter, mean loss %{y:.3f}"
+                    hovertemplate="%{text}: %{x:.3g} characters/parameter, mean loss %{y:.3f}"
                                   "<extra></extra>")
     best = int(np.argmin(mean))
     fig.add_scatter(x=[ratio[best]], y=[mean[best]], mode="markers", name="lowest mean",
@@ -236,7 +236,7 @@ def isoflop_figure(tokens_per_parameter: Sequence[float], losses, budget: float,
                                 line=dict(color="black", width=1)), hoverinfo="skip")
     fig.add_vline(x=reference_ratio, line=dict(color="#777777", dash="dash"))
     fig.add_annotation(x=math.log10(reference_ratio), y=1.0, yref="paper", showarrow=False,
-                       text=f"{reference_ratio:g} tokens per parameter", xanchor="left",
+                       text=f"{reference_ratio:g} per parameter (Chinchilla's ratio)", xanchor="left",
                        yanchor="top")
     fig.update_layout(title=title, template="plotly_white", height=440, xaxis_type="log",
                       xaxis_title=f"characters per parameter D_tok / N (budget {budget:.3g} FLOPs; "
