@@ -406,3 +406,17 @@ def systolic_schedule(M, K, N, rows, cols, fmac):  # the reader's own helper, na
 
 def test_a_helper_of_ones_own_may_share_a_name_with_the_simulator(capsys):
     passes(capsys, ch09.check_matmul_cycles, lambda *a: systolic_schedule(*a))
+
+
+def test_a_search_that_never_stops_is_told_so_instead_of_hanging():
+    """A reader's search with `<` where an exact fit needs `<=` runs forever on the exact-fit
+    case; the check stops it and says where to look."""
+    def strict_search(K, N, sram, bytes_per_value):
+        g = 1
+        while True:
+            tile = math.ceil(K / g) * math.ceil(N / g)
+            if (tile + math.ceil(K / g) + 2 * math.ceil(N / g)) * bytes_per_value < sram:
+                return g
+            g += 1 if g < K or g < N else 0  # past the matrix the tile stops shrinking
+
+    rejects(ch09.check_smallest_grid, strict_search, match="without returning.*<=, not <")

@@ -225,7 +225,7 @@ def use_merge_consecutive_streams(app: Sphinx, config) -> None:
 WIDGET_VIEW = '<script type="application/vnd.jupyter.widget-view+json">'
 WIDGET_STATE_TYPE = "application/vnd.jupyter.widget-state+json"
 WIDGET_NOTE = ("A live control (an ipywidgets widget) appears here when you run this chapter in "
-               "Jupyter; in the book, the figure's own slider or menu does the same.")
+               "Jupyter; the text around it says which figure of the book stands in for it.")
 
 
 def replace_widget_views(app: Sphinx, doctree: nodes.document) -> None:

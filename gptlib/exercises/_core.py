@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dis
+import functools
 import importlib.util
 import math
 import os
@@ -129,6 +130,12 @@ def python_loop(function) -> str | None:
     return scan(code, "") if code else None  # "": the answer itself
 
 
+@functools.lru_cache(maxsize=4096)
+def _real_path(path: str) -> str:
+    """``os.path.realpath``, remembered: the tripwires below ask it for every call they see."""
+    return os.path.realpath(path)
+
+
 def _package_dirs(packages) -> tuple[str, ...]:
     """The folders of the named installed packages (``"torch"`` -> ``.../site-packages/torch/``)."""
     dirs = []
@@ -166,7 +173,7 @@ def refusing_packages(exercise: str, name: str, function, packages: tuple[str, .
             if hits:
                 return
             if event == "call":
-                path = os.path.realpath(frame.f_code.co_filename)
+                path = _real_path(frame.f_code.co_filename)
                 owner = next((p for p, d in owners if path.startswith(d)), None)
                 if owner is not None:
                     hits.append((owner, frame.f_code.co_qualname))
@@ -208,8 +215,7 @@ def steps_run(function, *args) -> int:
         return local
 
     def trace(frame, event, arg):
-        path = os.path.realpath(frame.f_code.co_filename)
-        return None if path.startswith(skip) else local
+        return None if _real_path(frame.f_code.co_filename).startswith(skip) else local
 
     previous = sys.gettrace()
     sys.settrace(trace)
@@ -218,3 +224,39 @@ def steps_run(function, *args) -> int:
     finally:
         sys.settrace(previous)
     return count
+
+
+def within_lines(exercise: str, name: str, function, limit: int, hint: str):
+    """``function`` wrapped so that a run of more than ``limit`` lines of the answer's own code
+    fails the exercise (naming the input and ``hint``) instead of hanging the cell: a loop whose
+    stopping test is off by one can run forever."""
+    skip = _package_dirs(("torch", "numpy", "gptlib"))
+
+    def run(*args):
+        count = 0
+
+        def local(frame, event, arg):
+            nonlocal count
+            if event == "line":
+                count += 1
+                if count > limit:
+                    raise TimeoutError(f"more than {limit:,} lines")
+            return local
+
+        def trace(frame, event, arg):
+            return None if _real_path(frame.f_code.co_filename).startswith(skip) else local
+
+        previous = sys.gettrace()
+        sys.settrace(trace)
+        try:
+            return function(*args)
+        except TimeoutError as error:
+            if count <= limit:
+                raise
+            shown = ", ".join(repr(a) for a in args)
+            fail(exercise, f"`{name}({shown})` ran {error} of your code without returning: {hint}")
+        finally:
+            sys.settrace(previous)
+
+    run.__name__ = getattr(function, "__name__", name)
+    return run

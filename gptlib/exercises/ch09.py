@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ._core import (call_answer, confirm, fail, number, refusing_packages,
-                    require_callable)
+                    require_callable, within_lines)
 from .ch03 import forbid
 
 # Each exercise of chapter 9 predicts what the simulator does; running it is not an answer.
@@ -472,7 +472,11 @@ def check_smallest_grid(smallest_grid) -> None:
     equal its SRAM exactly fits."""
     ex = "9.4"
     require_callable(ex, "smallest_grid", smallest_grid)
-    smallest_grid = _without_simulator(ex, "smallest_grid", smallest_grid)
+    smallest_grid = within_lines(ex, "smallest_grid",
+                                 _without_simulator(ex, "smallest_grid", smallest_grid), 2_000_000,
+                                 "does its search stop when a PE's bytes equal its SRAM exactly "
+                                 "(that fits: <=, not <), and when the grid grows past the "
+                                 "matrix?")
     cases = [(768, 3072, SRAM_PER_PE, 4), (768, 3072, 2 * SRAM_PER_PE, 4), (768, 3072, SRAM_PER_PE, 2),
              (256, 256, SRAM_PER_PE, 4), (128, 128, SRAM_PER_PE, 4), (10, 7, SRAM_PER_PE, 4),
              (2048, 8192, SRAM_PER_PE, 2), (100, 3, 64, 4), (5, 5, 16, 4), (1, 1, 16, 4),
