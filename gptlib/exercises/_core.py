@@ -198,11 +198,14 @@ def refusing_packages(exercise: str, name: str, function, packages: tuple[str, .
     return run
 
 
-def steps_run(function, *args) -> int:
-    """How many lines of the answer's own code (outside installed packages and gptlib) run while
-    ``function(*args)`` does: a count that grows with the input's size means a Python loop over
-    it, however it is written (``for``, ``map``, ``np.vectorize``, ``Tensor.apply_``,
-    recursion)."""
+class _LineLimit(Exception):
+    """Raised inside an answer that ran more lines of its own code than it was allowed."""
+
+
+def _run_counting_lines(function, args, limit: int | None = None):
+    """``(function(*args), lines)``: the result, and how many lines of the answer's own code
+    (outside the standard library, installed packages and gptlib) ran. Past ``limit`` lines the
+    answer is stopped with :class:`_LineLimit`."""
     skip = _package_dirs(("torch", "numpy", "gptlib")) + tuple(
         os.path.join(os.path.realpath(p), "") for p in {sysconfig.get_paths()["stdlib"],
                                                         sysconfig.get_paths()["purelib"]})
@@ -212,6 +215,8 @@ def steps_run(function, *args) -> int:
         nonlocal count
         if event == "line":
             count += 1
+            if limit is not None and count > limit:
+                raise _LineLimit
         return local
 
     def trace(frame, event, arg):
@@ -220,43 +225,39 @@ def steps_run(function, *args) -> int:
     previous = sys.gettrace()
     sys.settrace(trace)
     try:
-        function(*args)
+        return function(*args), count
     finally:
         sys.settrace(previous)
-    return count
+
+
+def steps_run(function, *args) -> int:
+    """How many lines of the answer's own code run while ``function(*args)`` does: a count that
+    grows with the input's size means a Python loop over it, however it is written (``for``,
+    ``map``, ``np.vectorize``, ``Tensor.apply_``, recursion)."""
+    return _run_counting_lines(function, args)[1]
 
 
 def within_lines(exercise: str, name: str, function, limit: int, hint: str):
     """``function`` wrapped so that a run of more than ``limit`` lines of the answer's own code
     fails the exercise (naming the input and ``hint``) instead of hanging the cell: a loop whose
     stopping test is off by one can run forever."""
-    skip = _package_dirs(("torch", "numpy", "gptlib"))
-
     def run(*args):
-        count = 0
-
-        def local(frame, event, arg):
-            nonlocal count
-            if event == "line":
-                count += 1
-                if count > limit:
-                    raise TimeoutError(f"more than {limit:,} lines")
-            return local
-
-        def trace(frame, event, arg):
-            return None if _real_path(frame.f_code.co_filename).startswith(skip) else local
-
-        previous = sys.gettrace()
-        sys.settrace(trace)
         try:
-            return function(*args)
-        except TimeoutError as error:
-            if count <= limit:
-                raise
+            return _run_counting_lines(function, args, limit)[0]
+        except _LineLimit:
             shown = ", ".join(repr(a) for a in args)
-            fail(exercise, f"`{name}({shown})` ran {error} of your code without returning: {hint}")
-        finally:
-            sys.settrace(previous)
+            fail(exercise, f"`{name}({shown})` ran more than {limit:,} lines of your code without "
+                           f"returning: {hint}")
 
     run.__name__ = getattr(function, "__name__", name)
     return run
+
+
+def require_no_python_loop(exercise: str, name: str, function, asked: str) -> None:
+    """Fail if the answer's code has a Python loop (:func:`python_loop`), saying where and what
+    the exercise ``asked`` for instead."""
+    looping = python_loop(function)
+    if looping is not None:
+        where = f" (in `{looping}`, which it calls)" if looping else ""
+        fail(exercise, f"`{name}` runs a Python loop{where}: a `for`, a `while` or a "
+                       f"comprehension. {asked}")

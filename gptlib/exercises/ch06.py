@@ -17,8 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._core import (ExerciseError, close, confirm, fail, python_loop, refusing_packages,
-                    require_callable, steps_run)
+from ._core import (ExerciseError, close, confirm, fail, refusing_packages, require_callable,
+                    require_no_python_loop, steps_run)
 from .ch03 import forbid
 
 
@@ -396,13 +396,10 @@ def check_learning_rates(learning_rates) -> None:
     require_callable(ex, "learning_rates", learning_rates)
     forbid(ex, "learning_rates", learning_rates, names=("Schedule",), libraries=("gptlib",),
            rule="write the schedule's formula yourself, without gptlib.schedule.")
-    looping = python_loop(learning_rates)
-    if looping is not None:
-        where = f" (in `{looping}`, which it calls)" if looping else ""
-        fail(ex, f"`learning_rates` runs a Python loop{where}: a `for`, a `while` or a "
-                 f"comprehension. The exercise asks for every step at once, in tensor operations: "
-                 f"torch.where(condition, a, b) picks a or b step by step, and torch.clamp keeps "
-                 f"a value within bounds.")
+    require_no_python_loop(ex, "learning_rates", learning_rates,
+                           "The exercise asks for every step at once, in tensor operations: "
+                           "torch.where(condition, a, b) picks a or b step by step, and "
+                           "torch.clamp keeps a value within bounds.")
     looping_answer = learning_rates
     learning_rates = refusing_packages(ex, "learning_rates", learning_rates, ("gptlib",),
                                        "write the schedule's formula yourself, without "

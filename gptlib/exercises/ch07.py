@@ -18,8 +18,8 @@ import torch
 
 from .. import sample as _sample
 from ..config import GPTConfig
-from ._core import (call_answer, close, confirm, fail, number, python_loop, require_answer,
-                    require_callable)
+from ._core import (call_answer, close, confirm, fail, number, require_answer, require_callable,
+                    require_no_python_loop)
 
 __all__ = ["MEMORY_BYTES", "SMALL_MEMORY_BYTES", "check_cache_memory", "check_min_p",
            "check_nucleus", "check_repetition_penalty", "check_temperature_for_entropy",
@@ -244,13 +244,10 @@ _LIBRARY = ("top_k_filter", "top_p_filter", "next_token_distribution", "sample_n
 def _require_batched(ex: str, name: str, function) -> None:
     """Fail if the answer loops over the rows in Python (the question asks for tensor operations
     on the whole batch at once)."""
-    looping = python_loop(function)
-    if looping is not None:
-        where = f" (in `{looping}`, which it calls)" if looping else ""
-        fail(ex, f"`{name}` runs a Python loop{where}: a `for`, a `while` or a comprehension. The "
-                 f"exercise asks for the whole batch at once, in tensor operations. Each row can "
-                 f"still meet its own threshold: compute all the rows' thresholds at once, as a "
-                 f"(B, 1) tensor.")
+    require_no_python_loop(ex, name, function,
+                           "The exercise asks for the whole batch at once, in tensor operations. "
+                           "Each row can still meet its own threshold: compute all the rows' "
+                           "thresholds at once, as a (B, 1) tensor.")
 
 
 @contextmanager
