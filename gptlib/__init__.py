@@ -24,6 +24,7 @@ Modules, one idea each, each importing only modules listed before it::
     schedule     warm-up and decay (chapter 6)
     train        the training package: recipe, trainer, checkpoints, command line (chapter 6)
     book_models  the book's own trained models, cached: book_model("shakespeare-char")
+    baselines    unigram and bigram count tables: the losses a model must beat (chapters 6, 8)
     mup, scaling the experiments of chapter 8
 
 Training and the book's models are imported on first use (``gptlib.train``,
@@ -36,7 +37,7 @@ from .config import CEREBRAS_GPT, ConfigError, GPTConfig
 from .model import GPT, KVCache, attention, causal_mask
 from .sample import generate, generate_text
 
-_LAZY_MODULES = ("book_models", "mup", "optim", "scaling", "schedule", "train")
+_LAZY_MODULES = ("baselines", "book_models", "mup", "optim", "scaling", "schedule", "train")
 _LAZY_NAMES = {"TrainConfig": "train", "Trainer": "train", "book_model": "book_models"}
 
 
