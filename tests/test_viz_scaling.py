@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from gptlib import mup_experiments as mup
+from gptlib.checks import ArgumentError
 from gptlib.schedule import Schedule
 from gptlib.scaling import PAPER_LAW, PowerLaw, cerebras_points
 from gptlib.viz.scaling import (coordinate_check_figure, flops_comparison_figure, isoflop_figure,
@@ -165,3 +166,33 @@ def test_lr_transfer_figure_averages_seeds_and_skips_rates_where_one_diverged():
     assert line.name == "width 32" and np.allclose(line.y[:2], [2.9, 2.5]) and line.y[2] is None
     assert sorted(dots.y) == [2.0, 2.4, 2.6, 2.8, 3.0]  # every finite seed, as a dot
     assert list(star.x) == [1e-2]  # 1e-1 is out: one of its seeds diverged
+
+
+def test_both_loss_figures_draw_baselines_as_labelled_horizontal_lines():
+    """The count-based floors of chapter 8 sit on the loss axis, each with its value."""
+    law = PowerLaw(a=30.0, b=-0.1, c=1.0)
+    compute = np.array([1e10, 1e11, 1e12])
+    baselines = {"unigram table": 3.30, "bigram table": 2.49}
+    sweep = scaling_law_figure(compute, law(compute), law, PAPER_LAW, *cerebras_points(),
+                               baselines=baselines)
+    profile = isoflop_figure([200.0, 5.0], np.array([[2.6, 2.5], [3.1, 3.2]]), 1e10,
+                             baselines=baselines)
+    for fig in (sweep, profile):
+        lines = [s for s in fig.layout.shapes if s.line.dash == "dot"]
+        assert sorted(s.y0 for s in lines) == [2.49, 3.30]
+        assert all(s.y0 == s.y1 for s in lines)
+        texts = {a.text for a in fig.layout.annotations}
+        assert {"unigram table: 3.30", "bigram table: 2.49"} <= texts
+    assert all(s.yref == "y" for s in sweep.layout.shapes if s.line.dash == "dot")  # left panel
+    with pytest.raises(ArgumentError, match=r"baselines\['bigram table'\]"):
+        isoflop_figure([200.0, 5.0], np.ones((2, 2)), 1e10, baselines={"bigram table": "2.49"})
+
+
+def test_scaling_law_figure_names_each_law_once_in_the_legend():
+    law = PowerLaw(a=30.0, b=-0.1, c=1.0)
+    compute = np.array([1e10, 1e11, 1e12])
+    fig = scaling_law_figure(compute, law(compute), law, PAPER_LAW, *cerebras_points())
+    shown = [t.name for t in fig.data if t.showlegend is not False]
+    assert sum(name.startswith("our fit") for name in shown) == 1
+    assert not any(name.startswith("ours:") for name in shown)
+    assert sum(name.startswith("paper: slope") for name in shown) == 1

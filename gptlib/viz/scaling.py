@@ -110,10 +110,24 @@ def tokens_per_parameter_figure(names: Sequence[str], params: Sequence[float], t
 # ----------------------------------------------------------------------------------------------
 # the scaling law
 # ----------------------------------------------------------------------------------------------
+def _baseline_lines(fig: go.Figure, baselines: Mapping[str, float] | None, **subplot) -> None:
+    """Draw each ``{label: loss}`` of ``baselines`` as a dotted horizontal line, labelled at its
+    right end (``subplot``: ``row=, col=`` of a panel)."""
+    if baselines is None:
+        return
+    checks.instance("baselines", baselines, Mapping, what="a dict of {label: loss}")
+    for label, value in baselines.items():
+        checks.number(f"baselines[{label!r}]", value, hint="a loss in the figure's units")
+        fig.add_hline(y=float(value), line=dict(color="#888888", dash="dot", width=1.5),
+                      annotation_text=f"{label}: {float(value):.2f}",
+                      annotation_position="bottom right", annotation_font_color="#555555",
+                      **subplot)
+
+
 def scaling_law_figure(compute: Sequence[float], loss: Sequence[float], fit, paper_law,
                        paper_compute: Sequence[float], paper_loss: Sequence[float],
                        labels: Sequence[str] | None = None, seed_losses=None,
-                       other_fits: Sequence = (),
+                       other_fits: Sequence = (), baselines: Mapping[str, float] | None = None,
                        title: str = "Our sweep's power law beside the paper's: the same shape, a slope ours cannot pin down"
                        ) -> go.Figure:
     """Left: the sweep's final losses against compute, and its fitted law ``fit(f)``. Right: the
@@ -131,6 +145,8 @@ def scaling_law_figure(compute: Sequence[float], loss: Sequence[float], fit, pap
         other_fits: optional refits (e.g. one per seed, or with one run left out): each is
             drawn on the right as a thin line of its own slope from (1, 1), so the fan shows how
             far the exponent moves.
+        baselines: optional ``{label: loss}`` drawn as dotted horizontal lines on the left
+            (e.g. the losses of count-based models, :mod:`gptlib.baselines`).
     """
     compute = inputs.series("compute", compute, positive=True)
     paper_compute = inputs.series("paper_compute", paper_compute, positive=True)
@@ -162,7 +178,9 @@ def scaling_law_figure(compute: Sequence[float], loss: Sequence[float], fit, pap
                     text=labels, marker=dict(color=PALETTE[0], size=10), row=1, col=1,
                     hovertemplate="%{text}: %{x:.3g} FLOPs, loss %{y:.3f}<extra></extra>")
     fig.add_scatter(x=grid, y=fit(grid), mode="lines", line=dict(color=PALETTE[0]),
-                    name=f"our fit: {fit.a:.3g} f^{fit.b:.3f} + {fit.c:.2f}", row=1, col=1)
+                    name=f"our fit: {fit.a:.3g} f^{fit.b:.3f} + {fit.c:.2f}", legendgroup="ours",
+                    row=1, col=1)
+    _baseline_lines(fig, baselines, row=1, col=1)
     span_ours = np.geomspace(1.0, compute.max() / compute.min() * 1.2, 60)
     for i, other in enumerate(other_fits):
         fig.add_scatter(x=span_ours, y=span_ours ** other.b, mode="lines",
@@ -175,9 +193,11 @@ def scaling_law_figure(compute: Sequence[float], loss: Sequence[float], fit, pap
         f_min = xs.min()
         reference = law(f_min) - law.c
         span = np.geomspace(1.0, xs.max() / f_min * 1.2, 60)
+        # our law is in the legend already (left panel); the paper's is named here
         fig.add_scatter(x=span, y=(law(f_min * span) - law.c) / reference, mode="lines",
                         line=dict(color=colour, dash="solid" if who == "ours" else "dash"),
-                        name=f"{who}: slope b = {law.b:.4f}", row=1, col=2)
+                        name=f"{who}: slope b = {law.b:.4f}", showlegend=who == "paper",
+                        legendgroup=who, row=1, col=2)
         fig.add_scatter(x=xs / f_min, y=(ys - law.c) / reference, mode="markers",
                         marker=dict(color=colour, size=9, symbol="circle" if who == "ours" else "diamond"),
                         name="Cerebras-GPT runs (the Pile)" if who == "paper" else "our runs, rescaled",
@@ -185,7 +205,7 @@ def scaling_law_figure(compute: Sequence[float], loss: Sequence[float], fit, pap
     fig.update_xaxes(type="log", title_text="training compute f (FLOPs)", row=1, col=1)
     fig.update_yaxes(title_text="validation loss (nats/character)", row=1, col=1)
     fig.update_xaxes(type="log", title_text="f / f of the smallest run", row=1, col=2)
-    fig.update_yaxes(type="log", title_text="reducible loss L - c, relative to the smallest run", row=1, col=2)
+    fig.update_yaxes(type="log", title_text="(L - c) / (L - c) of the smallest run", row=1, col=2)
     fig.update_layout(title=title, template="plotly_white", height=480,
                       legend=legend_row(-0.25))
     return fig
@@ -193,6 +213,7 @@ def scaling_law_figure(compute: Sequence[float], loss: Sequence[float], fit, pap
 
 def isoflop_figure(tokens_per_parameter: Sequence[float], losses, budget: float,
                    labels: Sequence[str] | None = None, reference_ratio: float = 20.0,
+                   baselines: Mapping[str, float] | None = None,
                    title: str = "One compute budget, several model sizes: where is the loss lowest?"
                    ) -> go.Figure:
     """An IsoFLOP profile: the final loss of models of several sizes, all trained with the same
@@ -205,6 +226,8 @@ def isoflop_figure(tokens_per_parameter: Sequence[float], losses, budget: float,
         losses: ``(n, S)`` the final loss of each size for each of S seeds.
         budget: the FLOPs every run spent (shown in the legend).
         labels: ``(n,)`` names of the sizes (e.g. ``"d_model 8"``), written beside each mean.
+        baselines: optional ``{label: loss}`` drawn as dotted horizontal lines (e.g. the losses
+            of count-based models, :mod:`gptlib.baselines`).
     """
     ratio = inputs.series("tokens_per_parameter", tokens_per_parameter, positive=True)
     losses = np.asarray(losses, dtype=float)
@@ -238,6 +261,7 @@ def isoflop_figure(tokens_per_parameter: Sequence[float], losses, budget: float,
     fig.add_annotation(x=math.log10(reference_ratio), y=1.0, yref="paper", showarrow=False,
                        text=f"{reference_ratio:g} per parameter (Chinchilla's ratio)", xanchor="left",
                        yanchor="top")
+    _baseline_lines(fig, baselines)
     fig.update_layout(title=title, template="plotly_white", height=440, xaxis_type="log",
                       xaxis_title=f"characters per parameter D_tok / N (budget {budget:.3g} FLOPs; "
                                   f"larger models to the left)",
