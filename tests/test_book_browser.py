@@ -324,6 +324,26 @@ def check_table(figure, docname: str, number: int) -> None:
         f"{cells['height']} px height; make the figure taller")
 
 
+# The legend and every colour bar of a figure, as screen rectangles, and the pairs that overlap
+# (by more than a pixel each way): a colour bar drawn on a legend hides both.
+LEGEND_ON_COLORBAR = """gd => {
+    const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+    const legends = [...gd.querySelectorAll('g.legend')].map(box);
+    const bars = [...gd.querySelectorAll('g.colorbar')].filter(e => e.getBBox().width > 0).map(box);
+    const overlaps = [];
+    for (const l of legends) for (const b of bars)
+        if (Math.min(l[2], b[2]) - Math.max(l[0], b[0]) > 1 && Math.min(l[3], b[3]) - Math.max(l[1], b[1]) > 1)
+            overlaps.push({legend: l.map(Math.round), colorbar: b.map(Math.round)});
+    return overlaps;
+}"""
+
+
+def check_legend_clear_of_colorbars(figure, docname: str, number: int, when: str) -> None:
+    overlaps = figure.evaluate(LEGEND_ON_COLORBAR)
+    assert not overlaps, (f"{docname}: figure {number}'s legend lies on its colour bar {when} "
+                          f"(screen boxes {overlaps[0]}); move one of them")
+
+
 def check_figures(page, docname: str) -> int:
     figures = page.locator(".plotly-graph-div")
     n = figures.count()
@@ -334,6 +354,7 @@ def check_figures(page, docname: str) -> int:
         has_data = figure.evaluate("gd => Array.isArray(gd.data) && gd.data.length > 0")
         assert has_data, f"{docname}: figure {i + 1} has no data"
         before = figure.evaluate(FIGURE_STATE)
+        check_legend_clear_of_colorbars(figure, docname, i + 1, "as it loads")
         controls = figure.evaluate("""gd => ({
             sliders: (gd.layout.sliders || []).filter(s => s.visible !== false && (s.steps || []).length > 1).length,
             menus: (gd.layout.updatemenus || []).filter(m => m.visible !== false && (m.buttons || []).length > 1).length})""")
@@ -356,6 +377,8 @@ def check_figures(page, docname: str) -> int:
             except Exception:
                 pytest.fail(f"{docname}: figure {i + 1} did not change after {what}")
         page.wait_for_timeout(300)  # let a transition settle before the picture
+        if what is not None:
+            check_legend_clear_of_colorbars(figure, docname, i + 1, f"after {what}")
         screenshot(figure, f"{slug(docname)}-figure{i + 1}")
     return n
 

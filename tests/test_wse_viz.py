@@ -69,6 +69,11 @@ def test_gpt_fabric_map_labels_every_strip():
     names = set(np.asarray(fig.data[0].customdata).ravel())
     assert {"embedding", "h.0.attn.c_attn", "h.0.attn.heads", "lm_head"} <= names
     assert has_title_and_axes(fig)
+    # the scaled views' colour bar sits in the lower right, the legend from the top right down
+    # (the browser test checks on the page that the two never overlap)
+    bar, legend = fig.data[0].colorbar, fig.layout.legend
+    assert (bar.y, bar.yanchor, legend.y, legend.yanchor) == (0, "bottom", 1, "top")
+    assert bar.len <= 0.5
 
 
 def test_wafer_maps_are_aggregated_and_small():

@@ -328,8 +328,11 @@ def gpt_fabric_map(placed, stats: FabricStats | None = None,
     kinds = np.array([STRIP_KINDS.index(_strip_kind(n)) for n in f.region_names] + [-1])
     kind_map = kinds[owner]  # owner -1 picks the trailing -1 (unused)
     n_kinds = len(STRIP_KINDS)
+    # the views with a scale show it in the lower right, under the legend, not on top of it
     fig = go.Figure(go.Heatmap(z=kind_map, zmin=-1.5, zmax=n_kinds - 0.5, xgap=1, ygap=1,
                                colorscale=_discrete_colorscale(n_kinds), showscale=False,
+                               colorbar=dict(x=1.02, xanchor="left", y=0, yanchor="bottom",
+                                             len=0.45),
                                customdata=names[owner],
                                hovertemplate="PE (%{y}, %{x})<br>%{customdata}<extra></extra>"))
     for i, kind in enumerate(STRIP_KINDS):  # legend entries for the strip view's colours
