@@ -232,3 +232,17 @@ def test_sample_quality_figure_draws_percentages_and_ranges():
         viz.sample_quality_figure(["a", "b"], [0.5], [0.5, 0.5])
     with pytest.raises(ValueError, match="low <= the bar's value <= high"):
         viz.sample_quality_figure(["a"], [0.5], [0.5], real_word_range=[(0.6, 0.7)])
+
+
+def test_sample_quality_figure_takes_a_mean_of_equal_groups():
+    """Greedy decoding gives every group the same share; their mean can come out a rounding step
+    above it (the sum of eight equal floats over eight), and the figure must still draw it."""
+    groups = [0.7] * 8
+    mean = sum(groups) / 8
+    assert mean > max(groups)  # the rounding this test is about
+    fig = viz.sample_quality_figure(["greedy"], [1.0], [mean], real_word_range=[(1.0, 1.0)],
+                                    distinct_word_range=[(min(groups), max(groups))])
+    bars = fig.data[1].error_y
+    assert list(bars.array) == [0.0] and bars.arrayminus[0] >= 0
+    with pytest.raises(ValueError, match="distinct_word_range"):  # a real mismatch still fails
+        viz.sample_quality_figure(["greedy"], [1.0], [0.5], distinct_word_range=[(0.48, 0.48)])

@@ -356,16 +356,21 @@ def sample_quality_figure(settings: Sequence[str], real_word_fraction: Sequence[
         if len(values) != n or any(not 0 <= v <= 1 for v in values):
             raise ValueError(f"{name} must hold one fraction in [0, 1] per setting ({n} settings)")
 
+    # the mean of equal group values can land a rounding step outside them (the mean of eight
+    # 0.7s is not 0.7 exactly), so the bar's value may pass its range by that much
+    rounding = 1e-9
+
     def error_bars(name, centre, spread):
         if spread is None:
             return None
-        if len(spread) != n or any(len(r) != 2 or not 0 <= r[0] <= c <= r[1] <= 1
+        if len(spread) != n or any(len(r) != 2 or not 0 <= r[0] <= r[1] <= 1
+                                   or not r[0] - rounding <= c <= r[1] + rounding
                                    for r, c in zip(spread, centre)):
             raise ValueError(f"{name} must hold one (low, high) pair per setting ({n} settings), "
                              f"with 0 <= low <= the bar's value <= high <= 1")
         return dict(type="data", symmetric=False, color="#444444", thickness=1.2, width=4,
-                    array=[100 * (r[1] - c) for r, c in zip(spread, centre)],
-                    arrayminus=[100 * (c - r[0]) for r, c in zip(spread, centre)])
+                    array=[100 * max(0.0, r[1] - c) for r, c in zip(spread, centre)],
+                    arrayminus=[100 * max(0.0, c - r[0]) for r, c in zip(spread, centre)])
 
     real_bars = error_bars("real_word_range", real_word_fraction, real_word_range)
     distinct_bars = error_bars("distinct_word_range", distinct_word_fraction, distinct_word_range)
