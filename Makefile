@@ -11,12 +11,15 @@ TEST_INSTALLED := $(VENV)/.installed-test
 PORT ?= 8000
 # Every number the chapters print comes from small training runs and samples, and the book checks
 # its sentences against them (gptlib.claims). Their last digits depend on which vector kernels
-# torch (ATen) and MKL pick for the processor: AVX-512 ones where there are, AVX2 ones elsewhere.
-# Pinned to the AVX2 kernels, every x86 processor with AVX2 computes the same bits, so the same
-# sentences hold on each. (The benchmarks, which measure speed, run with the processor's best.)
+# torch picks for the processor, AVX-512 ones where there are, AVX2 ones elsewhere, in each of the
+# three libraries that have their own: ATen (most element-wise and fused kernels), MKL (matrix
+# multiplies) and oneDNN (the exact GELU's forward pass). Pinned to the AVX2 kernels, every x86
+# processor with AVX2 computes the same bits, so the same sentences hold on each.
+# (The benchmarks, which measure speed, run with the processor's best.)
 export ATEN_CPU_CAPABILITY := avx2
 export MKL_CBWR := AVX2
-UNPINNED := env -u ATEN_CPU_CAPABILITY -u MKL_CBWR
+export ONEDNN_MAX_CPU_ISA := AVX2
+UNPINNED := env -u ATEN_CPU_CAPABILITY -u MKL_CBWR -u ONEDNN_MAX_CPU_ISA
 # `make test` runs test files on this many processes (pytest-xdist; a file's tests stay together).
 # The chapters' kernels use one thread each, so two processes keep two cores busy.
 TEST_WORKERS ?= 2
